@@ -1,0 +1,20 @@
+"""grok_nb: xAI's Grok Imagine video API, made pleasant from Jupyter."""
+
+__version__ = "0.1.0"
+
+from .client import AsyncClient, Client  # noqa: E402
+from .errors import (  # noqa: E402
+    APIError, AuthenticationError, BadRequestError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
+    JobError, JobExpiredError, JobFailedError, ModeratedError, NotFoundError, PermissionDeniedError,
+    RateLimitError, ServerError, SubmitUncertainError, ValidationError,
+)
+from .pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
+from .results import JobHandle, Run  # noqa: E402
+
+__all__ = [
+    "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "Client", "ConnectionFailed",
+    "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
+    "JobFailedError", "JobHandle", "ModeratedError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
+    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "SubmitUncertainError", "ValidationError",
+    "__version__",
+]

@@ -1,0 +1,40 @@
+"""Which server a client talks to: the real API, a given base URL, or the embedded simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
+
+SIMULATED_NOTICE = (
+    "grok_nb: no XAI_API_KEY is set, so videos are SIMULATED by grok_nb's embedded simulator at {url} "
+    "(nothing is sent to xAI, nothing is billed). For real videos, set XAI_API_KEY or pass api_key=..."
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where requests go, with which key, and how fast that server's clock runs."""
+
+    base_url: str
+    api_key: str | None
+    name: str  # "xai" or "simulator"
+    speed: float = 1.0  # the simulator's time factor; 1 for the real service
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Backend(base_url={self.base_url!r}, name={self.name!r}, speed={self.speed:g}, api_key={'set' if self.api_key else 'none'})"
+
+
+def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
+                    simulator_speed: float | None = None, quiet: bool = False) -> Backend:
+    """Argument → environment → default; with neither a key nor a base URL, start the simulator."""
+    key, url = resolve_api_key(api_key), resolve_base_url(base_url)
+    if key is None and url is None:
+        from .simulator import embedded  # imported only when needed: the real path never loads it
+
+        server, sim_key = embedded(simulator_speed)
+        if not quiet:
+            print(SIMULATED_NOTICE.format(url=server.url), flush=True)
+        return Backend(server.url, sim_key, "simulator", server.config.speed)
+    url = url or DEFAULT_BASE_URL
+    return Backend(url, key, backend_name(url, simulated=False), 1.0)

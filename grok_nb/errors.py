@@ -1,0 +1,255 @@
+"""Every error grok_nb raises, and the one place HTTP answers become exceptions.
+
+    GrokError
+    ├── ValidationError            bad input, caught before any request is sent (also a ValueError)
+    ├── ConnectionFailed           the server could not be reached
+    ├── SubmitUncertainError       a submit may have reached the server; not resent (no double billing)
+    ├── APIError                   the server answered with an HTTP error
+    │   ├── BadRequestError        400, 405, 415, 422
+    │   ├── AuthenticationError    401 (and 400 "Incorrect API key")
+    │   ├── PermissionDeniedError  403
+    │   ├── NotFoundError          404
+    │   ├── RateLimitError         429 (``out_of_credits`` when the team has no credits left)
+    │   └── ServerError            5xx
+    └── JobError                   about one job; always carries ``request_id``
+        ├── JobFailedError         status "failed" (``code``, ``message``)
+        ├── JobExpiredError        status "expired": the content is gone
+        ├── ModeratedError         done, but withheld by moderation
+        ├── DeadlineExceeded       stopped waiting (also a TimeoutError); the job is resumable
+        └── DownloadError          done, but the MP4 could not be fetched
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_KEY_PATTERN = re.compile(r"xai-[A-Za-z0-9_\-]{4,}")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Remove an API key (the given one, and anything shaped like an xAI key) from text."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_PATTERN.sub("xai-***", text)
+
+
+class GrokError(Exception):
+    """Root of every grok_nb error."""
+
+
+class ValidationError(GrokError, ValueError):
+    """Input rejected before anything was sent: names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{field}={shown} is not allowed: {allowed}")
+
+
+class ConnectionFailed(GrokError):
+    """The server could not be reached (no request was accepted)."""
+
+
+class SubmitUncertainError(GrokError):
+    """A submit may have reached the server but no answer came back; it was not resent."""
+
+    def __init__(self, message: str, *, run_id: str):
+        self.run_id = run_id
+        super().__init__(
+            f"{message} The request may have started a paid job, so it was not resent. "
+            f"It is kept in the history as run {run_id} with status 'uncertain': check your "
+            "xAI console for a job made at that time before submitting again."
+        )
+
+
+class APIError(GrokError):
+    """The server answered with an HTTP error status."""
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self.status_code, self.code, self.request_id = status_code, code, request_id
+        self.retry_after = retry_after
+        self.server_message = message
+        text = f"HTTP {status_code}"
+        if code:
+            text += f" ({code})"
+        text += f": {message}"
+        if request_id:
+            text += f" [request_id={request_id}]"
+        if self.hint:
+            text += f". {self.hint}"
+        super().__init__(text)
+
+
+class BadRequestError(APIError):
+    """400/405/415/422: the server refused the request's content."""
+
+    hint = "Fix the request; sending it again unchanged will fail the same way."
+
+
+class AuthenticationError(APIError):
+    """401, or a 400 about the key: the API key is missing or wrong."""
+
+    hint = "Set XAI_API_KEY or pass api_key=... to the client (keys start with 'xai-')."
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not use this model or feature."""
+
+    hint = "Check that this key's team has access to the video models in the xAI console."
+
+
+class NotFoundError(APIError):
+    """404: unknown request id, model or path."""
+
+    hint = "Check the request id or model name; jobs are only known to the server that made them."
+
+
+class RateLimitError(APIError):
+    """429: too many requests, or the team is out of credits / over its spending limit."""
+
+    @property
+    def out_of_credits(self) -> bool:
+        """True when the 429 is about money, where waiting does not help."""
+        msg = self.server_message.lower()
+        return any(w in msg for w in ("credit", "spending limit", "billing", "exhausted"))
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if self.out_of_credits:
+            return base + ". The team is out of credits or over its spending limit: add credits in the xAI console."
+        return base + ". Slow down (grok_nb's rate_limit=...) or wait and try again."
+
+
+class ServerError(APIError):
+    """5xx: the service failed; usually temporary."""
+
+    hint = "The service had a problem; try again in a minute."
+
+
+class JobError(GrokError):
+    """An error about one job; ``request_id`` says which, ``run`` holds what is known."""
+
+    def __init__(self, message: str, *, request_id: str | None, run: Any = None):
+        self.request_id, self.run = request_id, run
+        super().__init__(f"{message} [request_id={request_id}]")
+
+
+class JobFailedError(JobError):
+    """The job ended with status "failed"."""
+
+    def __init__(self, code: str | None, message: str | None, *, request_id: str | None, run: Any = None):
+        self.code, self.message = code, message
+        advice = "try again later" if code in ("service_unavailable", "internal_error") else "change the request"
+        super().__init__(f"video job failed ({code or 'unknown'}): {message or 'no message'}; {advice}",
+                         request_id=request_id, run=run)
+
+
+class JobExpiredError(JobError):
+    """The job ran but its content is gone (status "expired")."""
+
+    def __init__(self, *, request_id: str | None, run: Any = None):
+        super().__init__("the video has expired on the server (result URLs live about 24 h); "
+                         "generate it again", request_id=request_id, run=run)
+
+
+class ModeratedError(JobError):
+    """The video was made but withheld by moderation (``respect_moderation: false``)."""
+
+    def __init__(self, *, request_id: str | None, run: Any = None):
+        super().__init__("the video was withheld by moderation; rephrase the prompt or change the input",
+                         request_id=request_id, run=run)
+
+
+class DeadlineExceeded(JobError, TimeoutError):
+    """Stopped waiting for a job that may still be running; resume with ``client.get(request_id)``."""
+
+    def __init__(self, waited_s: float, *, request_id: str | None, run: Any = None):
+        self.waited_s = waited_s
+        super().__init__(f"stopped waiting after {waited_s:.0f} s; the job may still finish: "
+                         f"resume with client.get({request_id!r})", request_id=request_id, run=run)
+
+
+class DownloadError(JobError):
+    """The job is done but its MP4 could not be downloaded."""
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: BadRequestError,
+    415: BadRequestError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str]:
+    """(code, message) from any of the error-body shapes seen from xAI."""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):  # gateway shape {"error": {"message", "code"}}
+            code = err.get("code") or err.get("type") or body.get("code")
+            return (str(code) if code is not None else None), str(err.get("message") or err)
+        code = body.get("code")
+        message = err if isinstance(err, str) else body.get("message") or body.get("detail")
+        return (str(code) if code is not None else None), str(message or body)
+    if isinstance(body, str) and body.strip():
+        return None, body.strip()[:500]
+    return None, "no error message in the answer"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def error_from_response(
+    status_code: int,
+    body: Any,
+    *,
+    headers: Any = None,
+    request_id: str | None = None,
+    secret: str | None = None,
+) -> APIError:
+    """Map an HTTP error answer to the right APIError subclass (the only place that does)."""
+    code, message = parse_error_body(body)
+    message = redact(message, secret)
+    if code:
+        code = redact(code, secret)
+    retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else APIError
+    if cls is BadRequestError and "api key" in message.lower():
+        cls = AuthenticationError  # xAI answers a wrong key with 400
+    return cls(message, status_code=status_code, code=code, request_id=request_id, retry_after=retry_after)

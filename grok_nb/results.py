@@ -1,0 +1,237 @@
+"""What a job gives back: a live ``Run`` record and a ``JobHandle`` to wait on it."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import DeadlineExceeded, GrokError
+from .pricing import CostEstimate
+
+#: Job outcomes after which nothing changes.
+FINAL_STATUSES = ("done", "failed", "expired", "moderated", "rejected")
+
+
+@dataclass
+class Run:
+    """One job: what was asked, where it stands, what it cost. Updated live while it runs."""
+
+    run_id: str
+    kind: str
+    model: str
+    prompt: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    backend: str = "simulator"
+    request_id: str | None = None
+    status: str = "submitting"
+    progress: int | None = None
+    url: str | None = None
+    path: Path | None = None
+    duration: float | None = None
+    estimate: CostEstimate | None = None
+    cost_actual_usd: float | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    latency_s: float | None = None
+    polls: int = 0
+    error: GrokError | None = None
+    parent_run_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def resolution(self) -> str | None:
+        """The output's resolution (edits and extensions: the input's, capped at 720p)."""
+        return self.params.get("resolution")
+
+    @property
+    def aspect_ratio(self) -> str | None:
+        """The requested aspect ratio, when one applies."""
+        return self.params.get("aspect_ratio")
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The actual cost when the server reported it, else the estimate."""
+        if self.cost_actual_usd is not None:
+            return self.cost_actual_usd
+        return self.estimate.usd if self.estimate else None
+
+    @property
+    def cost_basis(self) -> str:
+        """``actual`` (from ``usage.cost_in_usd_ticks``) or ``estimate`` (from the price table)."""
+        return "actual" if self.cost_actual_usd is not None else "estimate"
+
+    @property
+    def finished(self) -> bool:
+        """True once the job reached a final outcome."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def ok(self) -> bool:
+        """True when the video is done and on disk."""
+        return self.status == "done" and self.path is not None and self.error is None
+
+    def to_row(self, base_url: str | None = None) -> dict[str, Any]:
+        """The history columns for this run (never image data, never the key)."""
+        p = self.params
+        error_code = getattr(self.error, "code", None) or (type(self.error).__name__ if self.error else None)
+        return {
+            "run_id": self.run_id, "request_id": self.request_id, "backend": self.backend, "base_url": base_url,
+            "kind": self.kind, "model": self.model, "prompt": self.prompt,
+            "duration": self.duration if self.duration is not None else p.get("duration"),
+            "resolution": p.get("resolution"), "aspect_ratio": p.get("aspect_ratio"), "image": p.get("image"),
+            "reference_images": p.get("reference_images"), "generate_audio": p.get("generate_audio"),
+            "input_video": p.get("input_video"), "parent_run_id": self.parent_run_id, "status": self.status,
+            "progress": self.progress, "error_code": error_code,
+            "error_message": str(self.error) if self.error else None,
+            "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "latency_s": self.latency_s, "poll_count": self.polls,
+            "cost_estimated_usd": self.estimate.usd if self.estimate else None,
+            "cost_actual_usd": self.cost_actual_usd, "video_url": self.url, "video_duration": self.duration,
+            "local_path": str(self.path) if self.path else None, "tags": list(self.tags),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Run":
+        """Rebuild a run from its history row (to resume it, or to show it)."""
+        from .errors import JobError
+
+        def when(value: Any) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        params = {k: row.get(k) for k in ("prompt", "duration", "resolution", "aspect_ratio", "image",
+                                          "reference_images", "generate_audio", "input_video")}
+        estimate = CostEstimate(row["cost_estimated_usd"]) if row.get("cost_estimated_usd") is not None else None
+        error = (JobError(row["error_message"], request_id=row.get("request_id"))
+                 if row.get("error_message") and row.get("status") in FINAL_STATUSES else None)
+        return cls(
+            run_id=row["run_id"], kind=row["kind"], model=row.get("model") or "", prompt=row.get("prompt"),
+            params=params, backend=row.get("backend") or "", request_id=row.get("request_id"),
+            status=row["status"], progress=row.get("progress"), url=row.get("video_url"),
+            path=Path(row["local_path"]) if row.get("local_path") else None,
+            duration=row.get("video_duration") if row.get("video_duration") is not None else row.get("duration"),
+            estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"), submitted_at=when(row.get("submitted_at")),
+            finished_at=when(row.get("finished_at")), latency_s=row.get("latency_s"),
+            polls=row.get("poll_count") or 0, error=error, parent_run_id=row.get("parent_run_id"),
+            tags=list(row.get("tags") or []),
+        )
+
+    def raise_for_status(self) -> "Run":
+        """Raise the job's error, if it has one; else return the run."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def summary(self) -> str:
+        """One line: kind, status, length, resolution, cost, latency, request id."""
+        parts = [self.kind, self.status]
+        if self.progress is not None and not self.finished:
+            parts.append(f"{self.progress}%")
+        if self.duration is not None:
+            parts.append(f"{self.duration:g} s")
+        if self.resolution:
+            parts.append(self.resolution)
+        if self.cost_usd is not None:
+            parts.append(f"${self.cost_usd:.3f} ({self.cost_basis})")
+        if self.latency_s is not None:
+            parts.append(f"{self.latency_s:.1f} s latency")
+        parts.append(f"request {self.request_id or '—'}")
+        return " · ".join(parts)
+
+    def __repr__(self) -> str:
+        prompt = (self.prompt or "")[:40]
+        return f"<Run {self.kind} {self.status} prompt={prompt!r} request_id={self.request_id} path={self.path}>"
+
+    def video_src(self) -> str | None:
+        """Where a browser can load the video: a path relative to the working directory, else the URL."""
+        if self.path is not None and Path(self.path).is_file():
+            try:
+                rel = os.path.relpath(self.path)
+            except ValueError:  # another drive on Windows
+                rel = ".."
+            if not rel.startswith(".."):
+                return Path(rel).as_posix()
+        if self.url:
+            return self.url
+        return Path(self.path).resolve().as_uri() if self.path is not None else None
+
+    def _repr_html_(self) -> str:
+        summary = html.escape(self.summary())
+        prompt = html.escape(self.prompt or "")
+        if self.error is not None:
+            return (f'<div class="grok-run grok-run-error"><div style="color:#b00020"><b>{html.escape(type(self.error).__name__)}</b>: '
+                    f"{html.escape(str(self.error))}</div><div><i>{prompt}</i></div><div>{summary}</div></div>")
+        src = self.video_src()
+        player = (f'<video class="grok-player" src="{html.escape(src)}" controls preload="metadata" playsinline '
+                  f'style="max-width:100%;width:480px;aspect-ratio:{(self.aspect_ratio or "16:9").replace(":", "/")}"></video>'
+                  if src and self.status == "done" else "")
+        return f'<div class="grok-run">{player}<div><i>{prompt}</i></div><div>{summary}</div></div>'
+
+
+class JobHandle:
+    """A job under way: ``result()`` blocks for it, ``await handle`` awaits it, ``run`` is live."""
+
+    def __init__(self, run: Run, task: "asyncio.Task[Run]", loop: asyncio.AbstractEventLoop):
+        self.run = run
+        self._task = task
+        self._loop = loop
+
+    @property
+    def request_id(self) -> str | None:
+        """The API's id for the job, once the submit was accepted."""
+        return self.run.request_id
+
+    def done(self) -> bool:
+        """True when waiting is over (finished, failed, or stopped)."""
+        return self._task.done()
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.run.kind} {self.run.status} request_id={self.run.request_id}>"
+
+    def _repr_html_(self) -> str:
+        return self.run._repr_html_()
+
+    def _on_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def result(self, timeout: float | None = None) -> Run:
+        """Block until the job is finished; ``timeout`` seconds at most (the job keeps running after)."""
+        if self._on_loop_thread():
+            # Blocking inside the loop that runs the job (AsyncClient in a notebook cell):
+            # only a re-entrant loop can make progress here.
+            import nest_asyncio2
+
+            nest_asyncio2.apply(self._loop)
+            return self._loop.run_until_complete(asyncio.wait_for(asyncio.shield(self._task), timeout))
+        future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise DeadlineExceeded(timeout or 0.0, request_id=self.run.request_id, run=self.run) from None
+        except KeyboardInterrupt:
+            self.stop_waiting()
+            print(f"grok_nb: stopped waiting for request {self.run.request_id}; the job goes on at the "
+                  f"server. Resume with client.get({self.run.request_id!r}).", flush=True)
+            raise
+
+    async def _shielded(self) -> Run:
+        return await asyncio.shield(self._task)
+
+    def __await__(self):
+        if self._on_loop_thread():
+            return asyncio.shield(self._task).__await__()
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()
+
+    def stop_waiting(self) -> None:
+        """Stop polling; the job stays in the history and can be resumed by request id."""
+        self._loop.call_soon_threadsafe(self._task.cancel)

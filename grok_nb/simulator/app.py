@@ -1,0 +1,143 @@
+"""The simulator's HTTP layer: the xAI video REST contract as a Starlette (ASGI) app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__, validation
+from .state import ApiRefusal, Simulator
+
+_KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
+_LEGACY_CODES = {400: "Client specified an invalid argument", 401: "Unauthenticated", 403: "Forbidden",
+                 404: "Some requested entity was not found", 422: "Unprocessable entity",
+                 429: "Resource exhausted", 500: "Internal error", 503: "Service unavailable"}
+
+
+def _error_response(sim: Simulator, refusal: ApiRefusal) -> JSONResponse:
+    shape = sim.config.error_shape
+    if shape == "nested":
+        body: dict[str, Any] = {"error": {"message": refusal.message, "code": refusal.code}}
+    elif shape == "legacy":
+        body = {"code": _LEGACY_CODES.get(refusal.status, refusal.code), "error": refusal.message}
+    else:
+        body = {"code": refusal.code, "error": refusal.message}
+    headers = {}
+    if refusal.status == 429 and refusal.retry_after is not None and sim.config.retry_after_header:
+        headers["Retry-After"] = f"{max(0.0, refusal.retry_after):.3f}"
+    return JSONResponse(body, status_code=refusal.status, headers=headers)
+
+
+def create_app(sim: Simulator) -> Starlette:
+    """The ASGI app serving ``sim`` under the same paths as https://api.x.ai."""
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    async def api(request: Request, handler) -> Response:
+        status = 500
+        try:
+            token = sim.check_auth(request.headers.get("authorization"))
+            sim.check_rate(token)
+            response = await handler(request)
+        except ApiRefusal as refusal:
+            response = _error_response(sim, refusal)
+        status = response.status_code
+        sim.requests.append((request.method, request.url.path, status))
+        return response
+
+    async def submit(request: Request) -> Response:
+        async def handle(request: Request) -> Response:
+            raw = await request.body()
+            if not raw:
+                raise ApiRefusal(415, "invalid-argument", "Empty body: send a JSON object.")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiRefusal(422, "invalid-argument", "The body is not valid JSON.") from None
+            kind = _KINDS.get(request.path_params["kind"])
+            if kind is None:
+                raise ApiRefusal(404, "not-found", f"No such endpoint: POST {request.url.path}.")
+            request_id = await asyncio.to_thread(sim.submit, kind, body)
+            if sim.config.submit_delay_s:
+                await asyncio.sleep(sim.config.submit_delay_s)
+            return JSONResponse({"request_id": request_id})
+        return await api(request, handle)
+
+    async def poll(request: Request) -> Response:
+        async def handle(request: Request) -> Response:
+            status, body = sim.status(request.path_params["request_id"], base(request))
+            return JSONResponse(body, status_code=status)
+        return await api(request, handle)
+
+    async def models(request: Request) -> Response:
+        async def handle(request: Request) -> Response:
+            wanted = request.path_params.get("model")
+            listing = [{"id": m, "object": "model", "owned_by": "xai", "resolutions": list(r),
+                        "aliases": [a for a, t in validation.MODEL_ALIASES.items() if t == m]}
+                       for m, r in validation.MODEL_RESOLUTIONS.items()]
+            if wanted is None:
+                return JSONResponse({"models": listing})
+            for entry in listing:
+                if wanted == entry["id"] or wanted in entry["aliases"]:
+                    return JSONResponse(entry)
+            raise ApiRefusal(404, "not-found", f"Model {wanted} not found.")
+        return await api(request, handle)
+
+    async def media(request: Request) -> Response:
+        # Served as vidgen.x.ai would: no key, no rate limit, gone once the URL expires.
+        path = sim.media_path(request.path_params["name"])
+        if path is None:
+            sim.requests.append((request.method, request.url.path, 403))
+            return Response("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                            status_code=403, media_type="application/xml")
+        sim.requests.append((request.method, request.url.path, 200))
+        return FileResponse(path, media_type="video/mp4")  # answers Range requests with 206
+
+    async def admin_config(request: Request) -> Response:
+        if request.method == "PATCH":
+            try:
+                sim.config.update(**json.loads(await request.body() or b"{}"))
+            except (KeyError, ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(sim.snapshot())
+
+    async def admin_requests(request: Request) -> Response:
+        return JSONResponse([list(r) for r in sim.requests])
+
+    async def root(request: Request) -> Response:
+        return JSONResponse({"service": "grok_nb simulator of the xAI video API", "version": __version__,
+                             "docs": "https://docs.x.ai", "speed": sim.config.speed})
+
+    routes = [
+        Route("/", root),
+        Route("/v1/videos/{kind:str}", submit, methods=["POST"]),
+        Route("/v1/videos/{request_id:str}", poll, methods=["GET"]),
+        Route("/v1/video-generation-models", models, methods=["GET"]),
+        Route("/v1/video-generation-models/{model:str}", models, methods=["GET"]),
+        Route("/media/{name:str}", media, methods=["GET", "HEAD"]),
+        Route("/_simulator/config", admin_config, methods=["GET", "PATCH"]),
+        Route("/_simulator/requests", admin_requests, methods=["GET"]),
+    ]
+    return _tag_responses(Starlette(routes=routes))
+
+
+def _tag_responses(app: Any) -> Any:
+    """Mark every answer as simulated (a plain ASGI wrapper: file streaming stays untouched)."""
+
+    async def tagged(scope: dict, receive: Any, send: Any) -> None:
+        async def send_tagged(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-grok-nb-simulator", __version__.encode())]
+            await send(message)
+
+        await app(scope, receive, send_tagged if scope["type"] == "http" else send)
+
+    return tagged
