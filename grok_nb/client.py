@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -65,16 +66,18 @@ class AsyncClient:
         home: str | os.PathLike | None = None,
         tags: Sequence[str] = (),
         simulator_speed: float | None = None,
+        policy: PollPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         quiet: bool = False,
     ):
         self._backend: Backend = resolve_backend(api_key, base_url, simulator_speed=simulator_speed, quiet=quiet)
         speed = self._backend.speed
-        # Defaults follow the server's clock (the simulator runs faster); explicit values are taken as given.
-        policy = PollPolicy(deadline=deadline)
-        self.policy = policy.scaled(speed) if poll_interval is None else PollPolicy(
-            interval=poll_interval, max_interval=max(poll_interval, policy.max_interval / speed), deadline=deadline)
-        self.policy = PollPolicy(**{**self.policy.__dict__, "deadline": deadline})
+        if policy is None:
+            # Defaults follow the server's clock (the simulator runs faster); explicit values are taken as given.
+            policy = PollPolicy(deadline=deadline).scaled(speed)
+            if poll_interval is not None:
+                policy = replace(policy, interval=poll_interval, max_interval=max(poll_interval, policy.max_interval))
+        self.policy = policy
         self.limiter = RateLimiter(rate_limit if rate_limit is not None else DEFAULT_RATE_LIMIT * speed)
         self.home = home_dir(home)
         self.cache_dir = self.home / "videos"
@@ -435,7 +438,7 @@ class AsyncClient:
             run.path = dest
             return
         tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        policy = PollPolicy(**{**self.policy.__dict__, "deadline": DOWNLOAD_DEADLINE_S})
+        policy = replace(self.policy, deadline=DOWNLOAD_DEADLINE_S)
         started, errors = time.monotonic(), 0
         try:
             while True:

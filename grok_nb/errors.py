@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_KEY_PATTERN = re.compile(r"xai-[A-Za-z0-9_\-]{4,}")
+_KEY_PATTERN = re.compile(r"xai-[A-Za-z0-9_*.\-]{2,}")
 
 
 def redact(text: str, secret: str | None = None) -> str:

@@ -19,6 +19,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ..probe import probe
+
 FPS = 24
 SAMPLE_RATE = 48_000
 _X264_OPTIONS = {"preset": "ultrafast", "crf": "28", "tune": "fastdecode"}
@@ -219,15 +221,6 @@ def _audio(prompt: str, seconds: float) -> np.ndarray:
     return np.stack([left, right])
 
 
-def probe_seconds(path: str) -> float:
-    """A video file's length in seconds, from its video stream's frames."""
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        if stream.frames:
-            return stream.frames / float(stream.average_rate or FPS)
-        return float(container.duration or 0) / 1e6
-
-
 def render(spec: RenderSpec, out_path: str) -> dict:
     """Render ``spec`` to ``out_path`` (atomically) and return its width, height and seconds."""
     n_new = max(1, int(round(spec.seconds * FPS)))
@@ -318,10 +311,8 @@ def execute(job: dict) -> dict:
         local.write_bytes(data)
         spec.input_video = str(local)
         try:
-            with av.open(str(local)) as container:
-                stream = container.streams.video[0]
-                in_w, in_h = stream.codec_context.width, stream.codec_context.height
-            in_seconds = probe_seconds(str(local))
+            info = probe(local)
+            in_w, in_h, in_seconds = info.width, info.height, info.duration
         except Exception:
             raise RenderRefused("invalid_argument", "the input video is not a readable MP4") from None
         lo, hi = job["input_range"]

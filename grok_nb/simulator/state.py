@@ -334,6 +334,11 @@ class Simulator:
         path = self.media_dir / name
         return path if path.is_file() else None
 
+    def jobs_by_prompt(self, prompt: str) -> list[Job]:
+        """The jobs whose prompt is exactly ``prompt`` (to prove a submit was not duplicated)."""
+        with self._lock:
+            return [job for job in self.jobs.values() if job.prompt == prompt]
+
     def snapshot(self) -> dict:
         """The settings and counters, for the admin endpoint."""
         return {"config": asdict(self.config), "jobs": len(self.jobs), "spent_usd": round(self.spent_usd, 6),
@@ -364,3 +369,4 @@ def _image_ratio(url: str) -> str | None:
             return validation.nearest_aspect_ratio(*im.size)
     except Exception:
         return None
+

@@ -1,0 +1,42 @@
+"""What is inside an MP4: codecs, frame size, length (PyAV, the same check ffprobe makes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The streams of one video file."""
+
+    video_codec: str
+    width: int
+    height: int
+    pix_fmt: str | None
+    fps: float
+    frames: int
+    duration: float
+    audio_codec: str | None
+
+    def __str__(self) -> str:
+        audio = f" + {self.audio_codec}" if self.audio_codec else ", no audio"
+        return f"{self.video_codec} {self.width}×{self.height} {self.duration:.2f} s{audio}"
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read an MP4's stream facts; the length comes from the video stream's frames."""
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        fps = float(video.average_rate or 24)
+        frames = video.frames
+        if not frames:  # some muxers leave the count out: count by decoding
+            frames = sum(1 for _ in container.decode(video=0))
+        return VideoInfo(
+            video_codec=video.codec_context.name, width=video.codec_context.width,
+            height=video.codec_context.height, pix_fmt=video.codec_context.pix_fmt, fps=fps, frames=frames,
+            duration=frames / fps, audio_codec=audio.codec_context.name if audio else None,
+        )

@@ -1,0 +1,73 @@
+"""Shared fixtures: every test is kept away from the user's real history and key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from grok_nb.policy import PollPolicy
+from grok_nb.simulator import SimulatorConfig, SimulatorServer
+
+TEST_KEY = "xai-TESTKEYabcdef0123456789SECRET"
+#: Fast timings for a simulator running at SPEED: tests take seconds, not minutes.
+SPEED = 300.0
+FAST = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=60.0)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """A fresh GROK_NB_HOME per test, and no real key or base URL from the environment."""
+    home = tmp_path / "grok_home"
+    monkeypatch.setenv("GROK_NB_HOME", str(home))
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+    monkeypatch.delenv("GROK_NB_BASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    """One simulator on a free loopback port for the whole session."""
+    server = SimulatorServer(SimulatorConfig(speed=SPEED, seed=7)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sim(sim_server):
+    """The session simulator with default knobs; whatever a test changes is put back after it."""
+    saved = dataclasses.replace(sim_server.config)
+    sim_server.simulator.requests.clear()
+    yield sim_server
+    for f in dataclasses.fields(saved):
+        setattr(sim_server.config, f.name, getattr(saved, f.name))
+
+
+def count(sim_server, method: str, path_prefix: str) -> int:
+    """How many requests the simulator saw for a method and path prefix."""
+    return sum(1 for m, p, _ in list(sim_server.simulator.requests) if m == method and p.startswith(path_prefix))
+
+
+@pytest.fixture
+def client(sim):
+    """A blocking client on the simulator, with test timings."""
+    from grok_nb import Client
+
+    c = Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+async def aclient(sim):
+    """An async client on the simulator, with test timings."""
+    from grok_nb import AsyncClient
+
+    c = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

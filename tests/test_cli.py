@@ -1,0 +1,61 @@
+"""The grok-nb command: simulator server, history export, the demo (the main job)."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+
+from grok_nb.cli import main
+from grok_nb.probe import probe
+
+
+def test_demo_makes_real_mp4s_and_a_history(capsys):
+    assert main(["demo", "--speed", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATED" in out and "9 runs, 9 done" in out and "MP4s are in" in out
+    from grok_nb.config import home_dir
+    from grok_nb.store import RunStore
+
+    df = RunStore(home_dir() / "history.sqlite").dataframe()
+    assert len(df) == 9 and (df["status"] == "done").all()
+    assert df["latency_s"].gt(0).all() and df["cost_actual_usd"].gt(0).all()
+    for row in df.itertuples():
+        info = probe(row.local_path)
+        assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+        assert info.duration == row.video_duration
+    grid = df[df["kind"] == "generate"].dropna(subset=["aspect_ratio"])
+    assert sorted({(probe(p).width, probe(p).height) for p in grid["local_path"]}) == [(848, 480), (1280, 720)]
+    assert set(df["kind"]) == {"generate", "edit", "extend"}
+
+
+def test_history_csv_export(tmp_path, capsys):
+    main(["demo", "--speed", "300"])
+    capsys.readouterr()
+    out = tmp_path / "runs.csv"
+    assert main(["history", "--csv", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 9 and {"cost_actual_usd", "latency_s", "request_id"} <= set(df.columns)
+    assert main(["history"]) == 0 and "generate" in capsys.readouterr().out
+
+
+def test_simulator_command_serves_the_contract(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "grok_nb.cli", "simulator", "--port", str(port), "--speed", "300"],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert "GROK_NB_BASE_URL" in proc.stdout.readline() + proc.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "GROK_NB_BASE_URL": base, "XAI_API_KEY": "anything"}
+        script = "import grok_nb; r = grok_nb.Client(rate_limit=300, poll_interval=0.02).generate('cli', duration=1); print(r.status, r.backend)"
+        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert result.stdout.split() == ["done", "simulator"], result.stderr
+        assert httpx.get(base + "/").json()["service"].startswith("grok_nb simulator")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

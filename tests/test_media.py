@@ -1,0 +1,62 @@
+"""Image inputs: every accepted form becomes a payload; bad ones fail before sending."""
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from grok_nb import ValidationError
+from grok_nb.media import MAX_IMAGE_BYTES, image_ref
+
+
+def _png(size=(64, 48), colour=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_url_passes_through_and_is_kept_as_is():
+    ref = image_ref("https://example.com/cat.jpg")
+    assert ref.payload == {"url": "https://example.com/cat.jpg"} and ref.label == "https://example.com/cat.jpg"
+
+
+def test_local_forms_become_data_uris_and_the_history_keeps_a_hash(tmp_path):
+    data = _png()
+    path = tmp_path / "red.png"
+    path.write_bytes(data)
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    refs = [image_ref(data), image_ref(str(path)), image_ref(path), image_ref(uri),
+            image_ref(Image.open(io.BytesIO(data)))]
+    assert all(r.payload["url"].startswith("data:image/png;base64,") for r in refs)
+    assert len({r.label for r in refs[:4]}) == 1 and refs[0].label.startswith("sha256:")
+    assert "base64" not in refs[0].label
+
+
+def test_file_id_and_dict_forms():
+    assert image_ref({"file_id": "file-1"}).payload == {"file_id": "file-1"}
+    assert image_ref({"url": "https://e.com/a.png"}).payload == {"url": "https://e.com/a.png"}
+
+
+@pytest.mark.parametrize("value,message", [
+    ("/no/such/file.png", "no such file"),
+    (b"GIF89a" + b"\0" * 100, "JPEG, PNG or WebP"),
+    (b"", "non-empty"),
+    ("data:image/gif;base64,R0lGODlh", "data URI of type"),
+    ("data:image/png;base64,@@@", "valid base64"),
+    (12345, "a data: URI, a file path"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, "readable image"),
+])
+def test_bad_images_name_the_problem(value, message):
+    with pytest.raises(ValidationError, match=message) as info:
+        image_ref(value, "image")
+    assert info.value.field == "image"
+
+
+def test_tiny_and_huge_images_are_refused(tmp_path):
+    with pytest.raises(ValidationError, match="16 to 8192 px"):
+        image_ref(_png((8, 8)))
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (MAX_IMAGE_BYTES + 1))
+    with pytest.raises(ValidationError, match="at most 20 MiB"):
+        image_ref(big)

@@ -1,0 +1,84 @@
+"""The poll policy, submit decisions and the rate limiter, with no network and no sleeping."""
+
+import pytest
+
+from grok_nb.policy import (
+    HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step,
+)
+from grok_nb.ratelimit import RateLimiter
+from grok_nb.responses import parse_job_status
+
+P = PollPolicy(interval=1.0, max_interval=5.0, growth=2.0, deadline=100.0, retry_base=1.0, retry_max=30.0, jitter=0.25)
+PENDING = parse_job_status({"status": "pending", "progress": 10})
+
+
+def test_poll_interval_grows_to_its_ceiling():
+    assert [P.poll_delay(n) for n in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("status,outcome", [
+    ({"status": "done", "video": {"url": "u", "respect_moderation": True}}, "done"),
+    ({"status": "done", "video": {"url": "", "respect_moderation": False}}, "moderated"),
+    ({"status": "failed", "error": {"code": "internal_error"}}, "failed"),
+    ({"status": "expired"}, "expired"),
+])
+def test_terminal_statuses_stop(status, outcome):
+    assert next_step(P, parse_job_status(status), elapsed=1, polls=1, errors_in_a_row=0) == Stop(outcome)
+
+
+@pytest.mark.parametrize("body", [{"status": "processing"}, {"status": "queued", "progress": 5}, {}, {"progress": 3}])
+def test_unknown_or_missing_statuses_keep_running(body):
+    step = next_step(P, parse_job_status(body), elapsed=1, polls=0, errors_in_a_row=0)
+    assert isinstance(step, Wait) and step.delay == 1.0
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 422])
+def test_permanent_http_errors_stop_at_once(code):
+    assert next_step(P, HttpProblem(code), elapsed=1, polls=1, errors_in_a_row=1) == Stop("fatal")
+
+
+def test_retryable_errors_back_off_with_jitter_and_honour_retry_after():
+    low = next_step(P, HttpProblem(503), elapsed=1, polls=1, errors_in_a_row=3, rand=0.0)
+    high = next_step(P, HttpProblem(503), elapsed=1, polls=1, errors_in_a_row=3, rand=0.999)
+    assert low.delay == pytest.approx(8 * 0.75) and high.delay == pytest.approx(8 * 1.25, rel=1e-3)
+    assert next_step(P, HttpProblem(429, retry_after=7.5), elapsed=1, polls=1, errors_in_a_row=9).delay == 7.5
+    assert next_step(P, TransportProblem(), elapsed=1, polls=1, errors_in_a_row=0, rand=0.5).delay == 1.0
+    assert P.retry_delay(20, rand=0.5) == 30.0  # capped
+
+
+def test_deadline_clamps_the_last_wait_then_stops():
+    step = next_step(P, PENDING, elapsed=99.5, polls=10, errors_in_a_row=0)
+    assert isinstance(step, Wait) and step.delay == pytest.approx(0.5)
+    assert next_step(P, PENDING, elapsed=100.0, polls=10, errors_in_a_row=0) == Stop("deadline")
+
+
+def test_scaled_policy_runs_faster_but_keeps_its_deadline():
+    fast = P.scaled(10)
+    assert fast.interval == 0.1 and fast.retry_max == 3.0 and fast.deadline == P.deadline
+
+
+def test_submit_is_never_resent_once_it_may_have_reached_the_server():
+    assert submit_step(P, SubmitOutcome(maybe_sent=True), 0) == Stop("uncertain")
+    assert submit_step(P, SubmitOutcome(status_code=500), 0) == Stop("uncertain")
+    assert submit_step(P, SubmitOutcome(status_code=503), 0) == Stop("uncertain")
+    assert submit_step(P, SubmitOutcome(accepted=True), 0) == Stop("accepted")
+
+
+def test_submit_refused_before_acceptance_may_be_retried_a_few_times():
+    assert submit_step(P, SubmitOutcome(status_code=429, retry_after=2.0), 0) == Wait(2.0, "submit refused before acceptance")
+    assert isinstance(submit_step(P, SubmitOutcome(never_sent=True), 1), Wait)
+    assert submit_step(P, SubmitOutcome(status_code=429), P.submit_retries) == Stop("refused")
+    assert submit_step(P, SubmitOutcome(status_code=429, out_of_credits=True), 0) == Stop("refused")
+    assert submit_step(P, SubmitOutcome(status_code=400), 0) == Stop("refused")
+
+
+def test_rate_limiter_spaces_requests_first_come_first_served():
+    clock = [0.0]
+    limiter = RateLimiter(2.0, clock=lambda: clock[0])
+    assert [limiter.reserve() for _ in range(4)] == [0.0, 0.5, 1.0, 1.5]
+    clock[0] = 10.0
+    assert limiter.reserve() == 0.0
+    limiter.pause(3.0)
+    assert limiter.reserve() == 3.0
+    with pytest.raises(ValueError):
+        RateLimiter(0)
