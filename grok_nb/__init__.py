@@ -4,17 +4,27 @@ __version__ = "0.1.0"
 
 from .client import AsyncClient, Client  # noqa: E402
 from .errors import (  # noqa: E402
-    APIError, AuthenticationError, BadRequestError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
+    APIError, AuthenticationError, BadRequestError, BudgetExceeded, ConfirmationRequired, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
     JobError, JobExpiredError, JobFailedError, ModeratedError, NotFoundError, PermissionDeniedError,
     RateLimitError, ServerError, SubmitUncertainError, ValidationError,
 )
 from .pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
 from .results import JobHandle, Run  # noqa: E402
 
+
+def __getattr__(name: str):
+    # Studio needs ipywidgets (the "notebook" extra): imported on first use, so the client never loads widgets.
+    if name == "Studio":
+        from .notebook import Studio
+
+        return Studio
+    raise AttributeError(f"module 'grok_nb' has no attribute {name!r}")
+
 __all__ = [
-    "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "Client", "ConnectionFailed",
+    "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BudgetExceeded", "Client",
+    "ConfirmationRequired", "ConnectionFailed",
     "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
     "JobFailedError", "JobHandle", "ModeratedError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
-    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "SubmitUncertainError", "ValidationError",
+    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Studio", "SubmitUncertainError", "ValidationError",
     "__version__",
 ]

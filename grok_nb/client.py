@@ -393,10 +393,12 @@ class AsyncClient:
                 self._save(run, on_update)
                 await asyncio.sleep(step.delay)
         except asyncio.CancelledError:
-            run.error = None
+            run.error, run.stopped = None, True
+            self._save(run, on_update)
             self.store.update(run.run_id, error_message=f"stopped waiting; resume with client.get({run.request_id!r})")
             raise
         if step.outcome == "deadline":
+            run.stopped = True
             run.error = DeadlineExceeded(time.monotonic() - started, request_id=run.request_id, run=run)
             self._save(run, on_update)
             raise run.error

@@ -2,6 +2,8 @@
 
     GrokError
     ├── ValidationError            bad input, caught before any request is sent (also a ValueError)
+    ├── BudgetExceeded             a comparison grid would cost more than agreed; nothing was sent
+    ├── ConfirmationRequired       a grid above the confirmation threshold needs confirm=True
     ├── ConnectionFailed           the server could not be reached
     ├── SubmitUncertainError       a submit may have reached the server; not resent (no double billing)
     ├── APIError                   the server answered with an HTTP error
@@ -47,6 +49,24 @@ class ValidationError(GrokError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"{field}={shown} is not allowed: {allowed}")
+
+
+class BudgetExceeded(GrokError):
+    """The estimated cost is above the budget; nothing was sent."""
+
+    def __init__(self, estimate_usd: float, budget_usd: float, jobs: int):
+        self.estimate_usd, self.budget_usd, self.jobs = estimate_usd, budget_usd, jobs
+        super().__init__(f"{jobs} jobs are estimated at ${estimate_usd:.2f}, above the budget of ${budget_usd:.2f}; "
+                         "nothing was sent. Shrink the grid or raise budget_usd=...")
+
+
+class ConfirmationRequired(GrokError):
+    """The estimated cost is above the confirmation threshold and nobody confirmed."""
+
+    def __init__(self, estimate_usd: float, threshold_usd: float, jobs: int):
+        self.estimate_usd, self.threshold_usd, self.jobs = estimate_usd, threshold_usd, jobs
+        super().__init__(f"{jobs} jobs are estimated at ${estimate_usd:.2f}, above the ${threshold_usd:.2f} that "
+                         "needs confirmation; nothing was sent. Pass confirm=True to go ahead.")
 
 
 class ConnectionFailed(GrokError):

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import DeadlineExceeded, GrokError
 from .pricing import CostEstimate
@@ -43,6 +43,7 @@ class Run:
     error: GrokError | None = None
     parent_run_id: str | None = None
     tags: list[str] = field(default_factory=list)
+    stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
@@ -231,6 +232,10 @@ class JobHandle:
         if self._on_loop_thread():
             return asyncio.shield(self._task).__await__()
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()
+
+    def add_done_callback(self, fn: "Callable[[JobHandle], Any]") -> None:
+        """Call ``fn(handle)`` once waiting is over (on the client's loop thread)."""
+        self._loop.call_soon_threadsafe(self._task.add_done_callback, lambda _task: fn(self))
 
     def stop_waiting(self) -> None:
         """Stop polling; the job stays in the history and can be resumed by request id."""

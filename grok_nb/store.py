@@ -62,6 +62,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX exchanges_run ON exchanges(run_id);
     """,
+    # 3: what people thought of a run (the history browser writes these)
+    """
+    ALTER TABLE runs ADD COLUMN rating INTEGER;
+    ALTER TABLE runs ADD COLUMN note TEXT
+    """,
 )
 
 RUN_COLUMNS = (
@@ -69,7 +74,7 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags",
+    "local_path", "tags", "rating", "note",
 )
 _JSON_COLUMNS = ("reference_images", "tags")
 _TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
@@ -211,6 +216,7 @@ class RunStore:
         for col in _FLOAT_COLUMNS:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
         df["progress"] = pd.to_numeric(df["progress"], errors="coerce").astype("Int64")
+        df["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("Int64")
         df["poll_count"] = df["poll_count"].astype("int64")
         df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
         for col in _JSON_COLUMNS:

@@ -5,36 +5,27 @@ from __future__ import annotations
 import atexit
 import secrets
 import shutil
-import socket
 import threading
 import time
 from typing import Any
 
-import uvicorn
-
+from ..localserver import BackgroundServer
 from .app import create_app
 from .state import Simulator, SimulatorConfig
 
 
 class SimulatorServer:
-    """A simulator served by uvicorn on loopback, in a daemon thread."""
+    """A simulator served on loopback from a daemon thread."""
 
     def __init__(self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0):
         self.simulator = Simulator(config)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit this: without it, Nagle + delayed ACK add ~40 ms to every answer.
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind((host, port))
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn.Server(uvicorn.Config(create_app(self.simulator), log_level="warning",
-                                                     access_log=False, lifespan="off", timeout_keep_alive=30))
-        self._thread: threading.Thread | None = None
+        self._server = BackgroundServer(create_app(self.simulator), host, port, name="grok-nb-simulator")
+        self.host, self.port = self._server.host, self._server.port
 
     @property
     def url(self) -> str:
         """The base URL clients use, e.g. ``http://127.0.0.1:51234``."""
-        return f"http://{self.host}:{self.port}"
+        return self._server.url
 
     @property
     def config(self) -> SimulatorConfig:
@@ -42,25 +33,15 @@ class SimulatorServer:
         return self.simulator.config
 
     def start(self, timeout: float = 30.0) -> "SimulatorServer":
-        """Serve in a daemon thread; returns once the port accepts connections."""
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"grok-nb-simulator-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the grok_nb simulator did not start on {self.url}")
-            time.sleep(0.01)
-        self.simulator.pool  # start the render workers now, not on the first job
+        """Serve, and start the render workers now rather than on the first job."""
+        self._server.start(timeout)
+        self.simulator.pool
         return self
 
     def stop(self) -> None:
         """Stop serving, stop the render workers, delete the rendered media."""
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
         self.simulator.close()
-        self._sock.close()
         shutil.rmtree(self.simulator.media_dir, ignore_errors=True)
 
     def __enter__(self) -> "SimulatorServer":
@@ -98,7 +79,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, config: SimulatorConfig | N
           f"media in {server.simulator.media_dir})", flush=True)
     print(f"  export GROK_NB_BASE_URL={server.url} XAI_API_KEY=anything-non-empty", flush=True)
     try:
-        while server._thread is not None and server._thread.is_alive():
+        while server._server.running:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

@@ -1,0 +1,6 @@
+"""The notebook side of grok_nb: live job cards, comparison grids, a history browser (ipywidgets)."""
+
+from .studio import HistoryFrame, Studio
+from .widgets import GridView, HistoryBrowser, JobCard
+
+__all__ = ["GridView", "HistoryBrowser", "HistoryFrame", "JobCard", "Studio"]

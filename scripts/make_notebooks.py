@@ -1,0 +1,106 @@
+"""Write notebooks/*.ipynb from the cell lists below (saved without outputs: no video bytes in the repo)."""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent.parent / "notebooks"
+
+QUICKSTART = [
+    new_markdown_cell("# grok_nb quick start\n\nYour first video in three cells. With no `XAI_API_KEY` set, grok_nb "
+                      "runs its **embedded simulator**: real MP4s, simulated timing, nothing billed."),
+    new_code_cell("import grok_nb\n\nstudio = grok_nb.Studio()"),
+    new_code_cell('fox = studio.generate("A red fox trotting through fresh snow at dawn", duration=4)'),
+    new_code_cell("run = fox.result()  # blocks until done; the card above already shows the player\n"
+                  "print(run.summary())\nprint(run.path)"),
+    new_markdown_cell("## Image → video\nThe image becomes the first frame. grok_nb bundles one to try."),
+    new_code_cell("from grok_nb.demo import sample_image\n\n"
+                  'lighthouse = studio.generate("The beam sweeps over the sea as waves roll in", '
+                  "image=sample_image(), duration=4)"),
+    new_markdown_cell("## Edit and extend, chained\nBoth take an earlier run (or its request id, or its URL)."),
+    new_code_cell('night = studio.edit(fox.result(), "Make it night, with falling stars")\n'
+                  'seagull = studio.extend(lighthouse.result(), "A seagull glides past the lighthouse", duration=3)'),
+    new_code_cell("for handle in (night, seagull):\n    print(handle.result().summary())\n"
+                  "studio.history()"),
+]
+
+COMPARE = [
+    new_markdown_cell("# Compare prompts and parameters\n\nEvery list is an axis; the grid is their product. "
+                      "The price is known before anything is sent, and a budget guards it."),
+    new_code_cell("import grok_nb\n\nstudio = grok_nb.Studio(budget_usd=5.00)"),
+    new_code_cell('prompts = [\n    "A red fox trotting through fresh snow at dawn",\n'
+                  '    "A paper boat drifting down a rain-soaked street, neon reflections",\n'
+                  '    "Clouds rolling over a mountain ridge at sunset",\n]\n'
+                  'axes = dict(prompt=prompts, resolution=["480p", "720p"], duration=[2, 4])\n'
+                  'estimate = sum(studio.estimate_cost(p, resolution=r, duration=d).usd\n'
+                  '               for p in prompts for r in axes["resolution"] for d in axes["duration"])\n'
+                  'print(f"12 jobs, estimated ${estimate:.2f} (prices as of {grok_nb.PRICES_AS_OF})")'),
+    new_markdown_cell("A grid over budget sends nothing:"),
+    new_code_cell("try:\n    studio.compare(**axes, budget_usd=1.00)\nexcept grok_nb.BudgetExceeded as exc:\n"
+                  "    print(exc)"),
+    new_markdown_cell("Within budget, confirmed: twelve live cards, all sharing one rate limiter."),
+    new_code_cell('with studio.experiment("fox-boat-clouds"):\n    grid = studio.compare(**axes, confirm=True)'),
+    new_code_cell("table = grid.wait()\n"
+                  'print(f"{len(table)} cells, total ${grid.total_cost_usd:.2f}, wall time {grid.wall_time_s:.1f} s")\n'
+                  "table"),
+    new_code_cell('studio.plot_latency(experiment="fox-boat-clouds")'),
+    new_code_cell('studio.plot_cost(experiment="fox-boat-clouds")'),
+    new_code_cell('report = grid.to_html("fox_boat_clouds_report.html")\nprint("report:", report, '
+                  'f"({report.stat().st_size / 1e6:.1f} MB, videos inline)")'),
+    new_code_cell('studio.history(experiment="fox-boat-clouds", status="done")'),
+]
+
+HOW = [
+    new_markdown_cell("# How the video API works\n\nEvery call is asynchronous: **submit** (POST) returns a "
+                      "`request_id`; you **poll** `GET /v1/videos/{id}` until `done`; then **download** the MP4 "
+                      "from a URL that expires. Each card below keeps its HTTP exchanges (open *HTTP exchanges*)."),
+    new_code_cell("import time\nimport grok_nb\n\nstudio = grok_nb.Studio()"),
+    new_markdown_cell("## 1. Submit: a request id comes back at once"),
+    new_code_cell('job = studio.generate("A hot-air balloon rising over a misty valley", duration=3)\n'
+                  "while job.request_id is None:\n    time.sleep(0.05)\nprint(\"request_id:\", job.request_id)"),
+    new_markdown_cell("## 2. Poll: watch the answers arrive"),
+    new_code_cell("seen = 0\nwhile not job.done():\n    for e in job.run.exchanges[seen:]:\n"
+                  "        print(e[\"method\"], e[\"path\"], e[\"status\"], e[\"summary\"])\n"
+                  "    seen = len(job.run.exchanges)\n    time.sleep(0.2)\n"
+                  "for e in job.run.exchanges[seen:]:\n    print(e[\"method\"], e[\"path\"], e[\"status\"], e[\"summary\"])"),
+    new_markdown_cell("## 3. The result, and what it cost\nThe estimate comes from the price table before sending; "
+                      "the actual cost from `usage.cost_in_usd_ticks` in the answer (1 USD = 10¹⁰ ticks)."),
+    new_code_cell("run = job.result()\nprint(\"estimated:\", run.estimate)\n"
+                  "print(\"actual:   \", f\"${run.cost_actual_usd:.3f}\")\nprint(\"latency:  \", f\"{run.latency_s:.1f} s\", "
+                  "\"over\", run.polls, \"polls\")\nstudio.exchanges(run)"),
+    new_markdown_cell("## 4. Failure modes\n**Bad input** is refused before any request is sent, naming the field, "
+                      "the value and what is allowed:"),
+    new_code_cell("try:\n    studio.generate(\"too long\", duration=20)\nexcept grok_nb.ValidationError as exc:\n"
+                  "    print(exc)"),
+    new_markdown_cell("**A failed job** (the simulator fails any prompt carrying `[sim:fail=<code>]`): the card "
+                      "turns red with the error code and the request id."),
+    new_code_cell('failed = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=2)\n'
+                  "print(failed.result().error)"),
+    new_markdown_cell("**An expired URL**: result URLs are temporary (about 24 h). Here the simulator's URLs are "
+                      "made to expire at once, so the download is refused; the job and its request id stay in "
+                      "the history. grok_nb downloads at once for exactly this reason."),
+    new_code_cell("from grok_nb.simulator import embedded\n\nserver, _ = embedded()\n"
+                  "server.config.url_lifetime_s = 0\n"
+                  'late = studio.generate("A lantern drifting in the dark", duration=1).result()\n'
+                  "server.config.url_lifetime_s = 24 * 3600\nprint(late.status, \"→\", late.error)"),
+    new_code_cell('studio.history()[["kind", "status", "error_code", "cost_estimated_usd", "cost_actual_usd", '
+                  '"latency_s", "poll_count", "request_id"]]'),
+]
+
+
+def write(name: str, cells: list) -> None:
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
+    nbformat.validate(nb)
+    nbformat.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    HERE.mkdir(exist_ok=True)
+    write("01_quickstart.ipynb", QUICKSTART)
+    write("02_compare_prompts.ipynb", COMPARE)
+    write("03_how_the_api_works.ipynb", HOW)
+    print("written:", sorted(p.name for p in HERE.glob("*.ipynb")))

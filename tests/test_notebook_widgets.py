@@ -1,0 +1,184 @@
+"""Widget logic without a browser: card values, throttling, grids, the browser, the Studio's guards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import grok_nb
+from grok_nb.notebook import present
+from grok_nb.notebook.throttle import Throttle
+from grok_nb.notebook.widgets import GridView, JobCard
+from grok_nb.pricing import CostEstimate
+from grok_nb.results import Run
+
+from .conftest import FAST, SPEED, TEST_KEY
+
+
+def _run(**kw) -> Run:
+    base = dict(run_id="r", kind="generate", model="grok-imagine-video", prompt="a fox",
+                params={"duration": 4, "resolution": "480p", "aspect_ratio": "16:9"},
+                estimate=CostEstimate(0.2), request_id="req-1", status="pending",
+                submitted_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=10))
+    base.update(kw)
+    return Run(**base)
+
+
+def test_throttle_draws_at_most_every_interval_and_keeps_the_last_state():
+    t = Throttle(0.25)
+    assert t.offer(0.0) is None
+    assert t.offer(0.1) == pytest.approx(0.15)  # schedule one trailing draw
+    assert t.offer(0.2) == float("inf")  # already scheduled
+    assert t.flushed(0.25) is True and t.flushed(0.3) is False
+    assert t.offer(0.3, force=True) is None
+
+
+def test_card_view_states():
+    v = present.card_view(_run(progress=None))
+    assert (v.bar_style, v.bar_value, v.finished) == ("info", 0.0, False) and "ETA —" in v.stats
+    v = present.card_view(_run(progress=40))
+    assert v.bar_style == "" and v.bar_value == 40 and "40%" in v.state and "ETA 15.0 s" in v.stats
+    v = present.card_view(_run(status="done", progress=100, latency_s=12.5, cost_actual_usd=0.2))
+    assert (v.bar_style, v.bar_value) == ("success", 100.0) and "cost $0.200" in v.stats and "est. $0.200" in v.stats
+    v = present.card_view(_run(status="failed", error=grok_nb.JobFailedError("internal_error", "x", request_id="req-1")))
+    assert v.bar_style == "danger" and v.failed
+    v = present.card_view(_run(stopped=True))
+    assert v.bar_style == "warning" and "resumable" in v.state
+
+
+def test_eta_and_formatting():
+    assert present.eta_s(25, 10.0) == 30.0 and present.eta_s(None, 3) is None and present.eta_s(100, 3) is None
+    assert present.seconds(125) == "2 min 05 s" and present.usd(0.7) == "$0.700" and present.usd(None) == "—"
+
+
+def test_card_widgets_follow_the_run_and_end_in_a_player():
+    card = JobCard(lambda run: ("http://x/v.mp4", 848, 480, 4.0), max_rate=1e9)
+    card.update(_run(progress=30))
+    assert card.bar.value == 30 and card.bar.bar_style == "" and "a fox" in card.header.value
+    card.update(_run(status="done", progress=100, latency_s=3.0))
+    assert card.bar.value == 100 and card.bar.bar_style == "success"
+    player = card.player.value
+    assert 'class="grok-video"' in player and "autoplay" not in player and "loop" not in player
+    assert "aspect-ratio:848/480" in player and "download" in player
+    card.update(_run(status="done", progress=100, latency_s=3.1))
+    assert card.player.value is player  # never re-set: that would restart playback
+    assert "grok-card" in card.widget._dom_classes and "grok-progress" in card.bar._dom_classes
+
+
+def test_failed_card_shows_the_error_and_request_id():
+    card = JobCard(lambda run: None)
+    err = grok_nb.JobFailedError("invalid_argument", "Prompt cannot be empty.", request_id="req-9")
+    card.update(_run(status="failed", request_id="req-9", error=err))
+    assert card.bar.bar_style == "danger" and "req-9" in card.player.value and "invalid_argument" in card.player.value
+
+
+def test_two_hundred_status_changes_send_a_bounded_number_of_updates():
+    clock = [0.0]
+    card = JobCard(lambda run: None, clock=lambda: clock[0])
+    sent = []
+    original = card.bar.send_state
+    card.bar.send_state = lambda key=None: (sent.append(key), original(key))[1]
+    for i in range(200):  # 200 changes within 2 s of clock time
+        clock[0] = i * 0.01
+        card.update(_run(progress=i // 2))
+    card.update(_run(status="done", progress=100))  # the final state is always drawn
+    assert card.draws <= 2.0 * 4 + 2 and len(sent) <= card.draws
+    assert card.bar.value == 100 and card.bar.bar_style == "success"
+
+
+@pytest.fixture
+def studio(sim):
+    s = grok_nb.Studio(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
+    yield s
+    s.client.close()
+
+
+def test_studio_generate_returns_at_once_and_the_card_finishes(studio):
+    handle = studio.generate("card", duration=1, display=False)
+    assert isinstance(handle, grok_nb.JobHandle)
+    run = handle.result(timeout=60)
+    assert run.ok and handle.card.bar.value == 100 and handle.card.bar.bar_style == "success"
+    assert "grok-video" in handle.card.player.value and "/videos/" in handle.card.player.value
+    assert "POST" in handle.card.http.value and "/v1/videos/" in handle.card.http.value
+
+
+def test_grid_estimate_budget_and_confirmation_send_nothing(studio, sim):
+    with pytest.raises(grok_nb.BudgetExceeded):
+        studio.compare(prompt=["a", "b"], duration=[5, 10], budget_usd=0.5, display=False)
+    with pytest.raises(grok_nb.ConfirmationRequired):
+        studio.compare(prompt=["a", "b", "c"], resolution=["480p", "720p"], duration=[6, 8], display=False)
+    with pytest.raises(grok_nb.ValidationError):
+        studio.compare(prompt=["a", "b"], duration=[5, 99], display=False)
+    assert len(sim.simulator.requests) == 0 and studio.history().empty
+
+
+def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
+    grid = studio.compare(prompt=["cat", "dog"], resolution=["480p", "720p"], duration=1, repeats=2,
+                          confirm=True, display=False)
+    assert len(grid.cells) == 8 and grid.columns == ["prompt", "resolution", "repeat"]
+    table = grid.wait(timeout=120)
+    assert len(table) == 8 and (table["status"] == "done").all()
+    assert grid.estimate_usd == pytest.approx(sum(r.estimate.usd for r in grid.runs))
+    assert grid.total_cost_usd == pytest.approx(table["cost_usd"].sum()) and grid.wall_time_s > 0
+    view = grid.view
+    labels = [w.value for w in view.grid_box.children if "grok-grid-row" in w._dom_classes or "grok-grid-col" in w._dom_classes]
+    assert any("prompt=cat" in v for v in labels) and any("resolution=720p" in v for v in labels)
+    assert not any("duration" in v for v in labels)  # fixed values are not labels
+    assert all(card.bar.bar_style == "success" for card in view.cards)
+    assert "finished" in view.summary.value and "grok-summary-table" in view.table.value
+    report = grid.to_html(tmp_path / "r.html")
+    text = report.read_text()
+    assert text.count("data:video/mp4;base64,") == 8 and "prompt" in text
+    linked = grid.to_html(tmp_path / "linked.html", embed=False)
+    assert len(list((tmp_path / "linked_files").glob("*.mp4"))) == 8 and "linked_files/" in linked.read_text()
+
+
+def test_grid_layout_single_axis_is_one_row():
+    from grok_nb.compare import plan
+
+    cells, varying = plan({"prompt": ["a", "b", "c"], "duration": 2})
+    assert varying == ["prompt"] and [c["prompt"] for c in cells] == ["a", "b", "c"]
+    assert all(c["duration"] == 2 for c in cells)
+    with pytest.raises(grok_nb.ValidationError, match="repeats"):
+        plan({"prompt": "a"}, repeats=0)
+
+
+def test_experiment_tags_history_filters_and_browser(studio):
+    with studio.experiment("exp-a"):
+        studio.generate("inside alpha", duration=1, display=False).result()
+    studio.generate("outside", duration=1, display=False).result()
+    studio.experiment("exp-b")
+    studio.generate("set beta", duration=1, display=False).result()
+    assert studio.history(experiment="exp-a")["prompt"].tolist() == ["inside alpha"]
+    assert studio.history(experiment="exp-b")["prompt"].tolist() == ["set beta"]
+    assert studio.history(text="ALPHA")["prompt"].tolist() == ["inside alpha"]
+    assert len(studio.history(status="done", kind="generate", since="2000-01-01")) == 3
+    html = studio.history()._repr_html_()
+    assert "$0.050" in html and " s" in html
+
+    browser = studio.browse()
+    assert len(browser.runs.options) == 3
+    browser.search.value = "beta"
+    assert len(browser.runs.options) == 1
+    browser.search.value = ""
+    ids = [value for _, value in browser.runs.options][:2]
+    browser.runs.value = tuple(ids)
+    assert len(browser.players.children) == 2 and "grok-video" in browser.players.children[0].value
+    browser.rating.value = 4
+    browser.note.value = "sharp and steady"
+    browser.save.click()
+    rows = [studio.client.store.get(i) for i in ids]
+    assert all(r["rating"] == 4 and r["note"] == "sharp and steady" for r in rows)
+    browser.sort.value = "rating"
+    assert browser.runs.options[0][1] in ids
+
+
+def test_plots_are_figures(studio):
+    studio.generate("plot me", duration=1, display=False).result()
+    from matplotlib.figure import Figure
+
+    assert isinstance(studio.plot_latency(), Figure) and isinstance(studio.plot_cost(), Figure)
+    run = studio.client.get(studio.history()["request_id"].iloc[0])
+    exchanges = studio.exchanges(run)
+    assert len(exchanges) >= 3 and list(exchanges["method"][:2]) == ["POST", "GET"]

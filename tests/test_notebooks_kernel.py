@@ -1,0 +1,128 @@
+"""The notebooks run in a real Jupyter kernel; a card keeps updating after its cell has returned."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+pytestmark = pytest.mark.kernel
+
+
+def _execute(name: str, workdir: Path) -> tuple[nbformat.NotebookNode, Path]:
+    shutil.copy(NOTEBOOKS / name, workdir / name)
+    nb = nbformat.read(workdir / name, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    out = workdir / f"executed_{name}"
+    nbformat.write(nb, out)
+    return nb, out
+
+
+def _widget_states(nb) -> list[dict]:
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return [m["state"] | {"_model_name": m["model_name"]} for m in state.values()]
+
+
+def _bars(nb) -> list[dict]:
+    return [s for s in _widget_states(nb) if s["_model_name"] == "FloatProgressModel" and "grok-progress" in s.get("_dom_classes", [])]
+
+
+def _text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") if out.output_type == "stream" else json.dumps(out.get("data", {})))
+    return "\n".join(parts)
+
+
+def test_the_repo_notebooks_are_saved_without_outputs_or_video_bytes():
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+        assert "base64" not in path.read_text() and path.stat().st_size < 50_000
+
+
+def test_quickstart(tmp_path):
+    nb, _ = _execute("01_quickstart.ipynb", tmp_path)
+    bars = _bars(nb)
+    assert len(bars) == 4 and all(b["value"] == 100 and b["bar_style"] == "success" for b in bars)
+    text = _text(nb)
+    assert "SIMULATED" in text and "generate · done" in text and "edit · done" in text and "extend · done" in text
+    players = [s["value"] for s in _widget_states(nb) if "grok-player" in s.get("_dom_classes", [])]
+    assert sum("grok-video" in p for p in players) == 4
+
+
+def test_compare_grid_notebook_stays_small(tmp_path):
+    nb, out = _execute("02_compare_prompts.ipynb", tmp_path)
+    bars = _bars(nb)
+    assert len(bars) == 12 and all(b["value"] == 100 and b["bar_style"] == "success" for b in bars)
+    text = _text(nb)
+    assert "above the budget of $1.00; nothing was sent" in text and "12 cells, total $" in text
+    assert "image/png" in text  # the plots
+    summaries = [s["value"] for s in _widget_states(nb) if "grok-grid-table" in s.get("_dom_classes", [])]
+    assert len(summaries) == 1 and summaries[0].count("<tr>") == 12  # one body row per cell (the header row has a style)
+    totals = [s["value"] for s in _widget_states(nb) if "grok-grid-summary" in s.get("_dom_classes", [])]
+    assert "12/12 done" in totals[0] and "total cost $" in totals[0]
+    assert out.stat().st_size < 500_000, out.stat().st_size  # a 12-cell grid, saved with widget state
+    assert "data:video" not in out.read_text()
+    report = tmp_path / "fox_boat_clouds_report.html"
+    assert report.read_text().count("<video") == 12
+
+
+def test_how_the_api_works(tmp_path):
+    nb, _ = _execute("03_how_the_api_works.ipynb", tmp_path)
+    text = _text(nb)
+    assert "request_id:" in text and "status=pending" in text and "status=done" in text
+    assert "duration=20 is not allowed" in text and "service_unavailable" in text and "expired or is gone" in text
+    styles = sorted(b["bar_style"] for b in _bars(nb))
+    assert styles.count("success") >= 1 and styles.count("danger") >= 2  # the failed job and the expired URL
+
+
+def test_a_card_keeps_advancing_after_its_cell_returned(tmp_path):
+    """Execute one cell that starts a job and returns; then run nothing and watch the widget messages."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "GROK_NB_HOME": str(tmp_path / "home")}
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        code = ("import grok_nb\nstudio = grok_nb.Studio(simulator_speed=10)\n"
+                "h = studio.generate('background progress', duration=2)\n"
+                "print('BAR', h.card.bar.model_id)")
+        msg_id = kc.execute(code)
+        bar_id = None
+        returned_at = None
+        while returned_at is None:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream" and "BAR" in msg["content"]["text"]:
+                bar_id = msg["content"]["text"].split("BAR ")[1].split()[0]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                returned_at = time.monotonic()
+        assert bar_id
+        values, styles = [], []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "success" not in styles:
+            try:
+                msg = kc.get_iopub_msg(timeout=5)
+            except Exception:
+                continue
+            if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == bar_id:
+                state = msg["content"]["data"].get("state", {})
+                if "value" in state:
+                    values.append(state["value"])
+                if "bar_style" in state:
+                    styles.append(state["bar_style"])
+        # No other execute_request was sent: the updates came from the job, after the cell had returned.
+        assert "success" in styles and values[-1] == 100
+        assert len(values) >= 2 and values == sorted(values)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
