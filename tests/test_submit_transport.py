@@ -14,13 +14,19 @@ def _client(handler) -> Client:
                   transport=httpx.MockTransport(handler))
 
 
-def test_reset_connection_after_sending_is_uncertain_and_never_resent():
-    calls = []
+def _failing(error: type[httpx.TransportError], message: str) -> tuple[list, object]:
+    """A transport handler that records each request, then fails it with ``error``."""
+    calls: list = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        raise error(message, request=request)
 
+    return calls, handler
+
+
+def test_reset_connection_after_sending_is_uncertain_and_never_resent():
+    calls, handler = _failing(httpx.RemoteProtocolError, "Server disconnected without sending a response.")
     with _client(handler) as c:
         with pytest.raises(grok_nb.SubmitUncertainError, match="not resent"):
             c.generate("reset", duration=1)
@@ -29,12 +35,7 @@ def test_reset_connection_after_sending_is_uncertain_and_never_resent():
 
 
 def test_refused_connection_is_retried_then_reported():
-    calls = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        raise httpx.ConnectError("Connection refused", request=request)
-
+    calls, handler = _failing(httpx.ConnectError, "Connection refused")
     with _client(handler) as c:
         with pytest.raises(grok_nb.ConnectionFailed, match="could not reach"):
             c.generate("refused", duration=1)

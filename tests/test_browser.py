@@ -1,0 +1,154 @@
+"""JupyterLab in Debian's chromium (Playwright): run the notebooks, then check what a person would see."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+                                                      reason="Debian's chromium is not installed (scripts/test.sh installs it)")]
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    for name in ("01_quickstart.ipynb", "02_compare_prompts.ipynb"):
+        shutil.copy(REPO / "notebooks" / name, root / name)
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # Render every cell, not just those near the viewport, so all widgets exist in the DOM.
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    log = open(root / "lab.log", "w")
+    env = {**os.environ, "GROK_NB_HOME": str(root / "home")}
+    env.pop("XAI_API_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True", "--allow-root", f"--LabApp.user_settings_dir={root / 'settings'}",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("JupyterLab did not start:\n" + (root / "lab.log").read_text()[-3000:])
+        time.sleep(0.5)
+    yield base, token
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+# Every query is scoped to the notebook in front: JupyterLab restores other open tabs into the page.
+NB = "window.jupyterapp.shell.currentWidget.node"
+ALL_RAN = """() => {
+  const prompts = [...NB.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent);
+  return prompts.length > 0 && prompts.every(t => /\\[\\d+\\]/.test(t));
+}"""
+BARS = """() => [...NB.querySelectorAll('.grok-progress')].map(el => {
+  const bar = el.querySelector('.progress-bar');
+  return {cls: bar ? bar.className : '', width: bar ? bar.style.width : ''};
+})"""
+VIDEOS = """() => [...NB.querySelectorAll('video.grok-video')].map(v => ({
+  ready: v.readyState, duration: v.duration, width: v.videoWidth,
+  expectedDuration: parseFloat(v.dataset.expectedDuration), expectedWidth: parseInt(v.dataset.expectedWidth)}))"""
+
+
+def _nb(js: str) -> str:
+    return js.replace("NB", NB)
+
+
+def _run_notebook(browser, base: str, token: str, name: str, players: int):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A workspace of its own, reset: no tab restored from another test becomes the current one.
+    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(_nb(ALL_RAN), timeout=240_000, polling=500)
+    page.wait_for_function(KERNEL_IDLE, timeout=240_000)
+    page.wait_for_function(_nb(f"() => NB.querySelectorAll('video.grok-video').length >= {players}"),
+                           timeout=120_000, polling=500)
+    page.wait_for_function(_nb("() => [...NB.querySelectorAll('video.grok-video')].every(v => v.readyState >= 1)"),
+                           timeout=60_000, polling=250)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}.png"), full_page=True)
+    return page, errors
+
+
+def test_quickstart_in_jupyterlab(lab, browser):
+    base, token = lab
+    page, errors = _run_notebook(browser, base, token, "01_quickstart.ipynb", players=4)
+    content = page.content()
+    assert "Error displaying widget" not in content
+    bars = page.evaluate(_nb(BARS))
+    assert len(bars) == 4 and all("progress-bar-success" in b["cls"] and b["width"] == "100%" for b in bars), bars
+    videos = page.evaluate(_nb(VIDEOS))
+    assert len(videos) == 4
+    for v in videos:
+        assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
+    assert not any(page.evaluate(_nb("() => [...NB.querySelectorAll('video.grok-video')].map(v => v.autoplay || v.loop)")))
+    page.close()
+
+
+def test_comparison_grid_in_jupyterlab(lab, browser):
+    base, token = lab
+    page, errors = _run_notebook(browser, base, token, "02_compare_prompts.ipynb", players=12)
+    assert "Error displaying widget" not in page.content()
+    bars = page.evaluate(_nb(BARS))
+    assert len(bars) == 12 and all("progress-bar-success" in b["cls"] and b["width"] == "100%" for b in bars), bars
+    grid_players = page.evaluate(_nb("() => NB.querySelectorAll('.grok-grid video.grok-video').length"))
+    assert grid_players == 12  # one player per cell
+    for v in page.evaluate(_nb(VIDEOS)):
+        assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
+    summary = page.evaluate(_nb("() => NB.querySelector('.grok-grid-summary').innerText"))
+    assert "12/12 done" in summary and "total cost $" in summary
+    assert page.evaluate(_nb("() => NB.querySelectorAll('.grok-grid-table table tbody tr').length")) == 12
+    grid = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-grid").first
+    grid.scroll_into_view_if_needed()
+    grid.screenshot(path=str(ARTIFACTS / "02_grid.png"))
+    page.close()
