@@ -18,9 +18,10 @@ QUICKSTART = [
     new_code_cell("from grok_nb.demo import sample_image\n\n"
                   'lighthouse = studio.generate("The beam sweeps over the sea as waves roll in", '
                   "image=sample_image(), duration=4)"),
-    new_markdown_cell("## Edit and extend, chained\nBoth take an earlier run (or its request id, or its URL)."),
+    new_markdown_cell("## Edit and extend, chained\nBoth take an earlier run (or its request id, or its URL). "
+                      "A handle can also be awaited: top-level `await` works in a notebook."),
     new_code_cell('night = studio.edit(fox.result(), "Make it night, with falling stars")\n'
-                  'seagull = studio.extend(lighthouse.result(), "A seagull glides past the lighthouse", duration=3)'),
+                  'seagull = studio.extend(await lighthouse, "A seagull glides past the lighthouse", duration=3)'),
     new_code_cell("for handle in (night, seagull):\n    print(handle.result().summary())\n"
                   "studio.history()"),
 ]

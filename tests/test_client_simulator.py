@@ -281,3 +281,25 @@ def test_embedded_simulator_is_the_default_and_says_so(capsys):
         assert "SIMULATED" in capsys.readouterr().out
         run = c.generate("default backend", duration=1)
     assert run.ok and run.backend == "simulator"
+
+
+def test_ctrl_c_stops_waiting_prints_the_request_id_and_the_job_resumes(client, capsys):
+    import os
+    import signal
+    import threading
+
+    handle = client.generate("interrupt me [sim:slow]", duration=1, wait=False)
+    while handle.request_id is None:
+        time.sleep(0.005)
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        handle.result()
+    rid = handle.request_id
+    assert rid in capsys.readouterr().out
+    deadline = time.monotonic() + 5
+    while not handle.run.stopped and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert handle.run.stopped and client.store.find(rid)["status"] == "pending"
+    assert "client.get" in client.store.find(rid)["error_message"]
+    run = client.get(rid)  # resumable, by request id
+    assert run.ok and run.request_id == rid
