@@ -227,7 +227,7 @@ class AsyncClient:
                 raise ValidationError("video", video, "a finished run that has a video URL (wait for it first)")
             return VideoRef(video.url, video.duration, video.resolution, video.run_id)
         if isinstance(video, str) and video.startswith(("http://", "https://")):
-            row = next((r for r in self.store.rows() if r.get("video_url") == video), None)
+            row = self.store.find_by_url(video)
             if row is not None:
                 return VideoRef(video, row.get("video_duration"), row.get("resolution"), row["run_id"])
             return VideoRef(video)

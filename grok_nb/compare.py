@@ -6,6 +6,7 @@ No widgets here: a Grid runs the same from a script; the notebook layer draws it
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ def short(value: Any, width: int = 40) -> str:
     """A value as a label: images as their name, long prompts cut."""
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
-    if isinstance(value, Path) or (isinstance(value, str) and not value.startswith(("http", "data:")) and "/" in value):
+    if isinstance(value, Path) or (isinstance(value, str) and "\n" not in value and os.path.isfile(value)):
         return Path(str(value)).name
     if isinstance(value, str) and value.startswith("data:"):
         return "data URI"

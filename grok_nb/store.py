@@ -47,6 +47,7 @@ MIGRATIONS: tuple[str, ...] = (
         tags TEXT
     );
     CREATE INDEX runs_created ON runs(created_at);
+    CREATE INDEX runs_video_url ON runs(video_url);
     """,
     # 2: the HTTP exchanges of each run, for teaching and debugging (never headers or keys)
     """
@@ -185,6 +186,12 @@ class RunStore:
         with self._connect() as conn:
             return self._decode(
                 conn.execute("SELECT * FROM runs WHERE request_id = ?", (request_id,)).fetchone())
+
+    def find_by_url(self, video_url: str) -> dict[str, Any] | None:
+        """The newest run whose result is at ``video_url``."""
+        with self._connect() as conn:
+            return self._decode(conn.execute(
+                "SELECT * FROM runs WHERE video_url = ? ORDER BY created_at DESC LIMIT 1", (video_url,)).fetchone())
 
     def rows(self) -> list[dict[str, Any]]:
         """Every run, oldest first."""

@@ -134,8 +134,12 @@ def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
     assert len(list((tmp_path / "linked_files").glob("*.mp4"))) == 8 and "linked_files/" in linked.read_text()
 
 
-def test_grid_layout_single_axis_is_one_row():
-    from grok_nb.compare import plan
+def test_grid_layout_single_axis_is_one_row(tmp_path):
+    from grok_nb.compare import plan, short
+
+    assert short("An A/B test of a fox") == "An A/B test of a fox"  # a prompt, not a path
+    (tmp_path / "cat.png").write_bytes(b"x")
+    assert short(str(tmp_path / "cat.png")) == "cat.png" and short(tmp_path / "cat.png") == "cat.png"
 
     cells, varying = plan({"prompt": ["a", "b", "c"], "duration": 2})
     assert varying == ["prompt"] and [c["prompt"] for c in cells] == ["a", "b", "c"]
