@@ -395,7 +395,6 @@ class AsyncClient:
         except asyncio.CancelledError:
             run.error, run.stopped = None, True
             self._save(run, on_update)
-            self.store.update(run.run_id, error_message=f"stopped waiting; resume with client.get({run.request_id!r})")
             raise
         if step.outcome == "deadline":
             run.stopped = True

@@ -90,7 +90,8 @@ class Run:
             "reference_images": p.get("reference_images"), "generate_audio": p.get("generate_audio"),
             "input_video": p.get("input_video"), "parent_run_id": self.parent_run_id, "status": self.status,
             "progress": self.progress, "error_code": error_code,
-            "error_message": str(self.error) if self.error else None,
+            "error_message": str(self.error) if self.error else (
+                f"stopped waiting; resume with client.get({self.request_id!r})" if self.stopped else None),
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "latency_s": self.latency_s, "poll_count": self.polls,

@@ -47,7 +47,6 @@ MIGRATIONS: tuple[str, ...] = (
         tags TEXT
     );
     CREATE INDEX runs_created ON runs(created_at);
-    CREATE INDEX runs_video_url ON runs(video_url);
     """,
     # 2: the HTTP exchanges of each run, for teaching and debugging (never headers or keys)
     """
@@ -63,10 +62,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX exchanges_run ON exchanges(run_id);
     """,
-    # 3: what people thought of a run (the history browser writes these)
+    # 3: what people thought of a run (the history browser writes these); edits find inputs by URL
     """
     ALTER TABLE runs ADD COLUMN rating INTEGER;
-    ALTER TABLE runs ADD COLUMN note TEXT
+    ALTER TABLE runs ADD COLUMN note TEXT;
+    CREATE INDEX runs_video_url ON runs(video_url)
     """,
 )
 
@@ -85,6 +85,28 @@ _FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_us
 def utcnow() -> str:
     """Now, UTC, ISO 8601 with microseconds (sorts as text)."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | None = None,
+                tags: Any = None, since: Any = None) -> Any:
+    """Rows of a history DataFrame that match: status/kind/tags (a value or a list), text in the prompt, since a time."""
+    import pandas as pd
+
+    def as_list(value: Any) -> list:
+        return [value] if isinstance(value, str) else list(value)
+
+    if status is not None:
+        df = df[df["status"].isin(as_list(status))]
+    if kind is not None:
+        df = df[df["kind"].isin(as_list(kind))]
+    if text:
+        df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
+    for tag in as_list(tags or []):
+        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts)]
+    if since is not None:
+        when = pd.Timestamp(since)
+        df = df[df["created_at"] >= (when.tz_localize(timezone.utc) if when.tzinfo is None else when)]
+    return df
 
 
 class RunStore:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,6 +11,7 @@ from ..errors import ConfirmationRequired
 from ..pricing import CostEstimate
 from ..probe import probe
 from ..results import JobHandle, Run
+from ..store import filter_runs
 from . import plots
 from .media import MediaServer
 from .widgets import ConfirmBar, GridView, HistoryBrowser, JobCard
@@ -140,22 +140,8 @@ class Studio:
                 text: str | None = None, tags: str | Sequence[str] | None = None, experiment: str | None = None,
                 since: Any = None) -> "HistoryFrame":
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
-        df = self.client.history()
-        if status is not None:
-            df = df[df["status"].isin([status] if isinstance(status, str) else list(status))]
-        if kind is not None:
-            df = df[df["kind"].isin([kind] if isinstance(kind, str) else list(kind))]
-        if text:
-            df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
-        for tag in wanted:
-            df = df[df["tags"].map(lambda ts, tag=tag: tag in ts)]
-        if since is not None:
-            import pandas as pd
-
-            when = pd.Timestamp(since)
-            when = when.tz_localize(timezone.utc) if when.tzinfo is None else when
-            df = df[df["created_at"] >= when]
+        df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
         return HistoryFrame(df.reset_index(drop=True))
 
     def browse(self) -> HistoryBrowser:

@@ -13,6 +13,7 @@ import ipywidgets as W
 
 from ..compare import Grid, short
 from ..results import Run
+from ..store import filter_runs
 from . import present
 from .throttle import Throttle
 
@@ -30,7 +31,18 @@ def _in_current_cell(fn: Callable[[], Any]) -> None:
     contextvars.Context().run(fn)
 
 
-class JobCard:
+class _View:
+    """Shows its ``widget`` when it is the value of a cell."""
+
+    widget: W.Widget
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class JobCard(_View):
     """A live card for one job: what was asked, progress, state, times, cost, then a player or the error."""
 
     def __init__(self, player_source: PlayerSource, *, compact: bool = False, max_rate: float = MAX_REFRESH_PER_S,
@@ -59,11 +71,6 @@ class JobCard:
                        (self.bar, "grok-progress"), (self.stats, "grok-stats"), (self.player, "grok-player"),
                        (details, "grok-http")):
             w.add_class(cls)
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
 
     def close(self) -> None:
         """Drop the card's widgets (a job that never started leaves no model behind)."""
@@ -143,7 +150,7 @@ class ConfirmBar:
         self.cancel.on_click(cancel)
 
 
-class GridView:
+class GridView(_View):
     """A grid of job cards, the varying parameters as rows and columns, and a summary when done."""
 
     def __init__(self, grid: Grid, player_source: PlayerSource):
@@ -204,11 +211,6 @@ class GridView:
         self.table.value = shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—",
                                          classes="grok-summary-table")
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
 
 def _label(axis: str | None) -> str:
     return "repeat" if axis == "_repeat" else (axis or "")
@@ -228,7 +230,7 @@ def _unique(values: list) -> list:
     return seen
 
 
-class HistoryBrowser:
+class HistoryBrowser(_View):
     """Filter and sort the history, play runs side by side, rate them and keep a note."""
 
     STARS = ("–", "★", "★★", "★★★", "★★★★", "★★★★★")
@@ -261,22 +263,13 @@ class HistoryBrowser:
         self.runs.observe(self._on_select, names="value")
         self.save.on_click(self._on_save)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
     def frame(self) -> Any:
         """The history rows that pass the filters, sorted."""
-        df = self.store.dataframe()
-        if self.search.value:
-            df = df[df["prompt"].fillna("").str.contains(self.search.value, case=False, regex=False)]
-        if self.status.value not in (None, "all"):
-            df = df[df["status"] == self.status.value]
-        if self.kind.value not in (None, "all"):
-            df = df[df["kind"] == self.kind.value]
-        if self.tag.value not in (None, "all"):
-            df = df[df["tags"].map(lambda tags: self.tag.value in tags)]
+        def chosen(dropdown: W.Dropdown) -> str | None:
+            return None if dropdown.value in (None, "all") else dropdown.value
+
+        df = filter_runs(self.store.dataframe(), status=chosen(self.status), kind=chosen(self.kind),
+                         text=self.search.value, tags=chosen(self.tag))
         key, ascending = {"newest": ("created_at", False), "oldest": ("created_at", True),
                           "cost": ("cost_actual_usd", False), "latency": ("latency_s", False),
                           "rating": ("rating", False)}[self.sort.value or "newest"]

@@ -369,4 +369,3 @@ def _image_ratio(url: str) -> str | None:
             return validation.nearest_aspect_ratio(*im.size)
     except Exception:
         return None
-
