@@ -100,18 +100,24 @@ class Grid:
         return round(sum(c.estimate.usd for c in self.cells), 6)
 
     def check_budget(self, budget_usd: float | None, confirm_above_usd: float | None, confirm: bool | None) -> None:
-        """Raise BudgetExceeded or ConfirmationRequired when the grid may not start (nothing is sent)."""
+        """Raise BudgetExceeded or ConfirmationRequired when the grid may not start (nothing is sent).
+
+        ``budget_usd`` caps this grid alone; the client's own budget (what is left of it) is checked
+        too, and held atomically when the grid starts.
+        """
         total = self.estimate_usd
         if budget_usd is not None and total > budget_usd + 1e-9:
             raise BudgetExceeded(total, budget_usd, len(self.cells))
+        limit, remaining = getattr(self.client, "budget_usd", None), getattr(self.client, "remaining_usd", None)
+        if limit is not None and remaining is not None and total > remaining + 1e-9:
+            raise BudgetExceeded(total, limit, len(self.cells), committed_usd=limit - remaining)
         if confirm_above_usd is not None and total > confirm_above_usd + 1e-9 and not confirm:
             raise ConfirmationRequired(total, confirm_above_usd, len(self.cells))
 
     def start(self, on_update: Callable[[int], Callable[[Run], Any] | None] | None = None) -> "Grid":
-        """Submit every cell at once; they share the client's rate limiter."""
+        """Submit every cell at once, all within the client's budget or none; they share its scheduler."""
         if self.started_at is not None:
             return self
-        self.started_at = time.monotonic()
         remaining = [len(self.cells)]
         lock = threading.Lock()
 
@@ -125,11 +131,18 @@ class Grid:
                 for listener in self._listeners:
                     listener(self)
 
-        for i, cell in enumerate(self.cells):
-            callback = on_update(i) if on_update else None
-            cell.handle = self.client.generate(**cell.args, tags=self.tags, wait=False, on_update=callback)
-            cell.handle.add_done_callback(finished)
+        handles = self.client.start_many([cell.args for cell in self.cells], tags=self.tags, on_update=on_update)
+        self.started_at = time.monotonic()
+        for cell, handle in zip(self.cells, handles):
+            cell.handle = handle
+            handle.add_done_callback(finished)
         return self
+
+    def stop(self) -> None:
+        """Stop waiting for every cell; the jobs go on at the server and ``client.resume()`` picks them up."""
+        for cell in self.cells:
+            if cell.handle is not None and not cell.handle.done():
+                cell.handle.stop_waiting()
 
     def on_finished(self, fn: Callable[["Grid"], Any]) -> None:
         """Call ``fn(grid)`` once every cell is finished."""

@@ -1,9 +1,13 @@
-"""Where things live and which server to talk to: argument → environment variable → default."""
+"""Where things live and which server to talk to: argument → environment variable → default, checked before use."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.x.ai"
 ENV_API_KEY = "XAI_API_KEY"
@@ -19,27 +23,79 @@ def home_dir(home: str | os.PathLike | None = None) -> Path:
         import platformdirs
 
         home = platformdirs.user_data_dir("grok_nb", appauthor=False)
-    path = Path(home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    return Path(home).expanduser()
+
+
+def check_home(path: Path) -> Path:
+    """Create the data folder and prove it is writable, or say which folder and what to do."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "videos").mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(
+            f"grok_nb cannot write its history and videos to {path} ({exc.strerror or exc}). Nothing was sent. "
+            f"Set {ENV_HOME} (or home=...) to a writable folder.") from None
     return path
 
 
 def resolve_api_key(api_key: str | None) -> str | None:
-    """The key from the argument or ``XAI_API_KEY``; blank counts as none."""
+    """The key from the argument or ``XAI_API_KEY``; blank counts as none. A key that cannot be sent is refused."""
     key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-    return key.strip() or None if key else None
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a string, not {type(key).__name__}")
+    key = key.strip()
+    if not key:
+        return None
+    for i, ch in enumerate(key):
+        # Never show the key itself: only where the bad character sits and what it is.
+        if ch.isspace() or not ch.isprintable() or not ch.isascii():
+            what = "a line break" if ch in "\r\n" else "a space" if ch.isspace() else (
+                "a control character" if not ch.isprintable() else f"a non-ASCII character ({ch!r})")
+            raise ConfigurationError(
+                f"The API key ({'api_key=' if api_key is not None else ENV_API_KEY}) has {what} at position {i + 1} "
+                f"of {len(key)}; HTTP headers cannot carry it. Copy the key again from the xAI console. Nothing was sent.")
+    return key
 
 
 def resolve_base_url(base_url: str | None) -> str | None:
-    """The base URL from the argument or ``GROK_NB_BASE_URL``; None when neither is set."""
+    """The base URL from the argument or ``GROK_NB_BASE_URL``; None when neither is set. An unusable one is refused."""
     url = base_url if base_url is not None else os.environ.get(ENV_BASE_URL)
-    return url.strip().rstrip("/") or None if url else None
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise ConfigurationError(f"base_url must be a string like 'https://api.x.ai', not {type(url).__name__}")
+    url = url.strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    source = "base_url=" if base_url is not None else ENV_BASE_URL
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{source} {shown!r} is not an http(s) URL with a host, such as "
+                                 f"'https://api.x.ai' or 'http://127.0.0.1:8000'. Nothing was sent.")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ConfigurationError(f"{source} {shown!r} contains spaces or control characters. Nothing was sent.")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for reprs, messages and history rows)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+            return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        pass
+    return url
 
 
 def backend_name(base_url: str, simulated: bool) -> str:
     """``xai`` for xAI's own hosts, ``simulator`` for anything else (embedded or stand-in)."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(base_url).hostname or ""
     if not simulated and (host == "x.ai" or host.endswith(".x.ai")):
         return "xai"

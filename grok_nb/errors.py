@@ -4,6 +4,7 @@
     ├── ValidationError            bad input, caught before any request is sent (also a ValueError)
     ├── BudgetExceeded             a comparison grid would cost more than agreed; nothing was sent
     ├── ConfirmationRequired       a grid above the confirmation threshold needs confirm=True
+    ├── ConfigurationError         a local setting is unusable (key, base URL, home folder); nothing was sent
     ├── ConnectionFailed           the server could not be reached
     ├── SubmitUncertainError       a submit may have reached the server; not resent (no double billing)
     ├── APIError                   the server answered with an HTTP error
@@ -52,12 +53,17 @@ class ValidationError(GrokError, ValueError):
 
 
 class BudgetExceeded(GrokError):
-    """The estimated cost is above the budget; nothing was sent."""
+    """The estimated cost does not fit in what is left of the budget; nothing was sent."""
 
-    def __init__(self, estimate_usd: float, budget_usd: float, jobs: int):
+    def __init__(self, estimate_usd: float, budget_usd: float, jobs: int, *, committed_usd: float = 0.0):
         self.estimate_usd, self.budget_usd, self.jobs = estimate_usd, budget_usd, jobs
-        super().__init__(f"{jobs} jobs are estimated at ${estimate_usd:.2f}, above the budget of ${budget_usd:.2f}; "
-                         "nothing was sent. Shrink the grid or raise budget_usd=...")
+        self.committed_usd = committed_usd
+        self.remaining_usd = max(0.0, budget_usd - committed_usd)
+        what = f"{jobs} jobs are" if jobs != 1 else "This job is"
+        left = (f"${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved, "
+                f"${self.remaining_usd:.2f} remains" if committed_usd > 0 else f"the budget is ${budget_usd:.2f}")
+        super().__init__(f"{what} estimated at ${estimate_usd:.2f}, and {left}; nothing was sent. "
+                         "Shrink the request or raise budget_usd=...")
 
 
 class ConfirmationRequired(GrokError):
@@ -67,6 +73,10 @@ class ConfirmationRequired(GrokError):
         self.estimate_usd, self.threshold_usd, self.jobs = estimate_usd, threshold_usd, jobs
         super().__init__(f"{jobs} jobs are estimated at ${estimate_usd:.2f}, above the ${threshold_usd:.2f} that "
                          "needs confirmation; nothing was sent. Pass confirm=True to go ahead.")
+
+
+class ConfigurationError(GrokError, ValueError):
+    """A local setting cannot work (a key with a line break, a base URL without scheme, a read-only home)."""
 
 
 class ConnectionFailed(GrokError):

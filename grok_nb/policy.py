@@ -17,10 +17,12 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 class PollPolicy:
     """Timing knobs for waiting on jobs; all in seconds of wall-clock time."""
 
-    interval: float = 1.0  # the official SDK polls every 1 s
-    max_interval: float = 5.0
-    growth: float = 1.1  # long jobs are polled less often, to spare the shared rate limit
+    interval: float = 1.0  # the shortest gap between two polls of one job (the official SDK's fixed interval)
+    max_interval: float = 60.0  # the longest gap: a prediction is never trusted for longer than this
+    growth: float = 1.1  # ``poll_delay``'s fixed schedule (the scheduler plans from progress instead)
     deadline: float = 15 * 60.0
+    lag_target: float = 0.04  # without progress, poll again after this share of the time waited so far
+    first_poll_share: float = 0.5  # the first poll comes at this share of the fastest expected latency
     retry_base: float = 1.0
     retry_max: float = 30.0
     jitter: float = 0.25
@@ -117,19 +119,24 @@ class SubmitOutcome:
     maybe_sent: bool = False  # sent, but no answer: a job may exist
 
 
-def submit_step(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: float = 0.5) -> Wait | Stop:
+def submit_step(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: float = 0.5,
+                elapsed: float = 0.0) -> Wait | Stop:
     """Decide whether a submit may be tried again; never when it may have started a paid job.
 
+    A 429 (not about credits) never reached the job queue, so it is retried until the deadline,
+    honouring ``Retry-After``; a connection that was never made is retried ``submit_retries`` times.
     Stop outcomes: ``accepted``, ``uncertain`` (may have reached the server), ``refused``.
     """
     if outcome.accepted:
         return Stop("accepted")
     if outcome.maybe_sent:
         return Stop("uncertain")
-    retryable = outcome.never_sent or (outcome.status_code == 429 and not outcome.out_of_credits)
     if outcome.status_code is not None and outcome.status_code >= 500:
         # A 5xx came from something that read the request; a gateway may have passed it on.
         return Stop("uncertain")
-    if retryable and attempt < policy.submit_retries:
-        return Wait(policy.retry_delay(attempt, outcome.retry_after, rand), "submit refused before acceptance")
+    rate_limited = outcome.status_code == 429 and not outcome.out_of_credits
+    if rate_limited or (outcome.never_sent and attempt < policy.submit_retries):
+        delay = policy.retry_delay(attempt, outcome.retry_after, rand)
+        if elapsed + delay <= policy.deadline:
+            return Wait(delay, "submit refused before acceptance")
     return Stop("refused")

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import DeadlineExceeded, GrokError
+from .jobs import FINAL, Status, status_of
 from .pricing import CostEstimate
 
-#: Job outcomes after which nothing changes.
-FINAL_STATUSES = ("done", "failed", "expired", "moderated", "rejected")
+#: Job outcomes after which nothing changes by itself.
+FINAL_STATUSES = tuple(s.value for s in FINAL)
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Run:
     params: dict[str, Any] = field(default_factory=dict)
     backend: str = "simulator"
     request_id: str | None = None
-    status: str = "submitting"
+    status: Status = Status.SUBMITTING
     progress: int | None = None
     url: str | None = None
     path: Path | None = None
@@ -45,6 +46,12 @@ class Run:
     tags: list[str] = field(default_factory=list)
     stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Rows and older code hand in plain text; the run always holds a Status.
+        if name == "status" and not isinstance(value, Status):
+            value = status_of(value)
+        object.__setattr__(self, name, value)
 
     @property
     def resolution(self) -> str | None:
@@ -71,7 +78,7 @@ class Run:
     @property
     def finished(self) -> bool:
         """True once the job reached a final outcome."""
-        return self.status in FINAL_STATUSES
+        return self.status.final
 
     @property
     def ok(self) -> bool:
@@ -88,10 +95,9 @@ class Run:
             "duration": self.duration if self.duration is not None else p.get("duration"),
             "resolution": p.get("resolution"), "aspect_ratio": p.get("aspect_ratio"), "image": p.get("image"),
             "reference_images": p.get("reference_images"), "generate_audio": p.get("generate_audio"),
-            "input_video": p.get("input_video"), "parent_run_id": self.parent_run_id, "status": self.status,
+            "input_video": p.get("input_video"), "parent_run_id": self.parent_run_id, "status": self.status.value,
             "progress": self.progress, "error_code": error_code,
-            "error_message": str(self.error) if self.error else (
-                f"stopped waiting; resume with client.get({self.request_id!r})" if self.stopped else None),
+            "error_message": str(self.error) if self.error else self._stopped_note(),
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "latency_s": self.latency_s, "poll_count": self.polls,
@@ -99,6 +105,14 @@ class Run:
             "cost_actual_usd": self.cost_actual_usd, "video_url": self.url, "video_duration": self.duration,
             "local_path": str(self.path) if self.path else None, "tags": list(self.tags),
         }
+
+    def _stopped_note(self) -> str | None:
+        if not self.stopped:
+            return None
+        if self.request_id:
+            return f"stopped waiting; the job goes on at the server: resume with client.get({self.request_id!r}) or client.resume()"
+        return ("stopped waiting during the submit; the POST is finishing in the background and its request id "
+                "goes to the history: client.resume() re-attaches it")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Run":
@@ -112,7 +126,8 @@ class Run:
                                           "reference_images", "generate_audio", "input_video")}
         estimate = CostEstimate(row["cost_estimated_usd"]) if row.get("cost_estimated_usd") is not None else None
         error = (JobError(row["error_message"], request_id=row.get("request_id"))
-                 if row.get("error_message") and row.get("status") in FINAL_STATUSES else None)
+                 if row.get("error_message") and status_of(row.get("status")).final
+                 and status_of(row.get("status")) is not Status.DONE else None)
         return cls(
             run_id=row["run_id"], kind=row["kind"], model=row.get("model") or "", prompt=row.get("prompt"),
             params=params, backend=row.get("backend") or "", request_id=row.get("request_id"),
@@ -218,13 +233,23 @@ class JobHandle:
         future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)
         try:
             return future.result(timeout)
+        except DeadlineExceeded:  # the job's own deadline (a TimeoutError too): it knows how long it waited
+            raise
         except concurrent.futures.TimeoutError:
             raise DeadlineExceeded(timeout or 0.0, request_id=self.run.request_id, run=self.run) from None
         except KeyboardInterrupt:
             self.stop_waiting()
-            print(f"grok_nb: stopped waiting for request {self.run.request_id}; the job goes on at the "
-                  f"server. Resume with client.get({self.run.request_id!r}).", flush=True)
+            print(f"grok_nb: {self.stop_message()}", flush=True)
             raise
+
+    def stop_message(self) -> str:
+        """What happened to the job when its waiting stopped, and how to pick it up again."""
+        rid = self.run.request_id
+        if rid:
+            return (f"stopped waiting for request {rid}; the job goes on at the server. "
+                    f"Resume with client.get({rid!r}) or client.resume().")
+        return ("stopped waiting during the submit; the POST is finishing in the background and its request id "
+                "will be written to the history. Resume with client.resume().")
 
     async def _shielded(self) -> Run:
         return await asyncio.shield(self._task)

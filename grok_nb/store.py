@@ -68,6 +68,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN note TEXT;
     CREATE INDEX runs_video_url ON runs(video_url)
     """,
+    # 4: which process submitted a run (to tell a submit in flight from one cut off), and who made it
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN made_by TEXT;
+    CREATE INDEX runs_status ON runs(status)
+    """,
 )
 
 RUN_COLUMNS = (
@@ -75,7 +81,7 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags", "rating", "note",
+    "local_path", "tags", "rating", "note", "owner", "made_by",
 )
 _JSON_COLUMNS = ("reference_images", "tags")
 _TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
@@ -188,6 +194,29 @@ class RunStore:
         sets = ", ".join(f"{c} = :{c}" for c in row)
         with self._connect() as conn:
             conn.execute(f"UPDATE runs SET {sets} WHERE run_id = :_run_id", {**row, "_run_id": run_id})
+
+    def write_batch(self, *, inserts: list[dict[str, Any]] = (), updates: list[tuple[str, dict[str, Any]]] = (),
+                    exchanges: list[tuple[str | None, dict[str, Any]]] = ()) -> None:
+        """New rows, then row updates, then HTTP exchanges, all in one transaction (the history writer's batch)."""
+        with self._connect() as conn:
+            for fields in inserts:
+                row = self._encode({"created_at": utcnow(), **fields})
+                conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
+            for run_id, fields in updates:
+                row = self._encode(fields)
+                if row:
+                    sets = ", ".join(f"{c} = :{c}" for c in row)
+                    conn.execute(f"UPDATE runs SET {sets} WHERE run_id = :_run_id", {**row, "_run_id": run_id})
+            conn.executemany(
+                "INSERT INTO exchanges (run_id, at, method, path, status, elapsed_ms, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, e.get("at") or utcnow(), e["method"], e["path"], e.get("status"), e.get("elapsed_ms"),
+                  e.get("summary", "")) for run_id, e in exchanges])
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Runs a resume may concern: still submitting or pending, or done at the server but not downloaded."""
+        with self._connect() as conn:
+            return [self._decode(r) for r in conn.execute(  # type: ignore[misc]
+                "SELECT * FROM runs WHERE status IN ('submitting', 'pending', 'download_failed') ORDER BY created_at")]
 
     def _decode(self, row: sqlite3.Row | None) -> dict[str, Any] | None:
         if row is None:

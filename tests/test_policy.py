@@ -67,7 +67,10 @@ def test_submit_is_never_resent_once_it_may_have_reached_the_server():
 def test_submit_refused_before_acceptance_may_be_retried_a_few_times():
     assert submit_step(P, SubmitOutcome(status_code=429, retry_after=2.0), 0) == Wait(2.0, "submit refused before acceptance")
     assert isinstance(submit_step(P, SubmitOutcome(never_sent=True), 1), Wait)
-    assert submit_step(P, SubmitOutcome(status_code=429), P.submit_retries) == Stop("refused")
+    # A 429 never reached the job queue: retried past submit_retries, until the deadline.
+    assert isinstance(submit_step(P, SubmitOutcome(status_code=429), P.submit_retries + 20, elapsed=50.0), Wait)
+    assert submit_step(P, SubmitOutcome(status_code=429, retry_after=5.0), 99, elapsed=99.0) == Stop("refused")
+    assert submit_step(P, SubmitOutcome(never_sent=True), P.submit_retries) == Stop("refused")
     assert submit_step(P, SubmitOutcome(status_code=429, out_of_credits=True), 0) == Stop("refused")
     assert submit_step(P, SubmitOutcome(status_code=400), 0) == Stop("refused")
 

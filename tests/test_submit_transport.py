@@ -77,4 +77,6 @@ def test_truncated_or_non_mp4_downloads_are_errors_not_files():
     with _client(handler) as c:
         run = c.generate("bad download", duration=1)
         assert not list(c.cache_dir.iterdir())
-    assert run.status == "done" and run.path is None and isinstance(run.error, grok_nb.DownloadError)
+    # Done at the server but not on disk: its own status, never "done".
+    assert run.status == "download_failed" and run.path is None and isinstance(run.error, grok_nb.DownloadError)
+    assert c.store.find("r-2")["status"] == "download_failed"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..client import Client
 from ..compare import Grid
@@ -26,20 +28,66 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
+def _with_card(client_method: Callable[..., Any]) -> Callable[..., Any]:
+    """A Studio twin of a client job method: same parameters (less wait/on_update, plus display), shown as a card."""
+    name = client_method.__name__
+
+    @functools.wraps(client_method)
+    def method(self: "Studio", *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
+        return self._job(getattr(self.client, name), *args, display=display, **kwargs)
+
+    params = [p for n, p in inspect.signature(client_method).parameters.items() if n not in ("wait", "on_update")]
+    display = inspect.Parameter("display", inspect.Parameter.KEYWORD_ONLY, default=True, annotation=bool)
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    params.insert(at, display)
+    method.__signature__ = inspect.Signature(params, return_annotation=JobHandle)  # type: ignore[attr-defined]
+    method.__doc__ = f"{(client_method.__doc__ or '').strip()} Shown as a live card; returns the handle at once."
+    del method.__wrapped__  # type: ignore[attr-defined]
+    return method
+
+
 class Studio:
     """Owns a client, the history and the views; every job shows a live card in its cell."""
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, *,
                  budget_usd: float | None = None, confirm_above_usd: float | None = DEFAULT_CONFIRM_ABOVE_USD,
                  player: str = "local", client: Client | None = None, **client_options: Any):
-        self.client = client or Client(api_key, base_url, **client_options)
-        self.budget_usd = budget_usd
-        self.confirm_above_usd = confirm_above_usd
+        """A client (new, or ``client=``) with a budget for everything sent through it, and the views.
+
+        ``confirm_above_usd``: a grid estimated above it waits for confirm=True or its Run button.
+        ``player``: 'local' plays the cached MP4s, 'remote' the result URLs (a browser on another machine).
+        """
         if player not in ("local", "remote"):
             raise ValueError("player must be 'local' (served from the cache) or 'remote' (the result URL)")
+        if client is None:
+            client = Client(api_key, base_url, budget_usd=budget_usd, **client_options)
+        elif budget_usd is not None:
+            client.budget.set_limit(budget_usd)
+        self.client = client
+        self.confirm_above_usd = confirm_above_usd
         self.player = player
         self.experiment_name: str | None = None
         self._probes: dict[str, tuple[int, int, float]] = {}
+        waiting = self.client.waiting()
+        if waiting:
+            print(f"grok_nb: {waiting} job{'s' if waiting != 1 else ''} of this history "
+                  f"{'are' if waiting != 1 else 'is'} unfinished; studio.resume() shows them again (sends no submit).",
+                  flush=True)
+
+    @property
+    def budget_usd(self) -> float | None:
+        """The spending limit of the studio's client (None: no limit)."""
+        return self.client.budget_usd
+
+    @property
+    def spent_usd(self) -> float:
+        """What finished jobs sent through this studio cost."""
+        return self.client.spent_usd
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """What may still be spent."""
+        return self.client.remaining_usd
 
     def __repr__(self) -> str:
         return f"<Studio {self.client!r} experiment={self.experiment_name!r}>"
@@ -74,21 +122,27 @@ class Studio:
             _display(card)
         return handle
 
-    def generate(self, *args: Any, **kwargs: Any) -> JobHandle:
-        """Like ``Client.generate``, shown as a live card; returns the handle at once."""
-        return self._job(self.client.generate, *args, **kwargs)
+    generate = _with_card(Client.generate)
+    edit = _with_card(Client.edit)
+    extend = _with_card(Client.extend)
+    get = _with_card(Client.get)
 
-    def edit(self, *args: Any, **kwargs: Any) -> JobHandle:
-        """Like ``Client.edit``, shown as a live card; returns the handle at once."""
-        return self._job(self.client.edit, *args, **kwargs)
+    def resume(self, *, display: bool = True) -> list[JobHandle]:
+        """Re-attach every unfinished job of the history (no submit is sent), each shown as a live card."""
+        cards: dict[str, JobCard] = {}
 
-    def extend(self, *args: Any, **kwargs: Any) -> JobHandle:
-        """Like ``Client.extend``, shown as a live card; returns the handle at once."""
-        return self._job(self.client.extend, *args, **kwargs)
+        def card_for(run: Run) -> Any:
+            cards[run.run_id] = JobCard(self.player_source)
+            return cards[run.run_id].update
 
-    def get(self, request_id: str, **kwargs: Any) -> JobHandle:
-        """Re-attach to a job by request id, shown as a live card."""
-        return self._job(self.client.get, request_id, **kwargs)
+        handles = self.client.resume(on_update=card_for)
+        for handle in handles:
+            card = cards.get(handle.run.run_id) or JobCard(self.player_source)
+            card.update(handle.run)
+            handle.card = card  # type: ignore[attr-defined]
+            if display:
+                _display(card)
+        return handles
 
     def estimate_cost(self, *args: Any, **kwargs: Any) -> CostEstimate:
         """The price before sending; the arguments of generate/edit/extend."""
@@ -109,8 +163,7 @@ class Studio:
                 display: bool = True, **axes: Any) -> Grid:
         """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first."""
         grid = Grid(self.client, axes, repeats, tags=[])
-        budget = budget_usd if budget_usd is not None else self.budget_usd
-        grid.check_budget(budget, None, None)  # over budget: nothing is sent, no confirmation can help
+        grid.check_budget(budget_usd, None, None)  # over budget: nothing is sent, no confirmation can help
         view = GridView(grid, self.player_source)
         grid.view = view  # type: ignore[attr-defined]
 

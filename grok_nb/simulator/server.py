@@ -51,24 +51,23 @@ class SimulatorServer:
         self.stop()
 
 
-_embedded: SimulatorServer | None = None
-_embedded_key: str | None = None
+_embedded: dict[float, tuple[SimulatorServer, str]] = {}
 _embedded_lock = threading.Lock()
 
 
 def embedded(speed: float | None = None) -> tuple[SimulatorServer, str]:
-    """The process-wide embedded simulator and the key it accepts, started on first use."""
-    global _embedded, _embedded_key
+    """A process-wide embedded simulator for this speed and the key it accepts, started on first use.
+
+    Each speed gets its own server, so every client runs at the speed it asked for.
+    """
+    speed = SimulatorConfig.speed if speed is None else float(speed)
     with _embedded_lock:
-        if _embedded is None:
-            _embedded_key = "sim-" + secrets.token_hex(12)
-            config = SimulatorConfig(api_key=_embedded_key)
-            if speed is not None:
-                config.speed = speed
-            _embedded = SimulatorServer(config).start()
-            atexit.register(_embedded.stop)
-        assert _embedded_key is not None
-        return _embedded, _embedded_key
+        if speed not in _embedded:
+            key = "sim-" + secrets.token_hex(12)
+            server = SimulatorServer(SimulatorConfig(api_key=key, speed=speed)).start()
+            atexit.register(server.stop)
+            _embedded[speed] = (server, key)
+        return _embedded[speed]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, config: SimulatorConfig | None = None) -> None:

@@ -1,0 +1,171 @@
+"""One job's lifecycle, written once and without I/O: statuses, the transitions between them, and typed events.
+
+A job goes ``submitting`` → ``pending`` → ``done`` (or ``failed``, ``moderated``, ``expired``,
+``download_failed``); a submit that may have reached the server without an answer is
+``uncertain`` and is never resent; one refused before it could start a job is ``rejected``.
+The async driver (``grok_nb.engine``) feeds answers in; the history store and the views
+subscribe to the events that come out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, ClassVar
+
+from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
+from .responses import JobStatus
+
+
+class Status(str, Enum):
+    """Where a job stands; a ``str``, so ``run.status == "done"`` keeps working."""
+
+    SUBMITTING = "submitting"  # the history row exists; the POST is being sent
+    PENDING = "pending"  # the server accepted it (request id known) and is working
+    DONE = "done"  # the video is done and downloaded
+    FAILED = "failed"  # the server says the job failed (or sent no video to fetch)
+    MODERATED = "moderated"  # made, but withheld by moderation (usually billed)
+    EXPIRED = "expired"  # the job ran but its content is gone
+    DOWNLOAD_FAILED = "download_failed"  # done at the server; the MP4 could not be fetched (resumable while the URL lives)
+    UNCERTAIN = "uncertain"  # the POST may have started a paid job but no id came back: never resent
+    REJECTED = "rejected"  # refused before any job could start (nothing billed)
+
+    def __str__(self) -> str:  # f"{status}" reads "done", not "Status.DONE"
+        return self.value
+
+    @property
+    def final(self) -> bool:
+        """True when nothing more will happen to the job by itself."""
+        return self in FINAL
+
+    @property
+    def ok(self) -> bool:
+        """True for a finished video on disk."""
+        return self is Status.DONE
+
+
+FINAL = frozenset({Status.DONE, Status.FAILED, Status.MODERATED, Status.EXPIRED, Status.DOWNLOAD_FAILED,
+                   Status.UNCERTAIN, Status.REJECTED})
+#: Statuses a ``resume()`` picks up again: the server may still have (or be making) the video.
+RESUMABLE = frozenset({Status.SUBMITTING, Status.PENDING, Status.DOWNLOAD_FAILED})
+
+
+def status_of(value: Any) -> Status:
+    """A Status from its text (history rows store text); unknown text counts as pending."""
+    try:
+        return Status(str(value))
+    except ValueError:
+        return Status.PENDING
+
+
+# -- events ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobEvent:
+    """Something happened to a job; ``run`` is the live record, ``at`` a monotonic time."""
+
+    run: Any
+    at: float = field(default_factory=time.monotonic)
+
+    #: The history must hold this before the job goes on (the row, the request id).
+    durable: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class Created(JobEvent):
+    """The job exists locally (validated, priced); nothing has been sent yet."""
+
+    durable = True
+
+
+@dataclass(frozen=True)
+class Submitted(JobEvent):
+    """The POST is on its way."""
+
+
+@dataclass(frozen=True)
+class RequestIdKnown(JobEvent):
+    """The server accepted the job: from now on it can always be resumed by its request id."""
+
+    durable = True
+
+
+@dataclass(frozen=True)
+class Progress(JobEvent):
+    """A poll answered: progress (maybe None) and status still running."""
+
+
+@dataclass(frozen=True)
+class Exchange(JobEvent):
+    """One HTTP request of the job (method, path, status, timing, summary) for the history's log."""
+
+    entry: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finished(JobEvent):
+    """The job reached a final status (done, failed, moderated, expired, download_failed, uncertain, rejected)."""
+
+    durable = True
+
+
+@dataclass(frozen=True)
+class Stopped(JobEvent):
+    """Nobody waits for the job any more (deadline, Ctrl+C, stop_waiting); it stays resumable."""
+
+    durable = True
+    reason: str = ""
+
+
+Listener = Callable[[JobEvent], Any]
+
+
+# -- transitions ----------------------------------------------------------------------------------
+def after_submit(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: float = 0.5,
+                 elapsed: float = 0.0) -> tuple[Wait | Stop, Status | None]:
+    """What follows one submit attempt, and the job's new status when it is decided.
+
+    Keeps the rule that a POST which may have reached the server is never resent.
+    """
+    step = submit_step(policy, outcome, attempt, rand, elapsed)
+    if isinstance(step, Wait):
+        return step, None
+    return step, {"accepted": Status.PENDING, "uncertain": Status.UNCERTAIN}.get(step.outcome, Status.REJECTED)
+
+
+#: A poll's outcome (from ``policy.next_step``) → the job's final status.
+_POLL_OUTCOMES = {"done": None, "moderated": Status.MODERATED, "failed": Status.FAILED, "expired": Status.EXPIRED,
+                  "no_video": Status.FAILED}
+
+
+def after_poll(policy: PollPolicy, observation: JobStatus | HttpProblem | TransportProblem, *, elapsed: float,
+               polls: int, errors_in_a_row: int, rand: float = 0.5) -> tuple[Wait | Stop, Status | None]:
+    """What follows one poll: keep waiting, download (``done``), or a final status.
+
+    A ``Stop("done")`` comes back with status None: the job is done at the server and the
+    download decides between ``done`` and ``download_failed``.
+    """
+    step = next_step(policy, observation, elapsed=elapsed, polls=polls, errors_in_a_row=errors_in_a_row, rand=rand)
+    if isinstance(step, Wait):
+        return step, None
+    return step, _POLL_OUTCOMES.get(step.outcome)
+
+
+def after_download(ok: bool, gone: bool = False) -> Status:
+    """A done job whose MP4 was fetched and checked (done), could not be (download_failed), or is gone (expired)."""
+    if ok:
+        return Status.DONE
+    return Status.EXPIRED if gone else Status.DOWNLOAD_FAILED
+
+
+def settle_cost(status: Status, estimate_usd: float, actual_usd: float | None) -> float:
+    """What a finished job counts against a budget: the server's figure, else the estimate for billed outcomes.
+
+    A failed or refused job without a ``usage`` figure is taken as unbilled; an uncertain one
+    keeps its estimate (it may have been billed).
+    """
+    if actual_usd is not None:
+        return actual_usd
+    if status in (Status.FAILED, Status.REJECTED):
+        return 0.0
+    return estimate_usd

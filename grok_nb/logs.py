@@ -1,0 +1,61 @@
+"""Keeps API keys out of every log line that grok_nb, httpx and httpcore emit while a client exists.
+
+A filter on a logger does not see its children's records (httpcore logs from
+``httpcore.http11`` and friends), so redaction happens where every record is made: in the
+log record factory, for these libraries' loggers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Any
+
+from .errors import redact
+
+_LOGGERS = ("grok_nb", "httpx", "httpcore", "hpack", "h11", "h2")
+_lock = threading.Lock()
+_secrets: dict[str, int] = {}  # key → number of live clients using it
+_installed = False
+
+
+def _make_factory(previous: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if _secrets and record.name.split(".", 1)[0] in _LOGGERS:
+            try:
+                message = record.getMessage()
+            except Exception:
+                return record
+            clean = message
+            for secret in list(_secrets):
+                clean = redact(clean, secret)
+            # httpcore logs raw header bytes: a key may show up as b'Bearer xai-...'
+            if clean != message:
+                record.msg, record.args = clean, None
+        return record
+
+    return factory
+
+
+def protect_secret(secret: str | None, owner: Any) -> None:
+    """Redact ``secret`` from those libraries' log records for as long as ``owner`` lives."""
+    global _installed
+    if not secret:
+        return
+    with _lock:
+        _secrets[secret] = _secrets.get(secret, 0) + 1
+        if not _installed:
+            logging.setLogRecordFactory(_make_factory(logging.getLogRecordFactory()))
+            _installed = True
+    weakref.finalize(owner, _release, secret)
+
+
+def _release(secret: str) -> None:
+    with _lock:
+        left = _secrets.get(secret, 0) - 1
+        if left > 0:
+            _secrets[secret] = left
+        else:
+            _secrets.pop(secret, None)

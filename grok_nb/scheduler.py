@@ -1,0 +1,236 @@
+"""Which job to ask about next: one request budget per client, spent where it tells the most.
+
+Two halves. The planner (pure) says when a job is worth polling, from its ``progress`` trend
+(one answer bounds the finish time, two pin it), from latencies learned from finished jobs,
+and from xAI's documented latencies when there is nothing else. The scheduler (async) owns the
+request budget (submits and polls together, 1 request/s by default): whenever a request slot is
+free it grants it to the most urgent due request, polls before new submits, so a finished video
+is seen promptly even while a large grid is still being submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import statistics
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .policy import PollPolicy
+
+
+@dataclass(frozen=True)
+class LatencyPrior:
+    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock."""
+
+    low: float
+    typical: float
+    high: float
+    source: str = "documented"
+
+
+def documented_prior(kind: str, duration: float | None, resolution: str | None, speed: float = 1.0) -> LatencyPrior:
+    """xAI's reported latencies: 1 s 480p ≈ 12–20 s, 6 s 480p 1–3 min, 15 s 720p 4–8 min, edits ≈ 80 s."""
+    factor = {"480p": 1.0, "720p": 1.7, "1080p": 2.6}.get(resolution or "480p", 1.0)
+    seconds = float(duration) if duration else 6.0
+    typical = 20.0 + 10.0 * seconds * factor if kind == "edit" else 8.0 + 14.0 * seconds * factor
+    return LatencyPrior(0.6 * typical / speed, typical / speed, 2.0 * typical / speed)
+
+
+class PriorBook:
+    """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen."""
+
+    MIN_SAMPLES = 3
+
+    def __init__(self, speed: float = 1.0, keep: int = 50):
+        self.speed = speed
+        self._seen: dict[tuple, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+
+    @staticmethod
+    def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> tuple:
+        """The bucket a job's latency is learned in."""
+        return (model or "", kind, resolution or "", round(float(duration), 1) if duration else None)
+
+    def learn(self, key: tuple, latency_s: float | None) -> None:
+        """Remember one finished job's latency."""
+        if latency_s is not None and latency_s > 0 and math.isfinite(latency_s):
+            self._seen[key].append(float(latency_s))
+
+    def prior(self, key: tuple) -> LatencyPrior:
+        """Learned bounds when there are enough samples, else the documented ones."""
+        model, kind, resolution, duration = key
+        seen = self._seen.get(key)
+        if seen and len(seen) >= self.MIN_SAMPLES:
+            return LatencyPrior(0.85 * min(seen), statistics.median(seen), 1.2 * max(seen), "history")
+        return documented_prior(kind, duration, resolution, self.speed)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One poll answer: seconds since the job was accepted, and the progress it reported (None if absent)."""
+
+    t: float
+    progress: int | None
+
+
+def done_window(observations: Sequence[Observation]) -> tuple[float, float] | None:
+    """When the job will be done (seconds since accepted), from its progress readings; None without any.
+
+    A reading of p % at time t, progress growing linearly from the submit and rounded down,
+    puts the end between 100·t/(p+1) and 100·t/p. Readings are intersected newest first and
+    the oldest that disagree are dropped, so a job whose progress is not linear is followed
+    by its recent readings.
+    """
+    lo, hi = 0.0, math.inf
+    used = 0
+    for ob in reversed(observations):
+        p = ob.progress
+        if p is None or not 0 < p < 100 or ob.t <= 0:
+            continue
+        a, b = 100.0 * ob.t / (p + 1), 100.0 * ob.t / p
+        if used and (max(lo, a) > min(hi, b)):
+            break
+        lo, hi, used = max(lo, a), min(hi, b), used + 1
+    return (lo, hi) if used else None
+
+
+#: Poll at the end of the window once it is this narrow (a share of the job's latency).
+PRECISE_WINDOW = 0.025
+#: A wide window is narrowed by one reading taken at this share of its earliest end.
+NEAR_END = 0.9
+
+
+def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, policy: PollPolicy,
+                   now: float, rtt: float = 0.0) -> float:
+    """When (seconds since accepted) to poll a pending job next; ``now`` is the same clock.
+
+    With progress: narrow the finish window with one reading near its end, then poll just
+    after it closes, about three polls a job. Without progress: first at the fastest expected
+    latency, then every ``lag_target`` share of the time waited, which bounds how late "done" is seen.
+    A job that sits at 99 % is polled at growing steps (1 %, 2 %, 4 % of the time waited).
+    """
+    window = done_window(observations)
+    stuck = 0  # readings of 99 % in a row: the server holds at "almost", so its progress no longer dates the end
+    for ob in reversed(observations):
+        if ob.progress is None or ob.progress < 99:
+            break
+        stuck += 1
+    if not observations:
+        at = policy.first_poll_share * prior.low
+    elif stuck >= 2:
+        at = now * (1.0 + min(policy.lag_target, 0.01 * 2 ** (stuck - 2)))
+    elif window is not None:
+        lo, hi = window
+        margin = 0.004 * hi + 2.0 * rtt
+        if hi - lo <= PRECISE_WINDOW * hi:
+            at = hi + margin
+        else:
+            at = min(max(NEAR_END * lo, now), hi + margin)
+    elif now < prior.low:
+        at = prior.low
+    else:
+        at = now * (1.0 + policy.lag_target)
+    return min(max(at, now + policy.interval), now + policy.max_interval)
+
+
+# -- the request budget ---------------------------------------------------------------------------
+SUBMIT, POLL = 1, 0  # polls of running jobs go before new submits
+
+
+@dataclass(order=True)
+class _Ticket:
+    rank: tuple
+    kind: int
+    future: asyncio.Future
+
+
+class Scheduler:
+    """Grants request slots, one at a time, at the limiter's rate: the most urgent due request first.
+
+    ``limiter`` has ``async acquire()`` (wait for a slot) and ``pause(seconds)``; it may be shared
+    with other processes using the same key.
+    """
+
+    def __init__(self, limiter: Any, clock: Callable[[], float] = time.monotonic):
+        self.limiter = limiter
+        self._clock = clock
+        self._heap: list[_Ticket] = []
+        self._seq = itertools.count()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self.granted = {SUBMIT: 0, POLL: 0}
+        self.waiting_since: float | None = None  # a due request has waited for a slot since then
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a slot or for their time."""
+        return sum(1 for t in self._heap if not t.future.done())
+
+    async def turn(self, kind: int, due: float | None = None) -> None:
+        """Wait until this request (``SUBMIT`` or ``POLL``, not before monotonic ``due``) may be sent."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="grok-nb-scheduler")
+        due = self._clock() if due is None else due
+        ticket = _Ticket((due, next(self._seq)), kind, loop.create_future())
+        heapq.heappush(self._heap, ticket)
+        assert self._wake is not None
+        self._wake.set()
+        await ticket.future  # cancelled with its job: the ticket is skipped when its turn comes
+
+    def _due(self) -> float | None:
+        while self._heap and self._heap[0].future.done():
+            heapq.heappop(self._heap)
+        return self._heap[0].rank[0] if self._heap else None
+
+    def _pick(self, now: float) -> _Ticket | None:
+        due = [t for t in self._heap if not t.future.done() and t.rank[0] <= now]
+        if not due:
+            return None
+        best = min(due, key=lambda t: (t.kind, t.rank))
+        self._heap.remove(best)
+        heapq.heapify(self._heap)
+        return best
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._wake.clear()
+            first = self._due()
+            if first is None:
+                await self._wake.wait()
+                continue
+            delay = first - self._clock()
+            if delay > 0:
+                try:  # sleep until it is due, unless an earlier request arrives
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            if self.waiting_since is None:
+                self.waiting_since = self._clock()
+            await self.limiter.acquire()
+            ticket = self._pick(self._clock())
+            if ticket is not None:
+                self.granted[ticket.kind] += 1
+                ticket.future.set_result(None)
+            if self._due() is None or self._due() > self._clock():  # type: ignore[operator]
+                self.waiting_since = None
+
+    async def aclose(self) -> None:
+        """Stop granting (the client is closing)."""
+        for ticket in self._heap:
+            if not ticket.future.done():
+                ticket.future.cancel()
+        self._heap.clear()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass

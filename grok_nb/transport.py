@@ -1,0 +1,148 @@
+"""One HTTP request at a time, described plainly: no retries, no decisions, no history (the engine does those).
+
+Answers are read with a size cap, so a misbehaving server cannot fill memory; the key goes to
+the API host only, never to the host that serves the videos.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import __version__
+
+#: The largest JSON answer read from the API; a job's status is a few hundred bytes.
+MAX_ANSWER_BYTES = 1 << 20
+#: The largest video downloaded (a 15 s 1080p clip is tens of MB).
+MAX_VIDEO_BYTES = 2 << 30
+#: Transport errors raised before a byte of the request left this machine.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
+               httpx.LocalProtocolError)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request got: an HTTP status and body, or a transport problem."""
+
+    status_code: int | None  # None: no answer
+    body: Any = None  # parsed JSON, else text
+    headers: Any = None
+    problem: str | None = None  # the transport error's name, or why the body was not read
+    never_sent: bool = False  # the request never left: the server saw nothing
+    elapsed_ms: float = 0.0
+    sent_at: float = 0.0  # monotonic
+    received_at: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """A 1xx–3xx answer whose body was read."""
+        return self.status_code is not None and self.status_code < 400 and self.problem is None
+
+
+def parse_body(raw: bytes) -> Any:
+    """JSON when it is JSON, else text; nothing for an empty body."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+class Api:
+    """The API host (with the key) and the media host (without it), over httpx."""
+
+    def __init__(self, base_url: str, api_key: str | None, *, timeout: float | httpx.Timeout,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        headers = {"User-Agent": f"grok_nb/{__version__}", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
+        # Result URLs live on another host: never send the key there.
+        self._media = httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=transport,
+                                        headers={"User-Agent": f"grok_nb/{__version__}"})
+
+    async def request(self, method: str, path: str, body: Any = None) -> Answer:
+        """Send one API request and read its answer (at most MAX_ANSWER_BYTES)."""
+        sent = time.monotonic()
+        try:
+            async with self._http.stream(method, path, json=body) as response:
+                raw, too_big = await _read_capped(response, MAX_ANSWER_BYTES)
+        except _NEVER_SENT as exc:
+            return Answer(None, problem=type(exc).__name__, never_sent=True, sent_at=sent, received_at=time.monotonic())
+        except httpx.TransportError as exc:  # sent (at least partly), no answer
+            return Answer(None, problem=type(exc).__name__, sent_at=sent, received_at=time.monotonic())
+        received = time.monotonic()
+        problem = f"the answer was larger than {MAX_ANSWER_BYTES >> 20} MiB and was not read" if too_big else None
+        return Answer(response.status_code, None if too_big else parse_body(raw), response.headers, problem,
+                      elapsed_ms=round((received - sent) * 1000, 1), sent_at=sent, received_at=received)
+
+    async def download(self, url: str, part: Path) -> Answer:
+        """Stream a video into ``part``; the body of the Answer is the number of bytes written.
+
+        Raises OSError when the file cannot be written (full disk, read-only folder).
+        """
+        sent = time.monotonic()
+        try:
+            async with self._media.stream("GET", url) as response:
+                if response.status_code != 200:
+                    return Answer(response.status_code, headers=response.headers, sent_at=sent,
+                                  received_at=time.monotonic())
+                size, expected = 0, response.headers.get("content-length")
+                with open(part, "wb") as out:
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        size += len(chunk)
+                        if size > MAX_VIDEO_BYTES:
+                            return Answer(200, size, response.headers, "the video is larger than 2 GiB",
+                                          sent_at=sent, received_at=time.monotonic())
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+        except _NEVER_SENT as exc:
+            return Answer(None, problem=type(exc).__name__, never_sent=True, sent_at=sent, received_at=time.monotonic())
+        except httpx.TransportError as exc:
+            return Answer(None, problem=type(exc).__name__, sent_at=sent, received_at=time.monotonic())
+        received = time.monotonic()
+        problem = None
+        if expected is not None and expected.isdigit() and int(expected) != size:
+            problem = f"got {size} of {expected} bytes"
+        return Answer(200, size, response.headers, problem, elapsed_ms=round((received - sent) * 1000, 1),
+                      sent_at=sent, received_at=received)
+
+    async def aclose(self) -> None:
+        """Close both connection pools."""
+        await self._http.aclose()
+        await self._media.aclose()
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def is_mp4(path: Path) -> bool:
+    """True for a non-empty file that starts like an MP4 (an ``ftyp`` box)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return len(head) == 12 and head[4:8] == b"ftyp"
+
+
+def path_of(url: str) -> str:
+    """A URL's path, never its query string (signed URLs carry tokens)."""
+    return urlsplit(url).path or url[:100]
