@@ -60,9 +60,9 @@ class BudgetExceeded(GrokError):
         self.committed_usd = committed_usd
         self.remaining_usd = max(0.0, budget_usd - committed_usd)
         what = f"{jobs} jobs are" if jobs != 1 else "This job is"
-        left = (f"${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved, "
-                f"${self.remaining_usd:.2f} remains" if committed_usd > 0 else f"the budget is ${budget_usd:.2f}")
-        super().__init__(f"{what} estimated at ${estimate_usd:.2f}, and {left}; nothing was sent. "
+        left = (f", and ${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved "
+                f"(${self.remaining_usd:.2f} remains)" if committed_usd > 0 else f", above the budget of ${budget_usd:.2f}")
+        super().__init__(f"{what} estimated at ${estimate_usd:.2f}{left}; nothing was sent. "
                          "Shrink the request or raise budget_usd=...")
 
 
