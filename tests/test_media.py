@@ -44,7 +44,7 @@ def test_file_id_and_dict_forms():
     (b"", "non-empty"),
     ("data:image/gif;base64,R0lGODlh", "data URI of type"),
     ("data:image/png;base64,@@@", "valid base64"),
-    (12345, "a data: URI, a file path"),
+    (12345, "a data: URI, a base64 string, a file path"),
     (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, "readable image"),
 ])
 def test_bad_images_name_the_problem(value, message):
