@@ -358,15 +358,16 @@ def _reference_audios(value: Any, model: models.Model) -> list[str]:
 def _check_audio_tags(prompt: str | None, voices: list[str], model: models.Model) -> None:
     if not model.rules.max_reference_audios:
         return  # on models without reference audio, "<AUDIO_1>" is just text
-    tags = {int(n) for n in _AUDIO_TAG.findall(prompt or "") if len(n) < 4}
-    wanted = set(range(1, len(voices) + 1))
-    if tags == wanted:
+    found = _AUDIO_TAG.findall(prompt or "")
+    wanted = {str(n) for n in range(1, len(voices) + 1)}
+    extra = [n for n in found if n not in wanted]
+    missing = sorted(wanted - set(found), key=int)
+    if not extra and not missing:
         return
     if not voices:
         raise ValidationError("prompt", prompt, "no <AUDIO_n> tags unless reference_audios= gives the voices")
-    extra, missing = sorted(tags - wanted), sorted(wanted - tags)
-    problem = (f"<AUDIO_{extra[0]}> has no voice" if extra else
-               f"reference_audios[{missing[0] - 1}] is never addressed as <AUDIO_{missing[0]}>")
+    problem = (f"<AUDIO_{extra[0][:6]}> has no voice" if extra else
+               f"reference_audios[{int(missing[0]) - 1}] is never addressed as <AUDIO_{missing[0]}>")
     raise ValidationError("prompt", prompt, f"<AUDIO_1> to <AUDIO_{len(voices)}>, one tag for each of the "
                                             f"{len(voices)} reference_audios ({problem})")
 
