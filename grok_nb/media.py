@@ -148,16 +148,30 @@ def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: i
         raise ValidationError(field, shown, f"{allowed} ({type(exc).__name__}: {exc})") from None
 
 
+def _file_id_of(value: dict, field: str) -> str | None:
+    """The file id of a ``{"file_id": ...}`` dict (checked), or None when it has none."""
+    file_id = value.get("file_id")
+    if not isinstance(file_id, str) or not file_id.strip():
+        return None
+    check_text(file_id, field, "a file id")
+    if len(file_id) > 256 or any(c.isspace() or ord(c) < 32 for c in file_id):
+        raise ValidationError(field, value, "a file id without spaces, at most 256 characters")
+    return file_id
+
+
+def _check_url(value: str, field: str) -> str:
+    if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
+        raise ValidationError(field, value, f"a URL without spaces, at most {MAX_URL_LENGTH} characters")
+    return value
+
+
 def image_ref(value: Any, field: str = "image") -> ImageRef:
     """Normalise one image argument; local data becomes a base64 data URI."""
     if isinstance(value, ImageRef):
         return value
     if isinstance(value, dict):
-        file_id = value.get("file_id")
-        if isinstance(file_id, str) and file_id.strip():
-            check_text(file_id, field, "a file id")
-            if len(file_id) > 256 or any(c.isspace() or ord(c) < 32 for c in file_id):
-                raise ValidationError(field, value, "a file id without spaces, at most 256 characters")
+        file_id = _file_id_of(value, field)
+        if file_id:
             return ImageRef({"file_id": file_id}, f"file_id:{file_id}")
         if isinstance(value.get("url"), str):
             return image_ref(value["url"], field)
@@ -170,9 +184,7 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
     if isinstance(value, str):
         check_text(value, field, _ALLOWED)
         if value.startswith(("http://", "https://")):
-            if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
-                raise ValidationError(field, value, f"a URL without spaces, at most {MAX_URL_LENGTH} characters")
-            return ImageRef({"url": value}, value)
+            return ImageRef({"url": _check_url(value, field)}, value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, IMAGE_TYPES)
             mime = _check_bytes(data, field, shown)
@@ -238,11 +250,8 @@ def video_ref(value: Any, field: str = "video") -> VideoRef:
     if isinstance(value, VideoRef):
         return value
     if isinstance(value, dict):
-        file_id = value.get("file_id")
-        if isinstance(file_id, str) and file_id.strip():
-            check_text(file_id, field, "a file id")
-            if len(file_id) > 256 or any(c.isspace() or ord(c) < 32 for c in file_id):
-                raise ValidationError(field, value, "a file id without spaces, at most 256 characters")
+        file_id = _file_id_of(value, field)
+        if file_id:
             return VideoRef(None, file_id=file_id, label=f"file_id:{file_id}")
         if isinstance(value.get("url"), str):
             return video_ref(value["url"], field)
@@ -253,9 +262,7 @@ def video_ref(value: Any, field: str = "video") -> VideoRef:
     if isinstance(value, str):
         check_text(value, field, _VIDEO_ALLOWED)
         if value.startswith(("http://", "https://")):
-            if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
-                raise ValidationError(field, value, f"a URL without spaces, at most {MAX_URL_LENGTH} characters")
-            return VideoRef(value, label=value)
+            return VideoRef(_check_url(value, field), label=value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, ("video/mp4",))
             ref = _video_from_bytes(data, field, shown)

@@ -9,12 +9,9 @@ transport. Runs derandomized (the same >1,000 examples each run); set
 from __future__ import annotations
 
 import base64
-import io
 import math
 import os
 import re
-import struct
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +25,8 @@ import grok_nb
 from grok_nb import ValidationError, models
 from grok_nb.compare import Grid
 from grok_nb.validation import check_request_id
+
+from .test_media import _png_declaring
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -76,16 +75,6 @@ def _parses_as_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _png_declaring(width: int, height: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, "PNG")
-    data = bytearray(buf.getvalue())
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
 
 
 surrogate_text = st.builds(lambda a, s, b: a + s + b, st.text(max_size=8), st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]),
