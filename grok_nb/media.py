@@ -144,7 +144,7 @@ def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: i
         return path.read_bytes(), shown
     except ValidationError:
         raise
-    except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, unknown ~user, unreadable
+    except (OSError, ValueError, RuntimeError, TypeError) as exc:  # too long, NUL, unknown ~user, bytes fspath
         raise ValidationError(field, shown, f"{allowed} ({type(exc).__name__}: {exc})") from None
 
 

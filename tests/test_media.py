@@ -124,3 +124,12 @@ def test_strings_that_cannot_be_files_never_raise_oserror(value, message):
 def test_a_directory_or_unreadable_path_is_a_validation_error(tmp_path):
     with pytest.raises(ValidationError, match="no such file"):
         image_ref(tmp_path)
+
+
+def test_a_pathlike_of_bytes_is_a_validation_error():
+    class BytesPath:
+        def __fspath__(self):
+            return b"/tmp/x.png"
+
+    with pytest.raises(ValidationError, match="file path"):
+        image_ref(BytesPath())
