@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from .client import AsyncClient, Client  # noqa: E402
 from .errors import (  # noqa: E402
     APIError, AuthenticationError, BadRequestError, BudgetExceeded, ConfirmationRequired, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
-    JobError, JobExpiredError, JobFailedError, ModeratedError, NotFoundError, PermissionDeniedError,
+    JobError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, PermissionDeniedError,
     RateLimitError, ServerError, SubmitUncertainError, ValidationError,
 )
 from .pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
@@ -24,7 +24,7 @@ __all__ = [
     "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BudgetExceeded", "Client",
     "ConfirmationRequired", "ConnectionFailed",
     "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
-    "JobFailedError", "JobHandle", "ModeratedError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
+    "JobFailedError", "JobHandle", "ModeratedError", "NoVideoError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
     "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Studio", "SubmitUncertainError", "ValidationError",
     "__version__",
 ]

@@ -6,6 +6,11 @@ import argparse
 import sys
 
 
+#: Simulator switches for answers seen from the live service beyond the spec.
+_LIVE_VARIANTS = ("moderation_as_http_400", "done_without_status", "done_without_url", "nested_response",
+                  "pending_empty_body")
+
+
 def _simulator(args: argparse.Namespace) -> int:
     from .simulator import SimulatorConfig, serve
 
@@ -13,7 +18,8 @@ def _simulator(args: argparse.Namespace) -> int:
                              moderation_rate=args.moderation_rate, pending_status=args.pending_status,
                              pending_http_status=args.pending_http_status, omit_progress=args.omit_progress,
                              error_shape=args.error_shape, retry_after_header=not args.no_retry_after,
-                             enforce_rate_limit=not args.no_rate_limit)
+                             enforce_rate_limit=not args.no_rate_limit,
+                             **{name: getattr(args, name) for name in _LIVE_VARIANTS})
     serve(args.host, args.port, config)
     return 0
 
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--error-shape", default="flat", choices=["flat", "legacy", "nested"])
     sim.add_argument("--no-retry-after", action="store_true", help="send 429s without a Retry-After header")
     sim.add_argument("--no-rate-limit", action="store_true")
+    for name in _LIVE_VARIANTS:
+        sim.add_argument("--" + name.replace("_", "-"), action="store_true", help="live-service answer variant")
     sim.set_defaults(func=_simulator)
 
     hist = sub.add_parser("history", help="print the run history")

@@ -18,6 +18,7 @@
         ├── JobFailedError         status "failed" (``code``, ``message``)
         ├── JobExpiredError        status "expired": the content is gone
         ├── ModeratedError         done, but withheld by moderation
+        ├── NoVideoError           done, but the answer carried no usable video URL
         ├── DeadlineExceeded       stopped waiting (also a TimeoutError); the job is resumable
         └── DownloadError          done, but the MP4 could not be fetched
 """
@@ -201,6 +202,16 @@ class ModeratedError(JobError):
     def __init__(self, *, request_id: str | None, run: Any = None):
         super().__init__("the video was withheld by moderation; rephrase the prompt or change the input",
                          request_id=request_id, run=run)
+
+
+class NoVideoError(JobError):
+    """The service said done but sent no usable video URL (delivered elsewhere, or a changed answer shape)."""
+
+    def __init__(self, reason: str | None = None, *, request_id: str | None, run: Any = None):
+        self.reason = reason
+        super().__init__(f"the job is done but the answer has no video URL to download ({reason or 'no url'}); "
+                         "it may have been delivered elsewhere (output.upload_url / storage_options). Check the "
+                         "xAI console, or resume with client.get(request_id) later", request_id=request_id, run=run)
 
 
 class DeadlineExceeded(JobError, TimeoutError):

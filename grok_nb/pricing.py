@@ -1,42 +1,71 @@
 """Prices of the Grok Imagine video models and cost estimates (pure functions, no I/O).
 
 The table lives here and nowhere else: the client estimates with it before a request
-is sent, and the simulator bills with it (``usage.cost_in_usd_ticks``).
+is sent, and the simulator bills with it (``usage.cost_in_usd_ticks``). Every figure
+says whether it is official, where it comes from and when it was recorded; an estimate
+built on an unofficial or assumed figure says so (``exact=False`` and a note).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: When the table below was last checked against xAI's model page.
+from .models import family_of
+
+#: When the official figures below were last checked against xAI's model page.
 PRICES_AS_OF = "2026-06-01"
 
 #: One US dollar in the API's ``cost_in_usd_ticks`` unit.
 TICKS_PER_USD = 10_000_000_000
 
-#: USD per second of output by resolution, per input image, per second of input video.
-#: ``None`` means xAI publishes no figure.
-PRICE_TABLE: dict[str, dict[str, float | None]] = {
+_XAI_PAGE = "xAI's model page (docs.x.ai), as quoted in May–June 2026"
+_THIRD_PARTY = "third-party quotes, unverified (no official page)"
+_RECORDED = "2026-11-21"  # when grok_nb recorded the unofficial quotes
+
+
+@dataclass(frozen=True)
+class Price:
+    """One figure of the table: USD (None: nobody publishes one), official or not, its source and date."""
+
+    usd: float | None
+    official: bool
+    source: str
+    as_of: str
+
+
+def _official(usd: float | None) -> Price:
+    return Price(usd, usd is not None, _XAI_PAGE if usd is not None else "no figure published", PRICES_AS_OF)
+
+
+def _quoted(usd: float | None) -> Price:
+    return Price(usd, False, _THIRD_PARTY if usd is not None else "no figure published", _RECORDED)
+
+
+#: Per model: USD per second of output by resolution, per input image, per second of input video.
+PRICES: dict[str, dict[str, Price]] = {
     "grok-imagine-video": {
-        "480p": 0.05,
-        "720p": 0.07,
-        "1080p": None,
-        "input_image": 0.002,
-        "input_video_per_s": 0.01,
+        "480p": _official(0.05), "720p": _official(0.07), "1080p": _official(None),
+        "input_image": _official(0.002), "input_video_per_s": _official(0.01),
     },
     "grok-imagine-video-1.5": {
-        "480p": 0.08,
-        "720p": 0.14,
-        "1080p": None,
-        "input_image": 0.01,
-        "input_video_per_s": None,
+        "480p": _official(0.08), "720p": _official(0.14), "1080p": _quoted(0.25),
+        "input_image": _official(0.01), "input_video_per_s": _official(None),
     },
+    "grok-imagine-video-1.5-lite": {
+        "480p": _quoted(0.02), "720p": _quoted(0.03), "1080p": _quoted(0.14),
+        "input_image": _quoted(0.01), "input_video_per_s": _quoted(None),
+    },
+}
+
+#: The same figures as plain numbers (``None``: no figure known), for a quick look.
+PRICE_TABLE: dict[str, dict[str, float | None]] = {
+    model: {item: price.usd for item, price in items.items()} for model, items in PRICES.items()
 }
 
 
 @dataclass(frozen=True)
 class CostEstimate:
-    """A price computed before sending; ``exact`` is False when a figure was assumed."""
+    """A price computed before sending; ``exact`` is False when a figure was unofficial or assumed."""
 
     usd: float
     exact: bool = True
@@ -51,12 +80,13 @@ class CostEstimate:
 
 def usd_from_ticks(ticks: int | float | str | None) -> float | None:
     """Convert ``usage.cost_in_usd_ticks`` to dollars; None when absent or unreadable."""
-    if ticks is None:
+    if ticks is None or isinstance(ticks, bool):
         return None
     try:
-        return float(ticks) / TICKS_PER_USD
-    except (TypeError, ValueError):
+        usd = float(ticks) / TICKS_PER_USD
+    except (TypeError, ValueError, OverflowError):
         return None
+    return usd if usd == usd and abs(usd) != float("inf") else None
 
 
 def ticks_from_usd(usd: float) -> int:
@@ -64,21 +94,34 @@ def ticks_from_usd(usd: float) -> int:
     return round(usd * TICKS_PER_USD)
 
 
-def _rates(model: str) -> dict[str, float | None]:
-    try:
-        return PRICE_TABLE[model]
-    except KeyError:
-        raise KeyError(f"no price known for model {model!r}; known: {sorted(PRICE_TABLE)}") from None
+def _dearest_family() -> str:
+    return max(PRICES, key=lambda m: PRICES[m]["720p"].usd or 0.0)
 
 
-def _per_second(model: str, resolution: str, notes: list[str]) -> float:
-    rates = _rates(model)
-    rate = rates.get(resolution)
-    if rate is None:
-        # 1080p has no published price: the 720p rate is the best available floor.
-        rate = rates["720p"]
-        notes.append(f"no published {resolution} price, {model} 720p rate used as a floor")
-    return float(rate)  # type: ignore[arg-type]
+def _family(model: str, notes: list[str]) -> str:
+    """The family whose prices apply; an unknown model is priced at the dearest known rates, and says so."""
+    family = family_of(model)
+    if family in PRICES:
+        return family  # type: ignore[return-value]
+    dearest = _dearest_family()
+    notes.append(f"price unknown for model {model!r}: estimated at {dearest}'s rates as a budget guard")
+    return dearest
+
+
+def _figure(family: str, item: str, notes: list[str], *, fallback: tuple[str, str] | None = None) -> float:
+    price = PRICES[family].get(item)
+    if price is None or price.usd is None:
+        if fallback is None:
+            return 0.0
+        other_family, other_item = fallback
+        other = PRICES[other_family][other_item]
+        notes.append(f"no {item.replace('_', ' ')} price for {family}: {other_family}'s {other_item} "
+                     f"rate ${other.usd:g} used")
+        return _figure(other_family, other_item, notes)
+    if not price.official:
+        notes.append(f"{family} {item.replace('_', ' ')} ${price.usd:g} is unofficial ({price.source}, "
+                     f"recorded {price.as_of})")
+    return float(price.usd)
 
 
 def estimate(
@@ -96,26 +139,25 @@ def estimate(
     ``duration`` is the output's length for generations and edits, the added part
     for extensions; ``input_duration`` is the input video's length (edit/extend).
     """
+    if kind not in ("generate", "edit", "extend"):
+        raise ValueError(f"kind must be generate, edit or extend, not {kind!r}")
     notes: list[str] = []
-    per_s = _per_second(model, resolution, notes)
-    rates = _rates(model)
+    family = _family(model, notes)
+    # 1080p without a figure: the 720p rate is the best available floor.
+    per_s = _figure(family, resolution, notes, fallback=(family, "720p"))
     if kind == "generate":
-        usd = duration * per_s + n_images * float(rates["input_image"] or 0.0)
+        usd = duration * per_s + n_images * _figure(family, "input_image", notes)
     elif kind == "edit":
         seconds = input_duration if input_duration is not None else duration
-        video_rate = rates["input_video_per_s"]
-        if video_rate is None:
-            video_rate = PRICE_TABLE["grok-imagine-video"]["input_video_per_s"]
-            notes.append(f"no published input-video price for {model}, grok-imagine-video's used")
-        usd = seconds * per_s + seconds * float(video_rate or 0.0)
-    elif kind == "extend":
+        video_rate = _figure(family, "input_video_per_s", notes,
+                             fallback=("grok-imagine-video", "input_video_per_s"))
+        usd = seconds * per_s + seconds * video_rate
+    else:
         # No official figure: bill the whole output (input + added) at the resolution
         # rate, which errs high, as a budget guard should.
         seconds = duration + (input_duration or 0.0)
         usd = seconds * per_s
         notes.append("no published extension price, output seconds at the resolution rate")
-    else:
-        raise ValueError(f"kind must be generate, edit or extend, not {kind!r}")
     if not input_duration_known:
         notes.append("input video length unknown, the longest documented input assumed")
-    return CostEstimate(usd=round(usd, 6), exact=not notes, notes=tuple(notes))
+    return CostEstimate(usd=round(usd, 6), exact=not notes, notes=tuple(dict.fromkeys(notes)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,11 @@ class VideoInfo:
         return f"{self.video_codec} {self.width}×{self.height} {self.duration:.2f} s{audio}"
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read an MP4's stream facts; the length comes from the video stream's frames."""
+def probe(path: str | Path | BinaryIO) -> VideoInfo:
+    """Read an MP4's stream facts (a path or a binary file object); the length comes from the video stream's frames."""
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(str(path) if isinstance(path, (str, Path)) else path) as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         fps = float(video.average_rate or 24)

@@ -75,7 +75,8 @@ def test_reference_images_and_models_endpoint(client, sim):
     assert run.ok and len(run.params["reference_images"]) == 2
     assert run.cost_usd == pytest.approx(0.05 + 2 * 0.002)
     models = httpx.get(f"{sim.url}/v1/video-generation-models", headers={"Authorization": "Bearer k"}).json()
-    assert {m["id"] for m in models["models"]} == {"grok-imagine-video", "grok-imagine-video-1.5"}
+    assert {m["id"] for m in models["models"]} == {"grok-imagine-video", "grok-imagine-video-1.5",
+                                                   "grok-imagine-video-1.5-lite"}
 
 
 def test_edit_and_extend_chain_by_run_request_id_and_url(client):
@@ -100,7 +101,7 @@ def test_edit_of_a_too_long_video_is_refused_before_sending(client, sim):
 @pytest.mark.parametrize("kwargs", [
     dict(prompt="x", duration=0), dict(prompt="x", resolution="4k"), dict(prompt="x", aspect_ratio="21:9"),
     dict(prompt="", duration=5), dict(prompt="x", reference_images=[b"\x89PNG"] * 8),
-    dict(prompt="x", image="/missing.png"), dict(prompt="x", model="sora"),
+    dict(prompt="x", image="/missing.png"), dict(prompt="x", model="no such/model"),
 ])
 def test_invalid_input_sends_nothing(client, sim, kwargs):
     with pytest.raises(grok_nb.ValidationError):

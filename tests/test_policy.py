@@ -17,7 +17,7 @@ def test_poll_interval_grows_to_its_ceiling():
 
 
 @pytest.mark.parametrize("status,outcome", [
-    ({"status": "done", "video": {"url": "u", "respect_moderation": True}}, "done"),
+    ({"status": "done", "video": {"url": "https://v/x.mp4", "respect_moderation": True}}, "done"),
     ({"status": "done", "video": {"url": "", "respect_moderation": False}}, "moderated"),
     ({"status": "failed", "error": {"code": "internal_error"}}, "failed"),
     ({"status": "expired"}, "expired"),

@@ -18,7 +18,7 @@ def test_assumptions_are_flagged():
     assert ext.usd == pytest.approx(0.5) and not ext.exact
     assert "extension" in str(ext)
     hd = pricing.estimate("generate", model="grok-imagine-video-1.5", duration=5, resolution="1080p")
-    assert hd.usd == pytest.approx(0.7) and not hd.exact
+    assert hd.usd == pytest.approx(5 * 0.25) and not hd.exact and "unofficial" in str(hd)
 
 
 def test_ticks_round_trip():
@@ -29,6 +29,6 @@ def test_ticks_round_trip():
 
 def test_table_has_its_date_and_both_models():
     assert pricing.PRICES_AS_OF
-    assert set(pricing.PRICE_TABLE) == {"grok-imagine-video", "grok-imagine-video-1.5"}
+    assert set(pricing.PRICE_TABLE) == {"grok-imagine-video", "grok-imagine-video-1.5", "grok-imagine-video-1.5-lite"}
     with pytest.raises(ValueError):
         pricing.estimate("remix", model="grok-imagine-video", duration=1, resolution="480p")

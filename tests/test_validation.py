@@ -4,7 +4,8 @@ import pytest
 
 from grok_nb import ValidationError
 from grok_nb.validation import (
-    VideoRef, ImageRef, edit_spec, extend_spec, frame_size, generate_spec, nearest_aspect_ratio,
+    VideoRef, ImageRef, check_kind, check_request_id, check_sendable, check_tags, edit_spec, extend_spec, frame_size,
+    generate_spec, nearest_aspect_ratio,
 )
 
 IMG = ImageRef({"url": "https://example.com/a.png"}, "https://example.com/a.png")
@@ -34,13 +35,16 @@ def test_resolutions_depend_on_the_model():
     with pytest.raises(ValidationError, match="1080p.*480p, 720p"):
         generate_spec("a cat", resolution="1080p")
     spec = generate_spec("a cat", resolution="1080p", model="grok-imagine-video-1.5-preview")
-    assert spec.model == "grok-imagine-video-1.5"
-    assert not spec.estimate.exact  # no published 1080p price
+    assert spec.model == "grok-imagine-video-1.5-preview" == spec.body["model"]  # sent as given
+    assert spec.family == "grok-imagine-video-1.5"
+    assert not spec.estimate.exact  # the 1080p price is an unofficial quote
 
 
-def test_unknown_model_and_aspect_ratio_are_refused():
-    with pytest.raises(ValidationError, match="model='grok-2'"):
-        generate_spec("a cat", model="grok-2")
+def test_impossible_model_names_and_aspect_ratios_are_refused():
+    for name in ("grok 2", "", "../x", "a" * 200, 7, None.__class__):
+        with pytest.raises(ValidationError) as info:
+            generate_spec("a cat", model=name)
+        assert info.value.field == "model"
     with pytest.raises(ValidationError, match="aspect_ratio='5:4'.*16:9"):
         generate_spec("a cat", aspect_ratio="5:4")
 
@@ -64,7 +68,7 @@ def test_reference_images_rules():
     with pytest.raises(ValidationError, match="at most 7"):
         generate_spec("style", reference_images=[IMG] * 8)
     with pytest.raises(ValidationError, match="not together with image"):
-        generate_spec("style", image=IMG, reference_images=[IMG])
+        generate_spec("style", image=IMG, reference_images=[IMG])  # grok-imagine-video answers 400
     with pytest.raises(ValidationError, match="1 to 10"):
         generate_spec("style", reference_images=[IMG], duration=11)
     with pytest.raises(ValidationError, match="resolution"):
@@ -76,6 +80,7 @@ def test_reference_images_rules():
 def test_edit_rules():
     spec = edit_spec("night", VID)
     assert spec.body == {"model": "grok-imagine-video", "prompt": "night", "video": {"url": VID.url}}
+    assert edit_spec("night", VID, user="u1").body["user"] == "u1"
     with pytest.raises(ValidationError, match="8.7"):
         edit_spec("night", VideoRef(VID.url, duration=9.0))
     with pytest.raises(ValidationError, match="duration=5.*keeps the input"):
@@ -112,3 +117,86 @@ def test_nearest_aspect_ratio():
     assert nearest_aspect_ratio(768, 512) == "3:2"
     assert nearest_aspect_ratio(1080, 1920) == "9:16"
     assert nearest_aspect_ratio(500, 510) == "1:1"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "1e400", 10**400, -10**400, "nan",
+                                   "inf", "9" * 50, 1e300, complex(1, 1), b"8", None.__class__])
+def test_durations_that_used_to_crash(value):
+    with pytest.raises(ValidationError) as info:
+        generate_spec("a cat", duration=value)
+    assert info.value.field == "duration"
+    with pytest.raises(ValidationError):
+        extend_spec("more", VID, duration=value)
+
+
+def test_numpy_and_fraction_durations_are_numbers():
+    import fractions
+
+    import numpy as np
+
+    assert generate_spec("a cat", duration=np.int64(5)).body["duration"] == 5
+    assert generate_spec("a cat", duration=np.float32(4.0)).body["duration"] == 4
+    assert generate_spec("a cat", duration=fractions.Fraction(6, 1)).body["duration"] == 6
+
+
+@pytest.mark.parametrize("field", ["prompt", "user"])
+def test_lone_surrogates_are_refused_before_sending(field):
+    kwargs = {"prompt": "a cat", field: "bad \ud83d text"}
+    with pytest.raises(ValidationError, match="UTF-8") as info:
+        generate_spec(**kwargs)
+    assert info.value.field == field
+    with pytest.raises(ValidationError, match="UTF-8"):
+        edit_spec("bad \udc80", VID)
+
+
+def test_arguments_no_builder_takes_are_named():
+    with pytest.raises(ValidationError, match="not an argument of generate") as info:
+        generate_spec("a cat", durations=5)
+    assert info.value.field == "durations"
+    with pytest.raises(ValidationError, match="not an argument of extend"):
+        extend_spec("more", VID, resolution="720p")
+
+
+@pytest.mark.parametrize("value,tags", [(None, []), ("exp1", ["exp1"]), (["a", "b"], ["a", "b"]), (("a",), ["a"]),
+                                        ([], [])])
+def test_check_tags(value, tags):
+    assert check_tags(value) == tags
+
+
+@pytest.mark.parametrize("value", [5, [""], ["  "], [None], ["a\nb"], ["x" * 201], {"a": 1}, b"exp", ["\ud800"],
+                                   "", [["nested"]]])
+def test_check_tags_refuses(value):
+    with pytest.raises(ValidationError) as info:
+        check_tags(value)
+    assert info.value.field == "tags"
+
+
+@pytest.mark.parametrize("value", ["3f2a9c1e-7b1d-4c0e-9a51-0f6a2b3c4d5e", "req_123", "a.b", "v1.2-x", "A"])
+def test_check_request_id_accepts_what_ids_look_like(value):
+    assert check_request_id(value) == value
+    assert check_request_id(f"  {value}\n") == value  # pasted with whitespace around
+
+
+@pytest.mark.parametrize("value", ["", " ", "..", ".", "a..b", ".a", "a.", "?x=1", "#frag", "\x00", "a/b", "/",
+                                   "a b", "a\tb", "%2e%2e", "x" * 129, None, 5, b"abc", ["a"], "\ud800", "é"])
+def test_check_request_id_refuses_what_changes_the_path(value):
+    with pytest.raises(ValidationError) as info:
+        check_request_id(value)
+    assert info.value.field == "request_id"
+
+
+@pytest.mark.parametrize("value", [["generate"], None, "remix", 1, {"generate": 1}])
+def test_check_kind(value):
+    with pytest.raises(ValidationError) as info:
+        check_kind(value)
+    assert info.value.field == "kind"
+    assert check_kind("edit") == "edit"
+
+
+def test_check_sendable_names_the_path():
+    with pytest.raises(ValidationError) as info:
+        check_sendable({"a": [{"b": float("nan")}]})
+    assert info.value.field == "a[0].b"
+    with pytest.raises(ValidationError) as info:
+        check_sendable({"x": object()})
+    assert info.value.field == "x"

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__, validation
+from .. import __version__, models
 from .state import ApiRefusal, Simulator
 
 _KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
@@ -32,6 +32,16 @@ def _error_response(sim: Simulator, refusal: ApiRefusal) -> JSONResponse:
     if refusal.status == 429 and refusal.retry_after is not None and sim.config.retry_after_header:
         headers["Retry-After"] = f"{max(0.0, refusal.retry_after):.3f}"
     return JSONResponse(body, status_code=refusal.status, headers=headers)
+
+
+def model_listing() -> list[dict[str, Any]]:
+    """The models the simulator serves, from grok_nb.models, shaped like xAI's model listings."""
+    aliases = {**models.ALIASES, **models.PINNED}
+    return [{"id": name, "object": "model", "owned_by": "xai", "created": 0,
+             "input_modalities": ["text", "image"] + (["audio"] if rules.max_reference_audios else []),
+             "output_modalities": ["video"], "resolutions": list(rules.resolutions),
+             "aliases": [a for a, family in aliases.items() if family == name]}
+            for name, rules in models.MODELS.items()]
 
 
 def create_app(sim: Simulator) -> Starlette:
@@ -73,15 +83,15 @@ def create_app(sim: Simulator) -> Starlette:
     async def poll(request: Request) -> Response:
         async def handle(request: Request) -> Response:
             status, body = sim.status(request.path_params["request_id"], base(request))
+            if body is None:  # seen live: a 202 with an empty body while pending
+                return Response(b"", status_code=status)
             return JSONResponse(body, status_code=status)
         return await api(request, handle)
 
     async def models(request: Request) -> Response:
         async def handle(request: Request) -> Response:
             wanted = request.path_params.get("model")
-            listing = [{"id": m, "object": "model", "owned_by": "xai", "resolutions": list(r),
-                        "aliases": [a for a, t in validation.MODEL_ALIASES.items() if t == m]}
-                       for m, r in validation.MODEL_RESOLUTIONS.items()]
+            listing = model_listing()
             if wanted is None:
                 return JSONResponse({"models": listing})
             for entry in listing:

@@ -13,14 +13,19 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .. import pricing, validation
+from .. import models, pricing, validation
 from ..errors import ValidationError
+from ..validation import ImageRef, VideoRef
 from .worker import WorkerPool
 
 REAL_RATE_LIMIT_RPS = 1.0
 REAL_URL_LIFETIME_S = 24 * 3600.0
-#: Markers a prompt can carry to ask the simulator for an outcome (for demos and teaching).
-_MARKER = re.compile(r"\[sim:(fail|moderate|slow)(?:=([a-z_]+))?\]")
+#: Markers a prompt can carry to ask the simulator for an outcome (for demos and teaching):
+#: [sim:fail=<code>], [sim:moderate], [sim:moderate=http400], [sim:slow], and the live-service answer
+#: variants [sim:done=no_status], [sim:done=no_url], [sim:done=nested], [sim:pending=empty].
+_MARKER = re.compile(r"\[sim:(fail|moderate|slow|done|pending)(?:=([a-z_0-9]+))?\]")
+#: Relative speed of each family (the price table's cheaper lite model is assumed faster).
+_MODEL_LATENCY = {"grok-imagine-video-1.5-lite": 0.6}
 
 
 @dataclass
@@ -45,6 +50,12 @@ class SimulatorConfig:
     omit_progress: bool = False
     error_shape: str = "flat"  # flat {"code","error"}, legacy, nested {"error": {...}}
     submit_delay_s: float = 0.0  # wall seconds a submit waits after creating its job (read-timeout tests)
+    # Answers seen from the live service beyond the spec
+    moderation_as_http_400: bool = False  # moderated jobs: poll answers HTTP 400 with usage, not done
+    done_without_status: bool = False  # done answers: {"video": {...}, "model": ...} with no status/progress
+    done_without_url: bool = False  # done answers: a video object without a url (delivered elsewhere)
+    nested_response: bool = False  # done answers: the video nested under "response"
+    pending_empty_body: bool = False  # pending polls: HTTP 202 with an empty body
     credits_usd: float | None = None  # None: unlimited; else 429 "out of credits" once spent
     render_workers: int = 2
     seed: int | None = None
@@ -60,12 +71,14 @@ class SimulatorConfig:
             setattr(self, key, value)
 
 
-def real_latency_s(kind: str, seconds: float, resolution: str, *, has_image: bool = False) -> float:
+def real_latency_s(kind: str, seconds: float, resolution: str, *, has_image: bool = False,
+                   model: str | None = None) -> float:
     """The service's typical latency in real seconds, from the documented figures.
 
     1 s 480p ≈ 20 s, 6 s 480p ≈ 1.5 min, 15 s 720p ≈ 6 min, a ~6 s edit ≈ 80 s.
     """
     factor = {"480p": 1.0, "720p": 1.7, "1080p": 2.6}.get(resolution, 1.0)
+    factor *= _MODEL_LATENCY.get(models.family_of(model) or "", 1.0)
     if kind == "edit":
         return 20.0 + 10.0 * seconds * factor
     return 8.0 + 14.0 * seconds * factor + (5.0 if has_image else 0.0)
@@ -94,12 +107,14 @@ class Job:
     n_images: int = 0
     forced: str | None = None  # fail / moderate from faults or prompt markers
     forced_code: str | None = None
+    forced_message: str | None = None
     future: concurrent.futures.Future | None = None
     done_at: float | None = None
     result: dict | None = None
     error: tuple[str, str] | None = None
     cost_ticks: int | None = None
     polls: int = 0
+    variants: set[str] = field(default_factory=set)  # live-service answer variants asked by prompt markers
 
 
 class Simulator:
@@ -197,70 +212,106 @@ class Simulator:
         return job.id
 
     def _job_from_body(self, kind: str, body: dict) -> Job:
+        """Check a body with the per-model rules grok_nb's client uses (warnings off: a server refuses or not)."""
         get = body.get
-        model = get("model") or validation.DEFAULT_MODEL
-        model = validation.canonical_model(model)
+        name = get("model") or validation.DEFAULT_MODEL
+        family = models.served_names().get(name) if isinstance(name, str) else None
+        if family is None:
+            raise ApiRefusal(404, "not-found", f"The model {name} does not exist or your team does not have "
+                                               "access to it.")
         prompt = get("prompt")
-        image = get("image") or get("image_url") or get("input_reference")
-        refs = get("reference_images") or []
+        if prompt is not None and not isinstance(prompt, str):
+            raise ValidationError("prompt", prompt, "a string")
         payload: dict[str, Any] = {"kind": kind, "prompt": prompt, "generate_audio": get("generate_audio", True) is not False}
         n_images = 0
+        forced: tuple[str, str] | None = None
         if kind == "generate":
-            if image and refs:
-                raise ValidationError("reference_images", f"{len(refs)} image(s)", "not together with image")
-            if not isinstance(refs, list) or len(refs) > validation.MAX_REFERENCE_IMAGES:
-                raise ValidationError("reference_images", refs if not isinstance(refs, list) else f"{len(refs)} images",
-                                      f"a list of at most {validation.MAX_REFERENCE_IMAGES}")
-            validation.check_prompt(prompt, required=not image, why="required unless an image is given")
-            raw_duration = get("duration", get("seconds", validation.DEFAULT_DURATION))
-            seconds = validation.check_duration(raw_duration, "duration", 1,
-                                                validation.REFERENCE_MAX_DURATION if refs else 15)
-            allowed = validation.MODEL_RESOLUTIONS[model] if not refs else ("480p", "720p")
-            resolution = validation.check_choice(get("resolution") or "480p", "resolution", allowed)
-            ratio = get("aspect_ratio")
-            image_url = _url_of(image, "image") if image else None
+            image = get("image") or get("image_url") or get("input_reference")
+            refs = get("reference_images")
+            keyframes = get("keyframes")
+            spec = validation.generate_spec(
+                prompt, model=name, image=_image_of(image, "image") if image else None,
+                reference_images=[_image_of(r, f"reference_images[{i}]") for i, r in enumerate(refs)]
+                if isinstance(refs, list) else refs,
+                last_frame=_image_of(get("last_frame"), "last_frame") if get("last_frame") else None,
+                keyframes=[{**k, "image": _image_of(k.get("image"), f"keyframes[{i}].image")} if isinstance(k, dict)
+                           else k for i, k in enumerate(keyframes)] if isinstance(keyframes, list) else keyframes,
+                reference_audios=get("reference_audios"),
+                duration=get("duration", get("seconds")), resolution=get("resolution"),
+                aspect_ratio=get("aspect_ratio"), generate_audio=get("generate_audio"), user=get("user"),
+                _warn_now=False)
+            seconds, resolution = spec.body["duration"], spec.body["resolution"]
+            rules = models.MODELS[family]
+            image_url = _url_of(spec.body["image"], "image") if "image" in spec.body else None
+            ratio = spec.body.get("aspect_ratio")
             if ratio is None and image_url:
-                ratio = _image_ratio(image_url) or "16:9"
-            ratio = validation.check_choice(ratio or "16:9", "aspect_ratio", validation.ASPECT_RATIOS)
-            width, height = validation.frame_size(resolution, ratio)
+                ratio = _image_ratio(image_url, rules.aspect_ratios)
+            width, height = validation.frame_size(resolution, ratio or "16:9")
             payload.update(width=width, height=height, seconds=seconds, image_url=image_url,
-                           reference_urls=[_url_of(r, "reference_images") for r in refs])
-            n_images = (1 if image else 0) + len(refs)
-            latency = real_latency_s(kind, seconds, resolution, has_image=bool(image))
+                           reference_urls=[_url_of(r, "reference_images") for r in spec.body.get("reference_images", [])],
+                           # For renderers that can use them; the current one draws the first frame only.
+                           last_frame_url=_url_of(spec.body["last_frame"], "last_frame") if "last_frame" in spec.body else None,
+                           keyframes=[{"url": _url_of(k["image"], "keyframes"), "timestamp_s": k["timestamp_s"]}
+                                      for k in spec.body.get("keyframes", [])],
+                           voice_ids=[v["voice_id"] for v in spec.body.get("reference_audios", [])])
+            n_images = sum(1 for key in ("image", "last_frame") if key in spec.body) + \
+                len(spec.body.get("reference_images", [])) + len(spec.body.get("keyframes", []))
+            latency = real_latency_s(kind, seconds, resolution, has_image=bool(image), model=family)
         else:
-            validation.check_prompt(prompt, required=True)
             video = get("video")
-            video_url = _url_of(video, "video") if video else None
-            if not video_url:
-                raise ValidationError("video", video, 'an object {"url": "<mp4 url>"}')
+            if isinstance(video, str):
+                video = {"url": video}
+            if not isinstance(video, dict) or not (video.get("url") or video.get("file_id")):
+                raise ValidationError("video", video, 'an object {"url": "<mp4 url>"} or {"file_id": ...}')
+            ref = VideoRef(video.get("url"), file_id=video.get("file_id") if not video.get("url") else None)
+            builder = validation.edit_spec if kind == "edit" else validation.extend_spec
+            options: dict[str, Any] = {"model": name, "generate_audio": get("generate_audio"), "_warn_now": False}
+            if kind == "edit":
+                options["user"] = get("user")
+            else:
+                if get("user") is not None:
+                    raise ValidationError("user", get("user"), "not a field of the extension body")
+                options["duration"] = get("duration", get("seconds"))
+            spec = builder(prompt, ref, **options)
+            video_url = _url_of(spec.body["video"], "video")
             if kind == "edit":
                 seconds, input_range = 0.0, (0.0, validation.EDIT_MAX_INPUT_S)
-                latency = real_latency_s("edit", 6.0, "480p")
+                latency = real_latency_s("edit", 6.0, "480p", model=family)
             else:
-                seconds = validation.check_duration(get("duration", get("seconds", validation.EXTEND_DEFAULT_DURATION)),
-                                                    "duration", *validation.EXTEND_DURATION_RANGE)
+                seconds = spec.body["duration"]
                 input_range = validation.EXTEND_INPUT_RANGE
-                latency = real_latency_s("extend", seconds, "720p")
+                latency = real_latency_s("extend", seconds, "720p", model=family)
             resolution = "720p"
             payload.update(width=0, height=0, seconds=seconds, video_url=video_url, input_range=input_range)
-        job = Job(id=str(uuid.uuid4()), kind=kind, model=model, prompt=prompt or "", resolution=resolution,
+            if kind not in models.MODELS[family].operations:
+                noun = "Edits" if kind == "edit" else "Extensions"
+                forced = ("failed_precondition", f"{noun} are not supported for model {name}.")
+        job = Job(id=str(uuid.uuid4()), kind=kind, model=family, prompt=prompt or "", resolution=resolution,
                   created=self.clock(), latency=self._scaled(latency) * (1 + self._rng.uniform(
                       -self.config.latency_jitter, self.config.latency_jitter)),
                   render_payload=payload, n_images=n_images)
-        marker = _MARKER.search(prompt or "")
-        if marker and marker.group(1) in ("fail", "moderate"):
-            job.forced, job.forced_code = marker.group(1), marker.group(2)
-        elif marker and marker.group(1) == "slow":
-            job.latency *= 10
-        elif self._rng.random() < self.config.fail_rate:
+        for marker in _MARKER.finditer(prompt or ""):
+            what, value = marker.group(1), marker.group(2)
+            if what in ("fail", "moderate"):
+                job.forced, job.forced_code = what, value
+                if what == "moderate" and value == "http400":
+                    job.variants.add("moderation_as_http_400")
+            elif what == "slow":
+                job.latency *= 10
+            elif what in ("done", "pending") and value:
+                job.variants.add({"no_status": "done_without_status", "no_url": "done_without_url",
+                                  "nested": "nested_response", "empty": "pending_empty_body"}.get(value, value))
+        if forced is not None:
+            job.forced, job.forced_code, job.forced_message = "fail", forced[0], forced[1]
+        elif job.forced is None and self._rng.random() < self.config.fail_rate:
             job.forced, job.forced_code = "fail", self._rng.choice(self.config.fail_codes)
-        elif self._rng.random() < self.config.moderation_rate:
+        elif job.forced is None and self._rng.random() < self.config.moderation_rate:
             job.forced = "moderate"
         return job
 
     # -- polls -----------------------------------------------------------------------------------
-    def status(self, request_id: str, media_base: str) -> tuple[int, dict]:
-        """The HTTP status and body answering a poll."""
+    def status(self, request_id: str, media_base: str) -> tuple[int, dict | None]:
+        """The HTTP status and body answering a poll (body None: an empty answer)."""
         with self._lock:
             job = self.jobs.get(request_id)
         if job is None:
@@ -282,12 +333,28 @@ class Simulator:
             return 200, {"status": "expired", "progress": 100, "model": job.model}
         assert job.result is not None
         moderated = job.forced == "moderate"
-        video = {"url": "" if moderated else f"{media_base}/media/xai-video-{job.id}.mp4",
-                 "duration": round(job.result["seconds"], 3), "respect_moderation": not moderated}
-        return 200, {"status": "done", "progress": 100, "model": job.model, "video": video,
-                     "usage": {"cost_in_usd_ticks": job.cost_ticks}}
+        usage = {"cost_in_usd_ticks": job.cost_ticks}
+        if moderated and self._variant(job, "moderation_as_http_400"):
+            # Seen live: moderation reported at poll time as a 400 that still carries the (billed) usage.
+            return 400, {"code": "Client specified an invalid argument",
+                         "error": "Generated video rejected by content moderation.", "usage": usage}
+        video: dict[str, Any] = {"url": "" if moderated else f"{media_base}/media/xai-video-{job.id}.mp4",
+                                 "duration": round(job.result["seconds"], 3), "respect_moderation": not moderated}
+        if self._variant(job, "done_without_url"):
+            del video["url"]  # delivered elsewhere (upload_url / storage): nothing to download
+        if self._variant(job, "done_without_status"):
+            return 200, {"video": video, "model": job.model}
+        if self._variant(job, "nested_response"):
+            return 200, {"status": "done", "response": {"video": video, "model": job.model}, "usage": usage}
+        return 200, {"status": "done", "progress": 100, "model": job.model, "video": video, "usage": usage}
 
-    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict]:
+    def _variant(self, job: Job, name: str) -> bool:
+        """A live-service answer variant, switched on for every job or by this job's prompt marker."""
+        return name in job.variants or bool(getattr(self.config, name))
+
+    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict | None]:
+        if self._variant(job, "pending_empty_body"):
+            return 202, None
         body: dict[str, Any] = {"status": self.config.pending_status}
         if not self.config.omit_progress:
             body["progress"] = min(99, int(100 * elapsed / max(job.latency, 1e-9)))
@@ -305,7 +372,7 @@ class Simulator:
         result = answer["ok"]
         if job.forced == "fail":
             code = job.forced_code or "internal_error"
-            job.error = (code, {"invalid_argument": "The request could not be processed as given.",
+            job.error = (code, job.forced_message or {"invalid_argument": "The request could not be processed as given.",
                                 "service_unavailable": "The service is busy; try again later.",
                                 "permission_denied": "This team may not use this model.",
                                 "failed_precondition": "An input could not be used."}.get(
@@ -345,6 +412,17 @@ class Simulator:
                 "requests": len(self.requests)}
 
 
+def _image_of(value: Any, field_name: str) -> ImageRef:
+    """An image object of a request body, as the validation rules take it (never fetched or decoded here)."""
+    if isinstance(value, str):
+        value = {"url": value}
+    if isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"]:
+        return ImageRef({"url": value["url"]}, value["url"][:80])
+    if isinstance(value, dict) and isinstance(value.get("file_id"), str) and value["file_id"]:
+        return ImageRef({"file_id": value["file_id"]}, f"file_id:{value['file_id']}")
+    raise ValidationError(field_name, value, 'an object {"url": "..."} or {"file_id": ...}')
+
+
 def _url_of(value: Any, field_name: str) -> str:
     if isinstance(value, str):
         return value
@@ -355,7 +433,7 @@ def _url_of(value: Any, field_name: str) -> str:
     raise ValidationError(field_name, value, 'an object {"url": "..."}')
 
 
-def _image_ratio(url: str) -> str | None:
+def _image_ratio(url: str, allowed: tuple[str, ...] = validation.ASPECT_RATIOS) -> str | None:
     """The allowed aspect ratio nearest an inline image's shape (image→video keeps it)."""
     if not url.startswith("data:"):
         return None
@@ -366,6 +444,6 @@ def _image_ratio(url: str) -> str | None:
 
     try:
         with Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))) as im:
-            return validation.nearest_aspect_ratio(*im.size)
+            return validation.nearest_aspect_ratio(*im.size, allowed)
     except Exception:
         return None

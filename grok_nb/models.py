@@ -1,0 +1,190 @@
+"""The video models: their published rules, aliases, date-pinned names, and names grok_nb does not know (pure).
+
+There is no closed list. A name grok_nb does not know is checked against general limits
+(the union of what any known model accepts), sent with one warning, and the server
+decides. Rules below follow xAI's docs as of late 2026 (``shared/xai-video-api.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import ValidationError
+
+DEFAULT_MODEL = "grok-imagine-video"
+OPERATIONS = ("generate", "edit", "extend")
+RESOLUTIONS = ("480p", "720p", "1080p")
+ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
+WIDE_ASPECT_RATIOS = ASPECT_RATIOS + ("21:9", "5:2")
+#: Names are sent as given; this only keeps out what cannot be a model id (spaces, slashes, control characters).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_PINNED = re.compile(r"(?P<base>.+)-(?P<date>\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """What one model accepts, as its docs publish it (``documented=False``: assumed from a sibling)."""
+
+    family: str
+    operations: tuple[str, ...]  # operations its docs document; others get a warning, not a refusal
+    resolutions: tuple[str, ...]  # text→video and image→video
+    aspect_ratios: tuple[str, ...]
+    duration_range: tuple[int, int] = (1, 15)
+    max_reference_images: int = 7
+    reference_max_duration: int = 10
+    reference_max_resolution: str = "720p"
+    image_with_references: bool = False  # False: image + reference_images is a 400
+    reference_prompt_required: bool = True
+    last_frame: bool = False
+    max_keyframes: int = 0
+    max_reference_audios: int = 0
+    known: bool = True
+    documented: bool = True
+    source: str = ""
+
+
+GROK_IMAGINE_VIDEO = ModelRules(
+    family="grok-imagine-video", operations=OPERATIONS, resolutions=("480p", "720p"), aspect_ratios=ASPECT_RATIOS,
+    source="docs.x.ai video generation, reference-to-video, video extension (late 2026)",
+)
+GROK_IMAGINE_VIDEO_15 = ModelRules(
+    family="grok-imagine-video-1.5", operations=("generate",), resolutions=RESOLUTIONS,
+    aspect_ratios=WIDE_ASPECT_RATIOS,
+    # Only grok-imagine-video's reference→video is documented as capped at 10 s; 1.5 keeps the general range.
+    reference_max_duration=15, image_with_references=True, reference_prompt_required=False, last_frame=True,
+    max_keyframes=4, max_reference_audios=3,
+    source="docs.x.ai model differences (late 2026)",
+)
+GROK_IMAGINE_VIDEO_15_LITE = replace(
+    GROK_IMAGINE_VIDEO_15, family="grok-imagine-video-1.5-lite", documented=False,
+    source="released about 2026-09-30; no rules published: grok-imagine-video-1.5's assumed",
+)
+#: The limits for a name grok_nb does not know: whatever any known model accepts.
+GENERAL = ModelRules(
+    family="", operations=OPERATIONS, resolutions=RESOLUTIONS, aspect_ratios=WIDE_ASPECT_RATIOS,
+    reference_max_duration=15, reference_max_resolution="1080p", image_with_references=True,
+    reference_prompt_required=False, last_frame=True, max_keyframes=4, max_reference_audios=3, known=False,
+    documented=False, source="general limits for a model grok_nb does not know",
+)
+
+MODELS: dict[str, ModelRules] = {r.family: r for r in (GROK_IMAGINE_VIDEO, GROK_IMAGINE_VIDEO_15,
+                                                        GROK_IMAGINE_VIDEO_15_LITE)}
+ALIASES: dict[str, str] = {"grok-imagine-video-1.5-preview": "grok-imagine-video-1.5"}
+#: Date-pinned snapshots seen in xAI's docs (the service lists the current ones).
+PINNED: dict[str, str] = {"grok-imagine-video-1.5-2026-05-30": "grok-imagine-video-1.5"}
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model name as given (and sent), with the family and rules it resolves to."""
+
+    name: str
+    rules: ModelRules
+    pinned: str | None = None  # the date of a date-pinned name
+
+    @property
+    def family(self) -> str | None:
+        """The known family (``grok-imagine-video-1.5`` for ``grok-imagine-video-1.5-2026-05-30``), or None."""
+        return self.rules.family or None
+
+    @property
+    def known(self) -> bool:
+        """False for a name grok_nb does not know (general limits apply)."""
+        return self.rules.known
+
+
+def family_of(name: Any) -> str | None:
+    """The known family a name belongs to (aliases and date pins resolved), or None."""
+    if not isinstance(name, str):
+        return None
+    name = ALIASES.get(name, PINNED.get(name, name))
+    if name in MODELS:
+        return name
+    pinned = _PINNED.fullmatch(name)
+    if pinned:
+        base = ALIASES.get(pinned["base"], pinned["base"])
+        return base if base in MODELS else None
+    return None
+
+
+def check_name(value: Any, field_name: str = "model") -> str:
+    """A string shaped like a model id (any id: the server judges names grok_nb does not know)."""
+    allowed = "a model name such as " + ", ".join(MODELS) + " (letters, digits, '.', '-', '_', ':'; up to 128)"
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValidationError(field_name, value, allowed)
+    return value
+
+
+def resolve(value: Any = None) -> Model:
+    """The model for a name (None means the default); raises ValidationError only for impossible names."""
+    name = DEFAULT_MODEL if value is None else check_name(value)
+    family = family_of(name)
+    pinned = _PINNED.fullmatch(name)
+    return Model(name, MODELS[family] if family else GENERAL, pinned["date"] if pinned and family else None)
+
+
+def unknown_model_note(name: str) -> str:
+    """The one-line warning for a model name grok_nb does not know."""
+    return (f"grok_nb does not know model {name!r}; checking general limits only and sending it as given "
+            f"(the server decides). Known: {', '.join(MODELS)}; client.models() lists what your key can use")
+
+
+def undocumented_operation_note(model: Model, operation: str) -> str | None:
+    """A warning when a known model's docs do not document ``operation`` (sent anyway), else None."""
+    if not model.known or operation in model.rules.operations:
+        return None
+    documented = [m for m, r in MODELS.items() if operation in r.operations]
+    noun = {"edit": "edits", "extend": "extensions"}.get(operation, operation)
+    return (f"xAI documents {noun} for {', '.join(documented)} only; {model.name} may answer failed_precondition "
+            "(sent anyway)")
+
+
+def served_names() -> dict[str, str]:
+    """Every name a service with grok_nb's known models answers to, mapped to its family (for the simulator)."""
+    names = {m: m for m in MODELS}
+    names.update(ALIASES)
+    names.update(PINNED)
+    return names
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of ``GET /v1/video-generation-models``, normalised."""
+
+    id: str
+    aliases: tuple[str, ...] = ()
+    family: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def known(self) -> bool:
+        """True when grok_nb knows this model's rules."""
+        return self.family is not None
+
+    @property
+    def rules(self) -> ModelRules:
+        """The rules grok_nb applies to it (general limits when unknown)."""
+        return MODELS[self.family] if self.family else GENERAL
+
+
+def parse_models_listing(body: Any) -> list[ModelInfo]:
+    """Normalise the answer of ``GET /v1/video-generation-models``: ``{"models": [...]}``, ``{"data": [...]}`` or a list."""
+    entries: Any = body
+    if isinstance(body, dict):
+        entries = body.get("models", body.get("data", [body] if "id" in body else []))
+    if not isinstance(entries, list):
+        return []
+    listing: list[ModelInfo] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"id": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("id") or entry.get("name"), str):
+            continue  # lenient: an entry without an id is skipped, not fatal
+        model_id = str(entry.get("id") or entry.get("name"))
+        raw_aliases = entry.get("aliases")
+        aliases = tuple(a for a in raw_aliases if isinstance(a, str)) if isinstance(raw_aliases, list) else ()
+        family = family_of(model_id) or next((f for f in map(family_of, aliases) if f), None)
+        listing.append(ModelInfo(model_id, aliases, family, entry))
+    return listing
