@@ -45,31 +45,6 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 SETTLE_SUBMITS_S = 30.0
 
 
-def _check_tags(tags: Any) -> list[str]:
-    check = getattr(validation, "check_tags", None)
-    if check is not None:
-        return check(tags)
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        return [tags]
-    if not isinstance(tags, (list, tuple, set, frozenset)) or not all(isinstance(t, str) for t in tags):
-        raise ValidationError("tags", tags, "a tag (a string) or a list of strings")
-    return list(tags)
-
-
-def _check_request_id(value: Any) -> str:
-    check = getattr(validation, "check_request_id", None)
-    if check is not None:
-        return check(value)
-    import re
-
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}", value.strip() or "."):
-        raise ValidationError("request_id", value, "the id a submit returned: letters, digits, '-', '_' or '.' "
-                                                   "(e.g. '3f2a9c1e-…')")
-    return value.strip()
-
-
 class AsyncClient:
     """The async core: ``await client.generate(...)`` and friends."""
 
@@ -98,7 +73,7 @@ class AsyncClient:
         """
         self.home = check_home(home_dir(home))  # a read-only home is reported before anything is sent
         self.budget = Budget(budget_usd)
-        self.tags: list[str] = _check_tags(list(tags) if isinstance(tags, tuple) else tags)
+        self.tags: list[str] = validation.check_tags(tags)
         self._backend = backend or resolve_backend(api_key, base_url, simulator_speed=simulator_speed, quiet=quiet)
         protect_secret(self._backend.api_key, self)
         speed = self._backend.speed
@@ -183,14 +158,22 @@ class AsyncClient:
         model: str = DEFAULT_MODEL,
         generate_audio: bool | None = None,
         user: str | None = None,
+        last_frame: Any = None,
+        keyframes: Sequence[dict] | None = None,
+        reference_audios: Sequence[str | dict] | None = None,
         tags: Sequence[str] = (),
         wait: bool = True,
         on_update: UpdateCallback | None = None,
     ) -> Run | JobHandle:
-        """Text→video, image→video (``image`` is the first frame) or reference→video (``reference_images``)."""
+        """Text→video, image→video (``image`` is the first frame) or reference→video (``reference_images``).
+
+        On grok-imagine-video-1.5 also ``last_frame`` (the final frame), ``keyframes`` (up to 4
+        ``{"image": ..., "timestamp_s": n}``) and ``reference_audios`` (up to 3 voice ids, ``<AUDIO_n>`` in the prompt).
+        """
         spec = self._spec("generate", prompt, image=image, reference_images=reference_images, duration=duration,
                           resolution=resolution, aspect_ratio=aspect_ratio, model=model,
-                          generate_audio=generate_audio, user=user)
+                          generate_audio=generate_audio, user=user, last_frame=last_frame, keyframes=keyframes,
+                          reference_audios=reference_audios)
         return await self._start(spec, tags, wait, on_update)
 
     async def edit(
@@ -199,15 +182,14 @@ class AsyncClient:
         prompt: str,
         *,
         model: str = DEFAULT_MODEL,
-        generate_audio: bool | None = None,
         user: str | None = None,
         tags: Sequence[str] = (),
         wait: bool = True,
         on_update: UpdateCallback | None = None,
         **unsupported: Any,
     ) -> Run | JobHandle:
-        """Change a video by prompt; ``video`` is a Run, a request id from the history, or a URL."""
-        spec = self._spec("edit", video, prompt, model=model, generate_audio=generate_audio, user=user, **unsupported)
+        """Change a video by prompt; ``video`` is a Run, a request id, a URL, a local MP4 (path or bytes) or a file id."""
+        spec = self._spec("edit", video, prompt, model=model, user=user, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
     async def extend(
@@ -217,22 +199,20 @@ class AsyncClient:
         *,
         duration: int | None = None,
         model: str = DEFAULT_MODEL,
-        generate_audio: bool | None = None,
-        user: str | None = None,
         tags: Sequence[str] = (),
         wait: bool = True,
         on_update: UpdateCallback | None = None,
+        **unsupported: Any,
     ) -> Run | JobHandle:
-        """Continue a video; ``duration`` is the length of the added part only."""
-        spec = self._spec("extend", video, prompt, duration=duration, model=model, generate_audio=generate_audio,
-                          user=user)
+        """Continue a video (same inputs as edit); ``duration`` is the length of the added part only."""
+        spec = self._spec("extend", video, prompt, duration=duration, model=model, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
     async def start_many(self, jobs: Sequence[dict[str, Any]], *, tags: Sequence[str] = (),
                          on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
         """Start several generate() jobs (one dict of arguments each) as one: all fit the budget, or none is sent."""
         specs = [self._spec("generate", **args) for args in jobs]  # every one validated before anything is sent
-        tag_list = _check_tags(tags)
+        tag_list = validation.check_tags(tags)
         reservations = self.budget.reserve([s.estimate.usd for s in specs])
         handles = []
         for i, (spec, reservation) in enumerate(zip(specs, reservations)):
@@ -242,7 +222,7 @@ class AsyncClient:
 
     async def get(self, request_id: str, *, wait: bool = True, on_update: UpdateCallback | None = None) -> Run | JobHandle:
         """Re-attach to any job by request id (one started earlier, or in another process)."""
-        request_id = _check_request_id(request_id)
+        request_id = validation.check_request_id(request_id)
         self._engine.writer.flush()
         row = await asyncio.to_thread(self.store.find, request_id)
         if row is not None:
@@ -312,19 +292,8 @@ class AsyncClient:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _spec(self, kind: Any, *args: Any, **kwargs: Any) -> JobSpec:
-        builders = {"generate": self._generate_spec, "edit": self._edit_spec, "extend": self._extend_spec}
-        if not isinstance(kind, str) or kind not in builders:
-            raise ValidationError("kind", kind, "generate, edit or extend")
-        return builders[kind](*args, **kwargs)
-
-    def _generate_spec(self, prompt: Any = None, *, image: Any = None, reference_images: Any = None,
-                       **options: Any) -> JobSpec:
-        if reference_images is not None and not isinstance(reference_images, (list, tuple)):
-            raise ValidationError("reference_images", reference_images, "a list of up to 7 images")
-        validation.check_reference_count(len(reference_images or ()))
-        refs = [media.image_ref(r, f"reference_images[{i}]") for i, r in enumerate(reference_images or ())]
-        img = media.image_ref(image, "image") if image is not None else None
-        return validation.generate_spec(prompt, image=img, reference_images=refs, **options)
+        builders = {"generate": validation.generate_spec, "edit": self._edit_spec, "extend": self._extend_spec}
+        return builders[validation.check_kind(kind)](*args, **kwargs)
 
     def _edit_spec(self, video: Any, prompt: Any = None, **options: Any) -> JobSpec:
         return validation.edit_spec(prompt, self._video_ref(video), **options)
@@ -345,7 +314,10 @@ class AsyncClient:
             if row is not None:
                 return VideoRef(video, row.get("video_duration"), row.get("resolution"), row["run_id"])
             return VideoRef(video)
+        if media.looks_like_local_video(video):
+            return media.video_ref(video)
         if isinstance(video, str) and video.strip():
+            validation.check_text(video, "video")
             row = self.store.find(video.strip())
             if row is None or not row.get("video_url"):
                 raise ValidationError("video", video, "a Run, a URL, or the request id of a finished run in this "
@@ -355,7 +327,7 @@ class AsyncClient:
 
     async def _start(self, spec: JobSpec, tags: Any, wait: bool, on_update: UpdateCallback | None,
                      reservation: Reservation | None = None) -> Run | JobHandle:
-        tag_list = _check_tags(tags)
+        tag_list = validation.check_tags(tags)
         if reservation is None:
             reservation = self.budget.reserve([spec.estimate.usd])[0]  # BudgetExceeded: nothing is sent
         run = Run(run_id=uuid.uuid4().hex, kind=spec.kind, model=spec.model, prompt=spec.params.get("prompt"),

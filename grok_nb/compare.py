@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import validation
 from .errors import BudgetExceeded, ConfirmationRequired, ValidationError
 from .pricing import CostEstimate
 from .results import JobHandle, Run
@@ -77,7 +78,7 @@ class Grid:
     def __init__(self, client: Any, axes: dict[str, Any], repeats: int = 1, tags: Sequence[str] = ()):
         self.client = client
         arg_sets, self.varying = plan(axes, repeats)
-        self.tags = list(tags)
+        self.tags = validation.check_tags(tags)
         self.cells: list[Cell] = []
         for args in arg_sets:
             call = {k: v for k, v in args.items() if k != "_repeat"}

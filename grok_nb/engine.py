@@ -24,7 +24,7 @@ from .background import HistoryWriter, ViewDispatcher
 from .budget import Budget, Reservation
 from .errors import (
     APIError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError, JobExpiredError, JobFailedError,
-    ModeratedError, NotFoundError, RateLimitError, SubmitUncertainError, error_from_response, parse_retry_after,
+    ModeratedError, NoVideoError, NotFoundError, RateLimitError, SubmitUncertainError, error_from_response, parse_retry_after,
     redact,
 )
 from .jobs import (
@@ -32,7 +32,7 @@ from .jobs import (
     after_poll, after_submit, settle_cost,
 )
 from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
-from .responses import JobStatus, parse_job_status
+from .responses import JobStatus, parse_job_status, parse_poll_error
 from .results import Run
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
 from .transport import Answer, Api, is_mp4, path_of
@@ -46,19 +46,6 @@ FOREIGN_SUBMIT_GRACE_S = 10 * 60.0
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _poll_error_status(status_code: int, body: Any) -> JobStatus | None:
-    """A poll's HTTP error that is really an outcome (moderation sent as a 400 with its cost)."""
-    from . import responses
-
-    parse = getattr(responses, "parse_poll_error", None)
-    if parse is not None:
-        return parse(status_code, body)
-    if status_code == 400 and isinstance(body, dict) and "moderation" in str(body.get("error", "")).lower():
-        return parse_job_status({"status": "done", "video": {"url": "", "respect_moderation": False},
-                                 "usage": body.get("usage")})
-    return None
 
 
 @dataclass
@@ -118,6 +105,9 @@ class Engine:
             # The row, the request id and every outcome are on disk before the job goes on
             # (shielded: a waiter cancelled meanwhile must not cancel the write).
             await asyncio.shield(asyncio.wrap_future(future))
+        if isinstance(event, (Finished, Stopped)) and job.listeners:
+            # Whoever waits on the job sees its views already showing how it ended.
+            await asyncio.shield(asyncio.to_thread(self.views.flush, 5.0))
 
     async def _exchange(self, job: Job, method: str, url: str, answer: Answer, summary: str) -> None:
         entry = {"at": _now().isoformat(), "method": method, "path": path_of(url), "status": answer.status_code,
@@ -313,7 +303,7 @@ class Engine:
                                                              request_id=run.request_id)
         if answer.status_code < 400:
             return parse_job_status(answer.body), None
-        outcome = _poll_error_status(answer.status_code, answer.body)
+        outcome = parse_poll_error(answer.status_code, answer.body)  # moderation sent as a 400, with its cost
         if outcome is not None:
             return outcome, None
         error = error_from_response(answer.status_code, answer.body, headers=answer.headers,
@@ -363,6 +353,10 @@ class Engine:
             run.status, run.error = status, ModeratedError(request_id=run.request_id, run=run)
         elif status is Status.EXPIRED:
             run.status, run.error = status, JobExpiredError(request_id=run.request_id, run=run)
+        elif step.outcome == "no_video":
+            assert isinstance(observation, JobStatus)
+            run.status = Status.FAILED
+            run.error = NoVideoError(observation.no_video_reason, request_id=run.request_id, run=run)
         else:
             assert isinstance(observation, JobStatus)
             run.status = Status.FAILED

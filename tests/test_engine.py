@@ -289,16 +289,17 @@ def _answers(poll_body, media=b"\0\0\0\x18ftypmp42" + b"\0" * 100, media_status=
     return handler
 
 
-@pytest.mark.parametrize("body,match", [
-    ({"status": "done", "video": {"url": 12345}}, "no usable URL"),
-    ({"status": "done", "video": {"url": "ftp://files.example/v.mp4"}}, "no usable URL"),
+@pytest.mark.parametrize("body", [
+    {"status": "done", "video": {"url": 12345}},
+    {"status": "done", "video": {"url": "ftp://files.example/v.mp4"}},
+    {"status": "done", "video": {"duration": 6}, "usage": {"cost_in_usd_ticks": 3000000000}},
 ])
-def test_done_without_a_usable_url_is_explained_not_pending(body, match):
+def test_done_without_a_usable_url_is_explained_not_pending(body):
     with _mock(_answers(body)) as c:
         run = c.generate("odd url", duration=1)
         row = c.store.find("r-odd")
-    assert run.status == "download_failed" and match in str(run.error)
-    assert row["status"] == "download_failed" and match in row["error_message"]
+    assert run.status == "failed" and isinstance(run.error, grok_nb.NoVideoError)
+    assert row["status"] == "failed" and "no video URL to download" in row["error_message"]
 
 
 def test_a_huge_answer_is_not_read_and_the_job_stays_resumable():

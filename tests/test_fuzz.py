@@ -306,45 +306,36 @@ def test_over_a_thousand_invalid_inputs_per_run():
     assert SENT == []
 
 
-# -- found by the fuzz in code owned by the client (client.py, compare.py): the pure checks exist ------------
-LEAD = "client.py does not call validation.{} yet"
-
+# -- found by the fuzz in the client and the grid ----------------------------------------------------------
 
 @pytest.mark.parametrize("request_id", [
-    pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=LEAD.format("check_request_id() in get()")))
-    for v in ("..", "?x=1", "#frag", "\x00", "a\ud800", "a b")
+    v for v in ("..", "?x=1", "#frag", "\x00", "a\ud800", "a b")
 ])
 def test_get_refuses_ids_that_change_the_path(fuzz_client, request_id):
     _refused(lambda: fuzz_client.get(request_id), "request_id")
 
 
 @pytest.mark.parametrize("tags", [
-    pytest.param(v, marks=pytest.mark.xfail(strict=True, reason=LEAD.format("check_tags() in _start()/Grid")))
-    for v in (5, [""], ["a\ud800"], [3])
+    v for v in (5, [""], ["a\ud800"], [3])
 ])
 def test_bad_tags_are_refused(fuzz_client, tags):
     _refused(lambda: fuzz_client.generate("a fox", duration=2, tags=tags), "tags")
 
 
-@pytest.mark.xfail(strict=True, reason=LEAD.format("check_tags(): tags=None is no tag, 'exp1' is one tag"))
 def test_tags_none_and_a_single_string(fuzz_client):
     for tags, stored in ((None, []), ("exp1", ["exp1"])):
         handle = fuzz_client.generate("a fox", duration=2, tags=tags, wait=False)
         assert handle.run.tags == stored
 
 
-@pytest.mark.xfail(strict=True, reason=LEAD.format("check_kind() in estimate_cost()/_spec()"))
 def test_estimate_cost_with_an_unhashable_kind(fuzz_client):
     _refused(lambda: fuzz_client.estimate_cost("a fox", kind=["generate"]), "kind")
 
 
-@pytest.mark.xfail(strict=True, reason="client._video_ref looks a surrogate string up in SQLite (UnicodeEncodeError); "
-                                       "it should check validation.check_text(video, 'video') first")
 def test_edit_of_a_surrogate_request_id(fuzz_client):
     _refused(lambda: fuzz_client.edit("a\ud800b", "make it night"), "video")
 
 
-@pytest.mark.xfail(strict=True, reason="Grid passes tags to list(): compare.py should call validation.check_tags()")
 def test_grid_with_tags_none(fuzz_client):
     grid = Grid(fuzz_client, {"prompt": ["a fox", "a boat"], "duration": 2}, tags=None)
     assert grid.tags == []

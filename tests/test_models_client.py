@@ -91,8 +91,6 @@ def test_the_1_5_only_inputs_through_estimate_cost(recorded, tmp_path):
     assert estimate.usd == pytest.approx(8 * 0.08 + 2 * 0.01) and not estimate.exact
 
 
-@pytest.mark.xfail(strict=True, reason="lead: AsyncClient.generate must take last_frame=, keyframes=, "
-                                       "reference_audios= and pass them to _spec('generate', ...)")
 def test_the_1_5_only_inputs_are_sent(recorded):
     client, transport = recorded
     run = client.generate("<AUDIO_1> sings", model=V15, last_frame=_image(), duration=2,
@@ -102,8 +100,6 @@ def test_the_1_5_only_inputs_are_sent(recorded):
     assert run.ok
 
 
-@pytest.mark.xfail(strict=True, reason="lead: client._video_ref must hand media.looks_like_local_video() values "
-                                       "to media.video_ref()")
 def test_an_edit_of_a_local_mp4(recorded, tmp_path):
     client, transport = recorded
     base = client.generate("a local clip", duration=2)

@@ -200,16 +200,12 @@ def test_unknown_model_is_sent_with_one_warning_and_the_server_answer_is_a_grok_
     assert len(caught) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="lead: client._poll_once must call responses.parse_poll_error() on 4xx "
-                                       "and treat the result as the observation")
 def test_client_records_poll_time_400_moderation_with_its_cost(client, sim):
     run = client.generate("moderated [sim:moderate=http400]", duration=1)
     assert run.status == "moderated" and run.cost_actual_usd == pytest.approx(0.05)
     assert client.store.find(run.request_id)["status"] == "moderated"
 
 
-@pytest.mark.xfail(strict=True, reason="lead: client._wait must map Stop('no_video') to errors.NoVideoError "
-                                       "(JobStatus.no_video_reason) and a final status")
 def test_client_explains_done_without_url(client, sim):
     run = client.generate("no url [sim:done=no_url]", duration=1)
     assert isinstance(run.error, grok_nb.NoVideoError) and run.request_id in str(run.error)
