@@ -223,7 +223,7 @@ class AsyncClient:
     async def get(self, request_id: str, *, wait: bool = True, on_update: UpdateCallback | None = None) -> Run | JobHandle:
         """Re-attach to any job by request id (one started earlier, or in another process)."""
         request_id = validation.check_request_id(request_id)
-        self._engine.writer.flush()
+        await asyncio.to_thread(self._engine.writer.flush)
         row = await asyncio.to_thread(self.store.find, request_id)
         if row is not None:
             run = Run.from_row(row)
@@ -244,7 +244,7 @@ class AsyncClient:
         may not have started a job, so nothing is resent. Jobs another live process is waiting
         for are left to it.
         """
-        self._engine.writer.flush()
+        await asyncio.to_thread(self._engine.writer.flush)
         rows = await asyncio.to_thread(self.store.unfinished)
         attach, lost = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
         for row in lost:
