@@ -203,7 +203,8 @@ class Simulator:
         prompt = get("prompt")
         image = get("image") or get("image_url") or get("input_reference")
         refs = get("reference_images") or []
-        payload: dict[str, Any] = {"kind": kind, "prompt": prompt, "generate_audio": get("generate_audio", True) is not False}
+        payload: dict[str, Any] = {"kind": kind, "prompt": prompt, "model": model,
+                                   "generate_audio": get("generate_audio", True) is not False}
         n_images = 0
         if kind == "generate":
             if image and refs:
