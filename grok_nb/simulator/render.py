@@ -101,8 +101,9 @@ class _Layer:
         rgba = rgba.astype(np.uint32)
         alpha = rgba[..., 3:4]
         self.x, self.y = x, y
-        self.pre = (rgba[..., :3] * alpha * 256 // 255 + 127).astype(np.uint16)
-        self.inv = np.repeat((255 - alpha) * 256 // 255, 3, axis=2).astype(np.uint16)
+        # Rounded, plus half a step for the final shift: at most 255 × 256 + 255, within uint16.
+        self.pre = ((rgba[..., :3] * alpha * 512 + 255) // 510 + 127).astype(np.uint16)
+        self.inv = np.repeat(((255 - alpha) * 512 + 255) // 510, 3, axis=2).astype(np.uint16)
         self._acc = np.empty(self.pre.shape, np.uint16)  # scratch: no large temporaries per frame
 
     @classmethod
