@@ -489,17 +489,17 @@ def _ken_burns(still: Image.Image, n: int, zoom_to: float = 1.18, drift: tuple[f
 
 def _background(spec: RenderSpec, colours: np.ndarray, rng: np.random.Generator, cw: int, ch: int) -> np.ndarray:
     """The scene behind the shapes: a gradient, soft scenery, reference thumbnails, a faint watermark."""
-    h = spec.height
-    grad = np.linspace(0, 1, ch, dtype=np.float32)[:, None, None]
-    canvas = np.repeat(colours[0] * (1 - grad) + colours[1] * grad, cw, axis=1)
-    img = Image.fromarray(canvas.astype(np.uint8))
+    h, q = spec.height, 4  # the soft part is drawn at a quarter of the size, then scaled up
+    sw, sh = max(1, cw // q), max(1, ch // q)
+    grad = np.linspace(0, 1, sh, dtype=np.float32)[:, None, None]
+    img = Image.fromarray(np.repeat(colours[0] * (1 - grad) + colours[1] * grad, sw, axis=1).astype(np.uint8))
     draw = ImageDraw.Draw(img)
     for _ in range(10):  # scenery placed by the prompt's hash, kept soft so the shapes stand out
-        x, y = rng.random() * cw, rng.random() * ch
-        r = (0.04 + rng.random() * 0.14) * h
+        x, y = rng.random() * sw, rng.random() * sh
+        r = (0.04 + rng.random() * 0.14) * h / q
         col = colours[int(rng.integers(0, len(colours)))] * (0.55 + rng.random() * 0.3)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(min(255, int(c)) for c in col))
-    img = img.filter(ImageFilter.GaussianBlur(max(2, h // 60)))
+    img = img.filter(ImageFilter.GaussianBlur(max(1, h // 240))).resize((cw, ch), Image.BILINEAR)
     for i, ref in enumerate(spec.reference_images[:7]):  # show what guided the style
         thumb = Image.open(io.BytesIO(ref)).convert("RGB")
         thumb.thumbnail((h // 6, h // 6))
