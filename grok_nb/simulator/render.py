@@ -571,7 +571,7 @@ def _edit_frames(spec: RenderSpec, input_seconds: float) -> Iterator[np.ndarray]
         yield overlay.apply(out, t)
 
 
-def _extend_frames(spec: RenderSpec, n_new: int, input_seconds: float) -> Iterator[np.ndarray]:
+def _extend_frames(spec: RenderSpec, n_new: int) -> Iterator[np.ndarray]:
     """An extension: the input unchanged, then new frames moving on from its last frame."""
     last = None
     count = 0
@@ -624,7 +624,7 @@ def render(spec: RenderSpec, out_path: str) -> dict:
     if spec.kind == "edit":
         frames = _edit_frames(spec, probe(spec.input_video).duration)  # type: ignore[arg-type]
     elif spec.kind == "extend":
-        frames = _extend_frames(spec, n_new, probe(spec.input_video).duration)  # type: ignore[arg-type]
+        frames = _extend_frames(spec, n_new)
     elif spec.image is not None:
         frames = _image_frames(spec, n_new)
     else:
