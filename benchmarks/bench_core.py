@@ -4,6 +4,7 @@
 2. Render throughput: seconds of video encoded per wall second, 480p and 720p.
 3. Peak memory of a render worker for the longest clip (15 s 720p).
 4. Client overhead: N concurrent 1 s jobs end to end through one client on the simulator.
+5. Import time of the client alone (a fresh interpreter), and that it loads no widget module.
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ def worker_memory() -> None:
     print(f"render worker peak RSS for 15 s 720p: {peak_kib / 1024:.0f} MiB")
 
 
+def client_import_time() -> None:
+    code = ("import json, sys, time; t = time.perf_counter(); import grok_nb; grok_nb.Client; "
+            "s = time.perf_counter() - t; widgets = ('ipywidgets', 'anywidget', 'matplotlib', 'ipykernel'); "
+            "print(json.dumps([s, [m for m in widgets if m in sys.modules]]))")
+    times, loaded = [], []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        seconds, loaded = json.loads(out.stdout)
+        times.append(seconds)
+    print(f"import grok_nb; grok_nb.Client: {statistics.median(times) * 1000:.0f} ms (median of 5 fresh interpreters), "
+          f"widget modules loaded: {', '.join(loaded) or 'none'}")
+
+
 def client_overhead(server: SimulatorServer, n: int = 12) -> None:
     server.config.update(speed=300.0, enforce_rate_limit=True)
     with Client(api_key="bench", base_url=server.url, rate_limit=300, poll_interval=0.02, quiet=True) as c:
@@ -78,6 +92,7 @@ def client_overhead(server: SimulatorServer, n: int = 12) -> None:
 
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    client_import_time()
     render_throughput()
     worker_memory()
     with SimulatorServer(SimulatorConfig()) as server:

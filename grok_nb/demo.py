@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .client import Client
+from .compare import Grid
 from .probe import probe
 
 PROMPTS = (
@@ -25,16 +26,21 @@ def sample_image() -> Path:
 
 
 def run_demo(client: Client | None = None, say: Callable[[str], Any] = print) -> Any:
-    """Run 3 prompts × 2 resolutions, one image→video, one edit, one extension; return their history rows."""
+    """Run 3 prompts × 2 resolutions, one image→video, one edit, one extension; write the grid's HTML report.
+
+    Returns the runs' history rows.
+    """
     client = client or Client()
     tag = time.strftime("demo-%Y%m%d-%H%M%S")
     started = time.monotonic()
-    planned = [dict(prompt=p, resolution=r, duration=DURATION) for p in PROMPTS for r in RESOLUTIONS]
-    total = sum(client.estimate_cost(**args).usd for args in planned)
+    comparison = Grid(client, {"prompt": list(PROMPTS), "resolution": list(RESOLUTIONS), "duration": DURATION},
+                      tags=[tag])
+    total = comparison.estimate_usd
     total += client.estimate_cost("The beam sweeps over the sea as waves roll in", image=sample_image(), duration=5).usd
-    say(f"Submitting {len(planned)} text→video jobs and 1 image→video job (estimated ${total:.2f} before the edit "
-        f"and extension; {'simulated, nothing billed' if client.simulated else 'billed by xAI'}).")
-    grid = [client.generate(**args, tags=[tag], wait=False) for args in planned]
+    say(f"Submitting {len(comparison.cells)} text→video jobs and 1 image→video job (estimated ${total:.2f} before "
+        f"the edit and extension; {'simulated, nothing billed' if client.simulated else 'billed by xAI'}).")
+    comparison.start()
+    grid = [cell.handle for cell in comparison.cells]
     image_job = client.generate("The beam sweeps over the sea as waves roll in", image=sample_image(),
                                 duration=5, tags=[tag], wait=False)
     first = grid[0].result()
@@ -58,6 +64,10 @@ def run_demo(client: Client | None = None, say: Callable[[str], Any] = print) ->
     say(f"\n{len(runs)} runs, {sum(r.ok for r in runs)} done, total cost ${df['cost_actual_usd'].sum():.3f} "
         f"(simulated: {client.simulated}), wall time {wall:.1f} s, "
         f"mean latency {df['latency_s'].mean():.1f} s.")
+    comparison.wait()
+    report = comparison.to_html(client.home / "reports" / f"{tag}.html",
+                                title=f"grok_nb demo: {len(PROMPTS)} prompts × {len(RESOLUTIONS)} resolutions")
     say(f"MP4s are in {client.cache_dir}")
+    say(f"HTML report of the comparison (open it in a browser): {report}")
     say(f"History: {client.store.path}  (grok-nb history --csv runs.csv exports it; tag {tag!r})")
     return df

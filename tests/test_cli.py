@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -17,6 +18,9 @@ def test_demo_makes_real_mp4s_and_a_history(capsys):
     assert main(["demo", "--speed", "300"]) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "9 runs, 9 done" in out and "MP4s are in" in out
+    report = Path(out.split("HTML report of the comparison (open it in a browser): ")[1].splitlines()[0])
+    html = report.read_text(encoding="utf-8")
+    assert report.suffix == ".html" and html.count("<video") == 6 and "data:video/mp4;base64," in html
     from grok_nb.config import home_dir
     from grok_nb.store import RunStore
 

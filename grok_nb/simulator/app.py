@@ -51,15 +51,15 @@ def create_app(sim: Simulator) -> Starlette:
         return str(request.base_url).rstrip("/")
 
     async def api(request: Request, handler) -> Response:
-        status = 500
+        token = None
         try:
             token = sim.check_auth(request.headers.get("authorization"))
             sim.check_rate(token)
+            request.state.token = token
             response = await handler(request)
         except ApiRefusal as refusal:
             response = _error_response(sim, refusal)
-        status = response.status_code
-        sim.requests.append((request.method, request.url.path, status))
+        sim.record(token, request.method, request.url.path, response.status_code)
         return response
 
     async def submit(request: Request) -> Response:
@@ -74,7 +74,7 @@ def create_app(sim: Simulator) -> Starlette:
             kind = _KINDS.get(request.path_params["kind"])
             if kind is None:
                 raise ApiRefusal(404, "not-found", f"No such endpoint: POST {request.url.path}.")
-            request_id = await asyncio.to_thread(sim.submit, kind, body)
+            request_id = await asyncio.to_thread(sim.submit, kind, body, request.state.token)
             if sim.config.submit_delay_s:
                 await asyncio.sleep(sim.config.submit_delay_s)
             return JSONResponse({"request_id": request_id})

@@ -3,15 +3,23 @@
 Runs in worker processes, so the server keeps answering while a video encodes. Every
 picture is derived from the request (same prompt, same video), and frames are streamed
 to the encoder, so memory stays flat however long the clip.
+
+Every frame after an input image says what it is: a "SIMULATED" label, the job's
+parameters, a seconds counter and the prompt are drawn once per clip (Pillow) and
+blended onto each frame with integer numpy arithmetic; the motion (shapes, paths,
+directions, speeds) is derived from a hash of the prompt, so three prompts side by
+side never look alike.
 """
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
 import io
+import math
 import os
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +32,11 @@ from ..probe import probe
 FPS = 24
 SAMPLE_RATE = 48_000
 _X264_OPTIONS = {"preset": "ultrafast", "crf": "28", "tune": "fastdecode"}
+MARK = "SIMULATED"
+#: The label's colours: black on amber, like a warning sticker, whatever the picture behind it.
+MARK_FG, MARK_BG = (0, 0, 0), (255, 196, 0)
+_BAND_ALPHA = 215  # bands hide what an edit or extension inherited from its input
+_COUNTER_CHARS = "0123456789. /s"
 
 
 @dataclass
@@ -39,6 +52,7 @@ class RenderSpec:
     image: bytes | None = None
     reference_images: list[bytes] = field(default_factory=list)
     input_video: str | None = None  # a local path (edit, extend)
+    model: str = ""  # shown in the frames only
 
 
 def _seed(text: str) -> np.random.Generator:
@@ -47,41 +61,403 @@ def _seed(text: str) -> np.random.Generator:
 
 def _palette(rng: np.random.Generator, n: int = 3) -> np.ndarray:
     hues = (rng.random() + np.arange(n) / n) % 1.0
-    import colorsys
-
     return np.array([[int(255 * c) for c in colorsys.hsv_to_rgb(h, 0.65, 0.9)] for h in hues], dtype=np.float32)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+@lru_cache(maxsize=32)
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans where the system has it (wide Unicode coverage), else Pillow's bundled font."""
+    for name in (("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf") if bold else ("DejaVuSans.ttf", "LiberationSans-Regular.ttf")):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
     return ImageFont.load_default(size=size)
 
 
-def _caption(text: str, width: int, height: int, *, top: bool = False, tag: str = "grok_nb simulator") -> tuple[np.ndarray, np.ndarray, int]:
-    """A translucent text band: (rgb, alpha, y) to blend onto frames."""
-    size = max(14, height // 22)
+def aspect_label(width: int, height: int) -> str:
+    """The allowed aspect ratio nearest a frame's shape, e.g. ``16:9``."""
+    from ..validation import nearest_aspect_ratio
+
+    return nearest_aspect_ratio(width, height)
+
+
+def resolution_label(width: int, height: int) -> str:
+    """``480p`` or ``720p`` (the short side), as the service names it."""
+    return f"{min(width, height)}p"
+
+
+# -- overlays: drawn once per clip, blended per frame ------------------------------------------------
+class _Layer:
+    """A pre-rendered RGBA patch at (x, y), blended with integer arithmetic and no per-frame allocation.
+
+    Kept as colour × alpha and inverse alpha, both scaled by 256/255 so that the division is a
+    shift: ``out = (frame × inv + pre) >> 8`` stays within uint16 for every input.
+    """
+
+    __slots__ = ("x", "y", "pre", "inv", "_acc")
+
+    def __init__(self, rgba: np.ndarray, x: int, y: int):
+        rgba = rgba.astype(np.uint32)
+        alpha = rgba[..., 3:4]
+        self.x, self.y = x, y
+        # Rounded, plus half a step for the final shift: at most 255 × 256 + 255, within uint16.
+        self.pre = ((rgba[..., :3] * alpha * 512 + 255) // 510 + 127).astype(np.uint16)
+        self.inv = np.repeat(((255 - alpha) * 512 + 255) // 510, 3, axis=2).astype(np.uint16)
+        self._acc = np.empty(self.pre.shape, np.uint16)  # scratch: no large temporaries per frame
+
+    @classmethod
+    def of(cls, image: Image.Image, x: int, y: int) -> "_Layer":
+        return cls(np.asarray(image.convert("RGBA")), x, y)
+
+    def blend(self, frame: np.ndarray) -> None:
+        """Composite onto ``frame`` (uint8 RGB, changed in place), clipped to its edges."""
+        h, w = self.pre.shape[:2]
+        x0, y0 = max(0, self.x), max(0, self.y)
+        x1, y1 = min(frame.shape[1], self.x + w), min(frame.shape[0], self.y + h)
+        if x1 <= x0 or y1 <= y0:
+            return
+        sy, sx = slice(y0 - self.y, y1 - self.y), slice(x0 - self.x, x1 - self.x)
+        region, acc = frame[y0:y1, x0:x1], self._acc[sy, sx]
+        np.multiply(region, self.inv[sy, sx], out=acc)
+        acc += self.pre[sy, sx]
+        acc >>= 8
+        region[...] = acc
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the overlay goes in a frame of ``width`` × ``height`` (pure: no drawing).
+
+    Top band: the "SIMULATED" label and the seconds counter, then the parameters. Bottom
+    band: the prompt, up to ``prompt_lines`` lines.
+    """
+
+    width: int
+    height: int
+
+    @property
+    def unit(self) -> int:
+        """The base text size: legible at 480p, scaled with the short side."""
+        return max(12, round(min(self.width, self.height) / 20))
+
+    @property
+    def pad(self) -> int:
+        return max(4, self.unit // 2)
+
+    @property
+    def row_h(self) -> int:
+        """The label's row."""
+        return round(self.unit * 1.4)
+
+    @property
+    def params_h(self) -> int:
+        return round(self.unit * 1.05)
+
+    @property
+    def top_h(self) -> int:
+        return self.row_h + self.params_h + self.pad // 2
+
+    @property
+    def prompt_size(self) -> int:
+        return self.unit
+
+    @property
+    def line_h(self) -> int:
+        return round(self.prompt_size * 1.25)
+
+    @property
+    def prompt_lines(self) -> int:
+        return 4 if self.height > self.width else 3
+
+    def bottom_h(self, lines: int | None = None) -> int:
+        """The prompt band's height for ``lines`` lines (all of them by default)."""
+        return (lines or self.prompt_lines) * self.line_h + self.pad
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float, lines: int) -> list[str]:
+    """Greedy word wrap by measured width; the last line ends in an ellipsis when text is left over."""
+    words, out, line = text.split(), [], ""
+    for word in words:
+        while font.getlength(word) > width and len(word) > 1:  # a word wider than the line is split
+            cut = len(word)
+            while cut > 1 and font.getlength(word[:cut]) > width:
+                cut -= 1
+            if line:
+                out.append(line)
+                line = ""
+            out.append(word[:cut])
+            word = word[cut:]
+        candidate = f"{line} {word}".strip()
+        if font.getlength(candidate) <= width:
+            line = candidate
+        else:
+            out.append(line)
+            line = word
+    if line:
+        out.append(line)
+    if len(out) > lines:
+        last = out[lines - 1]
+        while last and font.getlength(last + " …") > width:
+            last = last[:-1]
+        out = out[:lines - 1] + [last.rstrip() + " …"]
+    return out or [""]
+
+
+def parameters_text(kind: str, model: str, width: int, height: int, seconds: float) -> str:
+    """The parameters line drawn into every frame, e.g. ``generate · grok-imagine-video · 720p · 6 s · 16:9``."""
+    parts = [kind, model or "grok-imagine-video", resolution_label(width, height), f"{seconds:g} s",
+             aspect_label(width, height)]
+    return " · ".join(parts)
+
+
+def mark_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """The (x0, y0, x1, y1) of the opaque "SIMULATED" label in a frame of this size."""
+    lay = Layout(width, height)
+    text_w = math.ceil(_font(lay.unit, bold=True).getlength(MARK))
+    return lay.pad, lay.pad // 2, lay.pad + text_w + lay.unit, lay.row_h - lay.pad // 4
+
+
+def mark_image(width: int, height: int) -> np.ndarray:
+    """The label's exact pixels (RGB), as every overlaid frame carries them at ``mark_box``."""
+    lay = Layout(width, height)
+    x0, y0, x1, y1 = mark_box(width, height)
+    label = Image.new("RGB", (x1 - x0, y1 - y0), MARK_BG)
+    ImageDraw.Draw(label).text(((x1 - x0) / 2, (y1 - y0) / 2), MARK, font=_font(lay.unit, bold=True),
+                               fill=MARK_FG, anchor="mm")
+    return np.asarray(label)
+
+
+def _fitting_font(text: str, size: int, room: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The largest font from ``size`` down to 60 % of it in which ``text`` fits ``room`` pixels."""
     font = _font(size)
-    chars = max(10, int(width / (size * 0.55)))
-    lines = textwrap.wrap(text, chars)[:3] or [""]
-    band_h = (len(lines) + 1) * int(size * 1.3) + size // 2
-    band = Image.new("RGBA", (width, band_h), (0, 0, 0, 150))
-    draw = ImageDraw.Draw(band)
-    small = _font(max(10, size * 2 // 3))
-    draw.text((size // 2, size // 5), tag, font=small, fill=(255, 210, 80, 255))
-    for i, line in enumerate(lines):
-        draw.text((size // 2, int(size * 1.3) * i + int(size * 1.0)), line, font=font, fill=(255, 255, 255, 255))
-    arr = np.asarray(band, dtype=np.float32)
-    y = 0 if top else height - band_h
-    return arr[..., :3], arr[..., 3:] / 255.0, y
+    for smaller in range(size, max(8, round(size * 0.6)) - 1, -1):
+        font = _font(smaller)
+        if font.getlength(text) <= room:
+            break
+    return font
 
 
-def _blend(frame: np.ndarray, cap: tuple[np.ndarray, np.ndarray, int]) -> np.ndarray:
-    rgb, alpha, y = cap
-    h = min(rgb.shape[0], frame.shape[0] - y)
-    region = frame[y:y + h].astype(np.float32)
-    frame[y:y + h] = (region * (1 - alpha[:h]) + rgb[:h] * alpha[:h]).astype(np.uint8)
-    return frame
+class Overlay:
+    """The clip's overlay: the label, the parameters, the prompt and a seconds counter; drawn once.
+
+    ``full_bottom`` keeps the prompt band at its full height, so that it covers the band an
+    edited or extended input already carries, and makes both bands opaque, so no inherited
+    text shows through.
+    """
+
+    def __init__(self, width: int, height: int, *, kind: str, model: str, prompt: str, total_seconds: float,
+                 prompt_prefix: str = "", full_bottom: bool = False):
+        self.layout = lay = Layout(width, height)
+        self.total = total_seconds
+        self.width = width
+        band_alpha = 255 if full_bottom else _BAND_ALPHA
+        top = Image.new("RGBA", (width, lay.top_h), (12, 12, 16, band_alpha))
+        draw = ImageDraw.Draw(top)
+        x0, y0, x1, y1 = mark_box(width, height)
+        top.paste(Image.fromarray(mark_image(width, height)).convert("RGBA"), (x0, y0))
+        params = parameters_text(kind, model, width, height, total_seconds)
+        small = _fitting_font(params, round(lay.unit * 0.8), width - 2 * lay.pad)
+        draw.text((lay.pad, lay.row_h + lay.params_h / 2), _wrap(params, small, width - 2 * lay.pad, 1)[0],
+                  font=small, fill=(235, 235, 235, 255), anchor="lm")
+        self._top = _Layer.of(top, 0, 0)
+        # The counter sits at the right end of the label's row, composed per frame from pre-drawn glyphs.
+        counter_font = _font(round(lay.unit * 0.85))
+        self._glyphs = self._glyph_atlas(counter_font)
+        self._counter_y = round((y0 + y1) / 2 - next(iter(self._glyphs.values())).shape[0] / 2)
+        self._counter_right = width - lay.pad
+        self._bar_y = lay.top_h - max(2, lay.unit // 8)
+        self._counters: dict[str, _Layer] = {}
+        # Every tenth of a second composed from the glyphs now, not mid-clip: small arrays made between
+        # frame-sized ones pin glibc's heap, and a worker's memory then grows by hundreds of MiB.
+        for tenth in range(int(total_seconds * 10) + 2):
+            self._counter_layer(self.counter(tenth / 10))
+        font = _font(lay.prompt_size)
+        lines = _wrap(prompt_prefix + (f"“{prompt}”" if prompt else "(no prompt)"), font, width - 2 * lay.pad,
+                      lay.prompt_lines)
+        band_h = lay.bottom_h(None if full_bottom else len(lines))
+        bottom = Image.new("RGBA", (width, band_h), (12, 12, 16, band_alpha))
+        draw = ImageDraw.Draw(bottom)
+        first = (band_h - lay.line_h * len(lines)) / 2 + lay.line_h / 2
+        for i, line in enumerate(lines):
+            draw.text((lay.pad, first + i * lay.line_h), line, font=font, fill=(255, 255, 255, 255), anchor="lm")
+        self._bottom = _Layer.of(bottom, 0, height - band_h)
+
+    @staticmethod
+    def _glyph_atlas(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> dict[str, np.ndarray]:
+        """Each counter character as RGBA, all the same height (a tabular width for digits)."""
+        digit_w = max(math.ceil(font.getlength(d)) for d in "0123456789")
+        ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (font.size, 0)
+        h = ascent + descent
+        atlas = {}
+        for ch in _COUNTER_CHARS:
+            w = digit_w if ch.isdigit() else max(1, math.ceil(font.getlength(ch)))
+            img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+            ImageDraw.Draw(img).text((w / 2, 0), ch, font=font, fill=(255, 224, 130, 255), anchor="ma")
+            atlas[ch] = np.asarray(img)
+        return atlas
+
+    def _counter_layer(self, label: str) -> _Layer:
+        layer = self._counters.get(label)
+        if layer is None:
+            text = np.concatenate([self._glyphs[c] for c in label], axis=1)
+            layer = self._counters[label] = _Layer(text, self._counter_right - text.shape[1], self._counter_y)
+        return layer
+
+    def counter(self, t: float) -> str:
+        """The counter's text at ``t`` seconds into the clip."""
+        return f"{t:4.1f} / {self.total:.1f} s"
+
+    def apply(self, frame: np.ndarray, t: float) -> np.ndarray:
+        """Draw the overlay at ``t`` seconds onto ``frame`` (in place) and return it."""
+        self._top.blend(frame)
+        self._bottom.blend(frame)
+        self._counter_layer(self.counter(t)).blend(frame)
+        # A thin time bar along the top band: progress is visible without reading.
+        done = int(self.width * min(1.0, t / max(self.total, 1e-9)))
+        frame[self._bar_y:self.layout.top_h, :done] = MARK_BG
+        return frame
 
 
+# -- motion: derived from the prompt -------------------------------------------------------------------
+SHAPES = ("circle", "square", "triangle", "diamond", "star", "ring")
+PATHS = ("bounce", "orbit", "lissajous", "wave", "rain", "spiral")
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How a prompt's shapes move: which shape, along which path, which way, how fast."""
+
+    shape: str
+    path: str
+    count: int
+    speed: float  # path cycles (or screen crossings) per second
+    direction: float  # radians: the heading of straight paths, the start angle of round ones
+    clockwise: bool
+    spin: float  # turns per second of each shape
+    pan: tuple[float, float]  # the camera's drift over the background, in (-1..1, -1..1)
+    hue: float
+
+
+def motion_for(prompt: str) -> Motion:
+    """The motion a prompt draws: a pure function of its hash (same prompt, same motion)."""
+    rng = _seed("motion:" + prompt)
+    angle = float(rng.uniform(0, 2 * math.pi))
+    return Motion(shape=SHAPES[int(rng.integers(len(SHAPES)))], path=PATHS[int(rng.integers(len(PATHS)))],
+                  count=int(rng.integers(3, 8)), speed=float(rng.uniform(0.12, 0.4)), direction=angle,
+                  clockwise=bool(rng.integers(2)), spin=float(rng.uniform(-0.5, 0.5)),
+                  pan=(math.cos(angle + 1.0), math.sin(angle + 1.0)), hue=float(rng.random()))
+
+
+def _tri(x: float) -> float:
+    """A triangle wave in [0, 1] with period 1 (bouncing between two walls)."""
+    x %= 1.0
+    return 2 * x if x < 0.5 else 2 - 2 * x
+
+
+def positions(motion: Motion, t: float, box: tuple[float, float, float, float]) -> list[tuple[float, float]]:
+    """Each shape's centre at ``t`` seconds, inside ``box`` = (x0, y0, x1, y1) (pure)."""
+    x0, y0, x1, y1 = box
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    sign = -1.0 if motion.clockwise else 1.0
+    out = []
+    for k in range(motion.count):
+        f = k / motion.count
+        u = motion.speed * t
+        if motion.path == "bounce":
+            dx, dy = math.cos(motion.direction + k), math.sin(motion.direction + k)
+            x, y = x0 + (x1 - x0) * _tri(f * 0.7 + u * dx), y0 + (y1 - y0) * _tri(f * 0.3 + u * dy * 1.3)
+        elif motion.path == "orbit":
+            a = motion.direction + 2 * math.pi * (f + sign * u)
+            r = 0.45 + 0.5 * (k % 2)
+            x, y = cx + rx * r * math.cos(a), cy + ry * r * math.sin(a)
+        elif motion.path == "lissajous":
+            a = 2 * math.pi * (u + f)
+            x, y = cx + rx * 0.85 * math.sin(3 * a + motion.direction), cy + ry * 0.85 * math.sin(2 * a * sign)
+        elif motion.path == "wave":
+            head = 1.0 if math.cos(motion.direction) >= 0 else -1.0
+            s = (f + head * u) % 1.0
+            x = x0 - rx * 0.2 + (x1 - x0 + rx * 0.4) * s
+            y = cy + ry * 0.6 * math.sin(2 * math.pi * (s * 2 + f))
+        elif motion.path == "rain":
+            head = 1.0 if math.sin(motion.direction) >= 0 else -1.0
+            s = (f * 1.7 + head * u * (1 + 0.3 * (k % 3))) % 1.0
+            x, y = x0 + (x1 - x0) * (f + 0.5 / motion.count), y0 - ry * 0.2 + (y1 - y0 + ry * 0.4) * s
+        else:  # spiral
+            a = motion.direction + 2 * math.pi * (f + sign * u * 1.5)
+            r = 0.15 + 0.8 * _tri(u * 0.5 + f / 2)
+            x, y = cx + rx * r * math.cos(a), cy + ry * r * math.sin(a)
+        out.append((x, y))
+    return out
+
+
+def _shape_image(shape: str, size: int, colour: tuple[int, int, int], angle: float) -> Image.Image:
+    """One shape, outlined so it reads on any background, drawn at 4× and scaled down (smooth edges)."""
+    big = size * 4
+    img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    c, r, line = big / 2, big * 0.42, max(4, big // 14)
+    fill, outline = colour + (255,), (255, 255, 255, 235)
+
+    def poly(n: int, inner: float | None = None) -> list[tuple[float, float]]:
+        pts = []
+        for i in range(n * (2 if inner else 1)):
+            rad = r if not inner or i % 2 == 0 else r * inner
+            a = angle + math.pi * 2 * i / (n * (2 if inner else 1)) - math.pi / 2
+            pts.append((c + rad * math.cos(a), c + rad * math.sin(a)))
+        return pts
+
+    if shape == "circle":
+        draw.ellipse((c - r, c - r, c + r, c + r), fill=fill, outline=outline, width=line)
+    elif shape == "ring":
+        draw.ellipse((c - r, c - r, c + r, c + r), outline=fill, width=line * 3)
+        draw.ellipse((c - r, c - r, c + r, c + r), outline=outline, width=line // 2)
+    else:
+        pts = {"square": lambda: poly(4), "triangle": lambda: poly(3), "diamond": lambda: poly(4),
+               "star": lambda: poly(5, 0.45)}[shape]()
+        if shape == "square":  # a square sits flat; a diamond stands on its corner
+            pts = [(c + (x - c) * math.cos(math.pi / 4) - (y - c) * math.sin(math.pi / 4),
+                    c + (x - c) * math.sin(math.pi / 4) + (y - c) * math.cos(math.pi / 4)) for x, y in pts]
+        draw.polygon(pts, fill=fill, outline=outline, width=line)
+    return img.reduce(4)
+
+
+class Sprites:
+    """The prompt's moving shapes, pre-drawn (with a few rotation steps) and placed per frame."""
+
+    STEPS = 12  # rotation steps per period of the shape's symmetry
+    #: The turn after which each shape looks the same again.
+    PERIOD = {"square": 0.25, "diamond": 0.5, "triangle": 1 / 3, "star": 0.2}
+
+    def __init__(self, motion: Motion, width: int, height: int):
+        lay = Layout(width, height)
+        self.motion = motion
+        self.box = (0.08 * width, lay.top_h + 0.05 * height, 0.92 * width, height - lay.bottom_h(2) - 0.05 * height)
+        base = min(width, height)
+        symmetric = motion.shape in ("circle", "ring")
+        self._frames: list[list[_Layer]] = []
+        for k in range(motion.count):
+            size = max(10, round(base * (0.09 + 0.05 * ((k * 7) % 3))))
+            rgb = colorsys.hsv_to_rgb((motion.hue + k / (motion.count * 3)) % 1.0, 0.85, 1.0)
+            colour = tuple(int(255 * v) for v in rgb)
+            steps = 1 if symmetric or motion.spin == 0 else self.STEPS
+            period = self.PERIOD.get(motion.shape, 1.0)
+            self._frames.append([_Layer.of(_shape_image(motion.shape, size, colour, 2 * math.pi * period * s / steps),
+                                           0, 0) for s in range(steps)])
+        self._period = self.PERIOD.get(motion.shape, 1.0)
+
+    def apply(self, frame: np.ndarray, t: float) -> np.ndarray:
+        """Draw every shape where the motion puts it at ``t`` seconds."""
+        for k, (x, y) in enumerate(positions(self.motion, t, self.box)):
+            steps = self._frames[k]
+            layer = steps[int(round(self.motion.spin * t / self._period * self.STEPS)) % len(steps)]
+            size = layer.pre.shape[0]
+            layer.x, layer.y = int(x) - size // 2, int(y) - size // 2
+            layer.blend(frame)
+        return frame
+
+
+# -- the kinds of clip ---------------------------------------------------------------------------------
 def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     """The whole image inside the frame, over a blurred, zoomed copy of itself."""
     image = image.convert("RGB")
@@ -108,11 +484,40 @@ def _ken_burns(still: Image.Image, n: int, zoom_to: float = 1.18, drift: tuple[f
         cy = h / 2 + drift[1] * h * t
         x0 = min(max(0.0, cx - cw / 2), w - cw)
         y0 = min(max(0.0, cy - ch / 2), h - ch)
-        yield np.asarray(still.resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)))
+        yield np.array(still.resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)))
+
+
+def _background(spec: RenderSpec, colours: np.ndarray, rng: np.random.Generator, cw: int, ch: int) -> np.ndarray:
+    """The scene behind the shapes: a gradient, soft scenery, reference thumbnails, a faint watermark."""
+    h, q = spec.height, 4  # the soft part is drawn at a quarter of the size, then scaled up
+    sw, sh = max(1, cw // q), max(1, ch // q)
+    grad = np.linspace(0, 1, sh, dtype=np.float32)[:, None, None]
+    img = Image.fromarray(np.repeat(colours[0] * (1 - grad) + colours[1] * grad, sw, axis=1).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(10):  # scenery placed by the prompt's hash, kept soft so the shapes stand out
+        x, y = rng.random() * sw, rng.random() * sh
+        r = (0.04 + rng.random() * 0.14) * h / q
+        col = colours[int(rng.integers(0, len(colours)))] * (0.55 + rng.random() * 0.3)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(min(255, int(c)) for c in col))
+    img = img.filter(ImageFilter.GaussianBlur(max(1, h // 240))).resize((cw, ch), Image.BILINEAR)
+    for i, ref in enumerate(spec.reference_images[:7]):  # show what guided the style
+        thumb = Image.open(io.BytesIO(ref)).convert("RGB")
+        thumb.thumbnail((h // 6, h // 6))
+        img.paste(thumb, (int(cw * 0.15) + i * (h // 6 + 6), int(ch * 0.3)))
+    # A faint, tiled watermark: even a cropped thumbnail of a simulated clip says what it is.
+    mark = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    font = _font(max(14, min(spec.width, h) // 8), bold=True)
+    mdraw = ImageDraw.Draw(mark)
+    step_x, step_y = int(font.getlength(MARK) * 1.5), int(min(spec.width, h) / 2.6)
+    for row, y in enumerate(range(0, ch, step_y)):
+        for x in range(-(row % 2) * step_x // 2, cw, step_x):
+            mdraw.text((x, y), MARK, font=font, fill=(255, 255, 255, 34))
+    img = Image.alpha_composite(img.convert("RGBA"), mark).convert("RGB")
+    return np.asarray(img)
 
 
 def _scene_frames(spec: RenderSpec, n: int) -> Iterator[np.ndarray]:
-    """Text→video: a scene drawn from the prompt, a camera panning over it, a moving light."""
+    """Text→video: a scene from the prompt, a camera drifting over it, the prompt's shapes moving."""
     w, h = spec.width, spec.height
     rng = _seed(spec.prompt)
     colours = _palette(rng)
@@ -121,39 +526,20 @@ def _scene_frames(spec: RenderSpec, n: int) -> Iterator[np.ndarray]:
                             for b in spec.reference_images[:3]], dtype=np.float32)
         while len(colours) < 3:
             colours = np.vstack([colours, colours[-1] * 0.6])
-    cw, ch = int(w * 1.35), int(h * 1.35)
-    grad = np.linspace(0, 1, ch, dtype=np.float32)[:, None, None]
-    canvas = colours[0] * (1 - grad) + colours[1] * grad
-    canvas = np.repeat(canvas, cw, axis=1)
-    img = Image.fromarray(canvas.astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(14):  # the "scenery": shapes placed by the prompt's hash
-        x, y = rng.random() * cw, rng.random() * ch
-        r = (0.04 + rng.random() * 0.16) * h
-        col = tuple(int(c) for c in colours[int(rng.integers(0, len(colours)))] * (0.5 + rng.random() * 0.7))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(min(255, c) for c in col))
-    for i, ref in enumerate(spec.reference_images[:7]):  # show what guided the style
-        thumb = Image.open(io.BytesIO(ref)).convert("RGB")
-        thumb.thumbnail((h // 6, h // 6))
-        img.paste(thumb, (int(cw * 0.15) + i * (h // 6 + 6), int(ch * 0.15)))
-    canvas = np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
-    sprite_r = max(8, h // 12)
-    yy, xx = np.mgrid[-sprite_r:sprite_r, -sprite_r:sprite_r]
-    sprite_a = np.clip(1.0 - np.sqrt(xx ** 2 + yy ** 2) / sprite_r, 0, 1)[..., None].astype(np.float32)
-    light = np.array([255, 250, 220], dtype=np.float32)
-    cap = _caption(spec.prompt, w, h)
-    phase = rng.random() * 6.28
+    motion = motion_for(spec.prompt)
+    cw, ch = int(w * 1.3), int(h * 1.3)
+    canvas = _background(spec, colours, rng, cw, ch)
+    sprites = Sprites(motion, w, h)
+    overlay = Overlay(w, h, kind="generate", model=spec.model, prompt=spec.prompt, total_seconds=n / FPS)
+    px, py = motion.pan
     for i in range(n):
-        t = i / max(1, n - 1)
-        x0 = int((cw - w) * t)
-        y0 = int((ch - h) * (0.5 + 0.5 * np.sin(phase + 2 * t)))
+        t = i / FPS
+        s = i / max(1, n - 1)  # the camera crosses the spare canvas once, in the prompt's direction
+        x0 = int((cw - w) * (0.5 + 0.5 * px * (2 * s - 1)))
+        y0 = int((ch - h) * (0.5 + 0.5 * py * (2 * s - 1)))
         frame = canvas[y0:y0 + h, x0:x0 + w].copy()
-        sx = int(w / 2 + w * 0.35 * np.sin(phase + 5 * t)) - sprite_r
-        sy = int(h * 0.4 + h * 0.2 * np.cos(phase + 7 * t)) - sprite_r
-        sx, sy = min(max(0, sx), w - 2 * sprite_r), min(max(0, sy), h - 2 * sprite_r)
-        region = frame[sy:sy + 2 * sprite_r, sx:sx + 2 * sprite_r].astype(np.float32)
-        frame[sy:sy + 2 * sprite_r, sx:sx + 2 * sprite_r] = (region * (1 - sprite_a) + light * sprite_a).astype(np.uint8)
-        yield _blend(frame, cap)
+        sprites.apply(frame, t)
+        yield overlay.apply(frame, t)
 
 
 def _input_frames(path: str, width: int, height: int) -> Iterator[np.ndarray]:
@@ -163,51 +549,62 @@ def _input_frames(path: str, width: int, height: int) -> Iterator[np.ndarray]:
 
 
 def _tint(prompt: str) -> np.ndarray:
-    rng = _seed("edit:" + prompt)
-    mix = np.eye(3, dtype=np.float32) * 0.6 + rng.random((3, 3)).astype(np.float32) * 0.3
-    return mix / mix.sum(axis=1, keepdims=True) * 1.1
+    """The edit's recolouring: a hue turn of 60–300° (about the grey axis) chosen by the prompt."""
+    angle = math.radians(float(_seed("edit:" + prompt).uniform(60, 300)))
+    cos, sin, third = math.cos(angle), math.sin(angle), 1 / 3
+    root = math.sqrt(third)
+    a, b, c = cos + (1 - cos) * third, third * (1 - cos) - root * sin, third * (1 - cos) + root * sin
+    return np.array([[a, b, c], [c, a, b], [b, c, a]], dtype=np.float32)
 
 
-def _edit_frames(spec: RenderSpec) -> Iterator[np.ndarray]:
-    """An edit: the input's frames, recoloured by the prompt, with the edit written on them."""
-    mix = _tint(spec.prompt)
-    cap = _caption("edit: " + spec.prompt, spec.width, spec.height, top=True)
-    for frame in _input_frames(spec.input_video, spec.width, spec.height):  # type: ignore[arg-type]
-        out = np.clip(frame.astype(np.float32) @ mix.T, 0, 255).astype(np.uint8)
-        yield _blend(out, cap)
+def _edit_frames(spec: RenderSpec, input_seconds: float) -> Iterator[np.ndarray]:
+    """An edit: the input's frames recoloured by the prompt, with the edit's own shapes and overlay."""
+    mix = _tint(spec.prompt).T.copy()
+    overlay = Overlay(spec.width, spec.height, kind="edit", model=spec.model, prompt=spec.prompt,
+                      total_seconds=input_seconds, prompt_prefix="edit: ", full_bottom=True)
+    motion = motion_for(spec.prompt)
+    sprites = Sprites(replace(motion, count=min(motion.count, 3)), spec.width, spec.height)
+    for i, frame in enumerate(_input_frames(spec.input_video, spec.width, spec.height)):  # type: ignore[arg-type]
+        out = np.clip(frame.astype(np.float32) @ mix, 0, 255).astype(np.uint8)
+        t = i / FPS
+        sprites.apply(out, t)
+        yield overlay.apply(out, t)
 
 
 def _extend_frames(spec: RenderSpec, n_new: int) -> Iterator[np.ndarray]:
     """An extension: the input unchanged, then new frames moving on from its last frame."""
     last = None
+    count = 0
     for frame in _input_frames(spec.input_video, spec.width, spec.height):  # type: ignore[arg-type]
         last = frame
+        count += 1
         yield frame
     if last is None:
         raise ValueError("the input video has no frames")
-    still = Image.fromarray(last)
-    cap = _caption("next: " + spec.prompt, spec.width, spec.height)
-    rng = _seed("extend:" + spec.prompt)
-    drift = (float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.03, 0.03)))
+    motion = motion_for("extend:" + spec.prompt)
+    overlay = Overlay(spec.width, spec.height, kind="extend", model=spec.model, prompt=spec.prompt,
+                      total_seconds=(count + n_new) / FPS, prompt_prefix="next: ", full_bottom=True)
+    sprites = Sprites(replace(motion, count=min(motion.count, 4)), spec.width, spec.height)
+    drift = (0.05 * motion.pan[0], 0.03 * motion.pan[1])
     # Start the motion at its second step, so no frame repeats the input's last one.
-    for i, frame in enumerate(_ken_burns(still, n_new, zoom_to=1.25, drift=drift, start=1, total=n_new + 1)):
-        fade = min(1.0, (i + 1) / FPS)  # the caption fades in over the first second
-        rgb, alpha, y = cap
-        yield _blend(frame.copy(), (rgb, alpha * fade, y))
+    for i, frame in enumerate(_ken_burns(Image.fromarray(last), n_new, zoom_to=1.2, drift=drift, start=1,
+                                         total=n_new + 1)):
+        t = (count + i) / FPS
+        sprites.apply(frame, t - count / FPS)
+        yield overlay.apply(frame, t)
 
 
 def _image_frames(spec: RenderSpec, n: int) -> Iterator[np.ndarray]:
-    """Image→video: frame 0 is the image fitted to the frame, then the camera moves in."""
+    """Image→video: frame 0 is the image fitted to the frame, then the camera moves in the prompt's direction."""
     still = _fit(Image.open(io.BytesIO(spec.image)), spec.width, spec.height)  # type: ignore[arg-type]
-    cap = _caption(spec.prompt, spec.width, spec.height) if spec.prompt else None
-    for i, frame in enumerate(_ken_burns(still, n)):
-        if i == 0 or cap is None:
-            yield frame
-        else:
-            rgb, alpha, y = cap
-            yield _blend(frame.copy(), (rgb, alpha * min(1.0, i / FPS), y))
-
-
+    motion = motion_for(spec.prompt)
+    overlay = Overlay(spec.width, spec.height, kind="image→video", model=spec.model, prompt=spec.prompt,
+                      total_seconds=n / FPS)
+    zoom = 1.12 + 0.12 * motion.speed / 0.4
+    drift = (0.05 * motion.pan[0], 0.03 * motion.pan[1])
+    for i, frame in enumerate(_ken_burns(still, n, zoom_to=zoom, drift=drift)):
+        # Frame 0 is the image itself, as the service promises; every later frame says what it is.
+        yield frame if i == 0 else overlay.apply(frame, i / FPS)
 def _audio(prompt: str, seconds: float) -> np.ndarray:
     """A soft chord chosen by the prompt, stereo float32 (2, samples)."""
     rng = _seed("audio:" + prompt)
@@ -225,7 +622,7 @@ def render(spec: RenderSpec, out_path: str) -> dict:
     """Render ``spec`` to ``out_path`` (atomically) and return its width, height and seconds."""
     n_new = max(1, int(round(spec.seconds * FPS)))
     if spec.kind == "edit":
-        frames = _edit_frames(spec)
+        frames = _edit_frames(spec, probe(spec.input_video).duration)  # type: ignore[arg-type]
     elif spec.kind == "extend":
         frames = _extend_frames(spec, n_new)
     elif spec.image is not None:
@@ -296,7 +693,8 @@ def execute(job: dict) -> dict:
     media_dir, out_path = job["media_dir"], job["out_path"]
     kind = job["kind"]
     spec = RenderSpec(kind=kind, prompt=job.get("prompt") or "", width=job["width"], height=job["height"],
-                      seconds=job["seconds"], generate_audio=job.get("generate_audio", True))
+                      seconds=job["seconds"], generate_audio=job.get("generate_audio", True),
+                      model=job.get("model") or "")
     if job.get("image_url"):
         spec.image = _fetch(job["image_url"], media_dir, "image")
     spec.reference_images = [_fetch(u, media_dir, "reference image") for u in job.get("reference_urls", [])]

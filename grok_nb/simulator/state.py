@@ -8,7 +8,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,12 @@ class SimulatorConfig:
     credits_usd: float | None = None  # None: unlimited; else 429 "out of credits" once spent
     render_workers: int = 2
     seed: int | None = None
+    #: Resolution → (lo, hi) real seconds: each job's latency is drawn uniformly from its range
+    #: (no jitter). None keeps the model of ``real_latency_s``. For benchmarks of waiting strategies.
+    latency_ranges: dict[str, tuple[float, float]] | None = None
+    #: Frames are rendered at this fraction of the requested size (durations kept): benchmarks
+    #: that time the API, not the pictures, keep the render workers from setting the pace.
+    render_scale: float = 1.0
 
     def update(self, **changes: Any) -> None:
         """Change knobs by name; unknown names are an error."""
@@ -68,6 +74,8 @@ class SimulatorConfig:
                 raise KeyError(f"unknown simulator setting {key!r}; known: {sorted(names)}")
             if key == "fail_codes":
                 value = tuple(value)
+            if key == "latency_ranges" and value is not None:
+                value = {str(res): (float(lo), float(hi)) for res, (lo, hi) in dict(value).items()}
             setattr(self, key, value)
 
 
@@ -115,6 +123,15 @@ class Job:
     cost_ticks: int | None = None
     polls: int = 0
     variants: set[str] = field(default_factory=set)  # live-service answer variants asked by prompt markers
+    owner: str | None = None  # the API key that submitted it (per-key counts)
+    rendered_at: float | None = None  # monotonic time its render finished
+
+    @property
+    def ready_at(self) -> float | None:
+        """The monotonic time the server first could answer "done" (or failed): latency over, render finished."""
+        if self.rendered_at is None:
+            return None
+        return max(self.created + self.latency, self.rendered_at)
 
 
 class Simulator:
@@ -128,6 +145,8 @@ class Simulator:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.jobs: dict[str, Job] = {}
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=20_000)
+        #: API key → Counter of (kind, HTTP status), kind being submit, poll or other (not media downloads).
+        self.by_key: dict[str, Counter] = {}
         self.spent_usd = 0.0
         self.clock = time.monotonic
         self._rng = random.Random(self.config.seed)
@@ -193,7 +212,16 @@ class Simulator:
             self._buckets[token] = (tokens - 1.0, now)
 
     # -- submissions -----------------------------------------------------------------------------
-    def submit(self, kind: str, body: Any) -> str:
+    def record(self, token: str | None, method: str, path: str, status: int) -> None:
+        """Log one API request, and count it for its key."""
+        self.requests.append((method, path, status))
+        if token is not None:
+            kind = "submit" if method == "POST" else "poll" if path.count("/") == 3 and path.startswith("/v1/videos/") \
+                else "other"
+            with self._lock:
+                self.by_key.setdefault(token, Counter())[(kind, status)] += 1
+
+    def submit(self, kind: str, body: Any, owner: str | None = None) -> str:
         """Validate a POST body like the service does, start the job, return its request id."""
         if not isinstance(body, dict):
             raise ApiRefusal(422, "invalid-argument", "The body must be a JSON object.")
@@ -206,7 +234,14 @@ class Simulator:
                              "spending limit. Purchase more credits at https://console.x.ai.")
         job.render_payload.update(media_dir=str(self.media_dir),
                                   out_path=str(self.media_dir / f"xai-video-{job.id}.mp4"))
+        if self.config.render_scale != 1.0 and job.kind == "generate":
+            scale = self.config.render_scale
+            payload = job.render_payload
+            payload["width"] = max(16, int(round(payload["width"] * scale / 2)) * 2)
+            payload["height"] = max(16, int(round(payload["height"] * scale / 2)) * 2)
+        job.owner = owner
         job.future = self.pool.submit(job.render_payload)
+        job.future.add_done_callback(lambda _: setattr(job, "rendered_at", self.clock()))
         with self._lock:
             self.jobs[job.id] = job
         return job.id
@@ -222,7 +257,8 @@ class Simulator:
         prompt = get("prompt")
         if prompt is not None and not isinstance(prompt, str):
             raise ValidationError("prompt", prompt, "a string")
-        payload: dict[str, Any] = {"kind": kind, "prompt": prompt, "generate_audio": get("generate_audio", True) is not False}
+        payload: dict[str, Any] = {"kind": kind, "prompt": prompt, "model": name,
+                                   "generate_audio": get("generate_audio", True) is not False}
         n_images = 0
         forced: tuple[str, str] | None = None
         if kind == "generate":
@@ -286,10 +322,14 @@ class Simulator:
             if kind not in models.MODELS[family].operations:
                 noun = "Edits" if kind == "edit" else "Extensions"
                 forced = ("failed_precondition", f"{noun} are not supported for model {name}.")
+        ranges = self.config.latency_ranges
+        if ranges and resolution in ranges:  # benchmarks: the documented spread, uniform
+            scaled = self._scaled(self._rng.uniform(*ranges[resolution]))
+        else:
+            scaled = self._scaled(latency) * (1 + self._rng.uniform(-self.config.latency_jitter,
+                                                                    self.config.latency_jitter))
         job = Job(id=str(uuid.uuid4()), kind=kind, model=family, prompt=prompt or "", resolution=resolution,
-                  created=self.clock(), latency=self._scaled(latency) * (1 + self._rng.uniform(
-                      -self.config.latency_jitter, self.config.latency_jitter)),
-                  render_payload=payload, n_images=n_images)
+                  created=self.clock(), latency=scaled, render_payload=payload, n_images=n_images)
         for marker in _MARKER.finditer(prompt or ""):
             what, value = marker.group(1), marker.group(2)
             if what in ("fail", "moderate"):
