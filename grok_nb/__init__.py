@@ -4,11 +4,13 @@ __version__ = "0.1.0"
 
 from .client import AsyncClient, Client  # noqa: E402
 from .errors import (  # noqa: E402
-    APIError, AuthenticationError, BadRequestError, BudgetExceeded, ConfirmationRequired, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
+    APIError, AuthenticationError, BadRequestError, BudgetExceeded, ConfigurationError, ConfirmationRequired,
+    ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
     JobError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, PermissionDeniedError,
     RateLimitError, ServerError, SubmitUncertainError, ValidationError,
 )
 from .pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
+from .jobs import Status  # noqa: E402
 from .results import JobHandle, Run  # noqa: E402
 
 
@@ -22,9 +24,9 @@ def __getattr__(name: str):
 
 __all__ = [
     "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BudgetExceeded", "Client",
-    "ConfirmationRequired", "ConnectionFailed",
+    "ConfigurationError", "ConfirmationRequired", "ConnectionFailed",
     "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
     "JobFailedError", "JobHandle", "ModeratedError", "NoVideoError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
-    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Studio", "SubmitUncertainError", "ValidationError",
+    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Status", "Studio", "SubmitUncertainError", "ValidationError",
     "__version__",
 ]
