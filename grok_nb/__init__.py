@@ -15,7 +15,7 @@ from .results import JobHandle, Run  # noqa: E402
 
 
 def __getattr__(name: str):
-    # Studio needs ipywidgets (the "notebook" extra): imported on first use, so the client never loads widgets.
+    # Studio needs ipywidgets: imported on first use, so the client alone never loads widgets.
     if name == "Studio":
         from .notebook import Studio
 
