@@ -173,14 +173,8 @@ async def _naive_loop(base_url: str, key: str, jobs: int, speed: float, tick: fl
 
 
 def grok_nb_options(speed: float) -> dict[str, Any]:
-    """grok_nb's defaults on the simulator's clock.
-
-    Today's ``AsyncClient`` scales its defaults by the speed only for the embedded simulator; with
-    an explicit base URL these are the same defaults, given explicitly.
-    """
-    from grok_nb.policy import PollPolicy
-
-    return {"rate_limit": 1.0 * speed, "policy": PollPolicy().scaled(speed)}
+    """grok_nb's defaults, told how fast the simulator's clock runs (it scales every timing by it)."""
+    return {"simulator_speed": speed}
 
 
 async def _grok_nb(base_url: str, key: str, jobs: int, speed: float, tag: str) -> dict[str, float]:

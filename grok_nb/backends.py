@@ -27,7 +27,17 @@ class Backend:
 
 def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
                     simulator_speed: float | None = None, quiet: bool = False) -> Backend:
-    """Argument → environment → default; with neither a key nor a base URL, start the simulator."""
+    """Argument → environment → default; with neither a key nor a base URL, start the simulator.
+
+    ``simulator_speed`` is the embedded simulator's time factor; with a base URL it says how much
+    faster than real time that server's clock runs (a shared ``grok-nb simulator --speed N``), so
+    the client's timings follow it.
+    """
+    if simulator_speed is not None and (isinstance(simulator_speed, bool) or not isinstance(simulator_speed, (int, float))
+                                        or not 0 < simulator_speed < float("inf")):
+        from .errors import ValidationError
+
+        raise ValidationError("simulator_speed", simulator_speed, "a positive number (1 is real time)")
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
     if key is None and url is None:
         from .simulator import embedded  # imported only when needed: the real path never loads it
@@ -37,4 +47,5 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
             print(SIMULATED_NOTICE.format(url=server.url), flush=True)
         return Backend(server.url, sim_key, "simulator", server.config.speed)
     url = url or DEFAULT_BASE_URL
-    return Backend(url, key, backend_name(url, simulated=False), 1.0)
+    name = backend_name(url, simulated=False)
+    return Backend(url, key, name, float(simulator_speed) if simulator_speed and name != "xai" else 1.0)

@@ -215,9 +215,13 @@ class AsyncClient:
         tag_list = validation.check_tags(tags)
         reservations = self.budget.reserve([s.estimate.usd for s in specs])
         handles = []
-        for i, (spec, reservation) in enumerate(zip(specs, reservations)):
-            callback = on_update(i) if on_update else None
-            handles.append(await self._start(spec, tag_list, False, callback, reservation))
+        try:
+            for i, (spec, reservation) in enumerate(zip(specs, reservations)):
+                callback = on_update(i) if on_update else None
+                handles.append(await self._start(spec, tag_list, False, callback, reservation))
+        finally:
+            for reservation in reservations[len(handles):]:  # jobs that never started hold no money
+                self.budget.release(reservation)
         return handles  # type: ignore[return-value]
 
     async def get(self, request_id: str, *, wait: bool = True, on_update: UpdateCallback | None = None) -> Run | JobHandle:
