@@ -87,14 +87,21 @@ class Timeline:
             best = max(best, i - j + 1)
         return best / window
 
+    def pace(self) -> float | None:
+        """API requests per second between the first and the last one (None with fewer than two)."""
+        starts = [r.start for r in self.api_requests]
+        if len(starts) < 2 or starts[-1] <= starts[0]:
+            return None
+        return (len(starts) - 1) / (starts[-1] - starts[0])
+
     def summary(self) -> str:
         """One line: jobs, API requests, their pace against the limit, refusals."""
         api = self.api_requests
         refused = sum(r.refused for r in api)
         text = f"{len(self.lanes)} jobs, {len(api)} API requests in {self.end:.1f} s"
-        if len(api) >= 2 and self.end > 0:
-            text += f" ({len(api) / self.end:.1f}/s on average"
-            text += f", limit {1 / self.interval:.1f}/s)" if self.interval else ")"
+        pace = self.pace()
+        if pace is not None:
+            text += f" ({pace:.1f}/s" + (f", limit {1 / self.interval:.1f}/s)" if self.interval else ")")
         if refused:
             text += f", {refused} refused (HTTP 429 or errors)"
         return text

@@ -175,7 +175,8 @@ def test_the_browser_watches_the_history_and_keeps_the_selection(tmp_path):
         assert view.kind.value == "all"
     finally:
         view.close()
-    assert not view._thread.is_alive() or view._thread.join(2) is None and not view._thread.is_alive()
+    view._thread.join(2)
+    assert not view._thread.is_alive()  # closing the browser stops its watcher
 
 
 # -- the timeline ---------------------------------------------------------------------------------------
@@ -198,6 +199,7 @@ def test_timeline_from_exchanges():
     assert [r.lane for r in t.api_requests] == [0, 1, 0, 1, 0]  # the download is not rate limited
     assert t.min_gap() == pytest.approx(0.5) and t.peak_rate(1.0) == 2.0
     assert t.lanes[1].requests[1].refused and "1 refused" in t.summary() and "limit 2.0/s" in t.summary()
+    assert t.pace() == pytest.approx(2.0)
 
 
 def test_plots_are_transparent_and_read_times_as_times(tmp_path):

@@ -146,7 +146,7 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
             else:
                 ax.broken_barh([(r.start, max(r.end - r.start, 1e-3))], (i - 0.22, 0.44),
                                facecolors=KIND_COLOURS["download"], linewidth=0)
-    labels = ["client's request slots" if interval else "client's API requests"]
+    labels = ["API request slots" if interval else "API requests"]
     labels += [lane.label if len(lane.label) <= 34 else lane.label[:33] + "…" for lane in lanes]
     ax.set_yticks([slot_y, *range(len(lanes))], labels=labels)
     ax.set_ylim(len(lanes) - 0.4, slot_y - 0.8)  # first job on top, the shared strip above it

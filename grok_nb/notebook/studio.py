@@ -160,11 +160,13 @@ class Studio:
         """Cumulative cost over time (a matplotlib Figure); ``theme``: auto, light or dark."""
         return plots.cost_over_time(self.history(**filters), theme=theme)
 
-    def plot_timeline(self, runs: Any = None, *, last: int = 12, theme: str = "auto", **filters: Any) -> Any:
-        """Submits, polls, done and downloads of several jobs on one time axis, with the client's shared rate limit.
+    def plot_timeline(self, runs: Any = None, *, last: int = 12, rate_limit: float | None = None,
+                      theme: str = "auto", **filters: Any) -> Any:
+        """Submits, polls, done and downloads of several jobs on one time axis, with the shared rate limit.
 
         ``runs``: a Grid, or Runs / handles / run ids / request ids; without it, the ``last`` runs that pass
-        ``filters`` (the arguments of ``history()``).
+        ``filters`` (the arguments of ``history()``). ``rate_limit``: requests per second the slots show
+        (default: this studio's client's).
         """
         from ..timeline import build_timeline
 
@@ -176,7 +178,7 @@ class Studio:
         else:
             rows = [self._history_row(r) for r in ([runs] if isinstance(runs, (str, Run, JobHandle)) else runs)]
         jobs = [(_lane_label(row), store.exchanges(row["run_id"]), row["status"]) for row in rows]
-        interval = getattr(getattr(self.client, "limiter", None), "interval", None)
+        interval = 1.0 / rate_limit if rate_limit else getattr(getattr(self.client, "limiter", None), "interval", None)
         return plots.plot_timeline(build_timeline(jobs, interval=interval), theme=theme)
 
     def _history_row(self, run: Any) -> dict[str, Any]:
