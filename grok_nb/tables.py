@@ -207,14 +207,19 @@ class _RunTable(pd.DataFrame):
         return list(self.columns)  # the user picked columns: show exactly those
 
     def _repr_html_(self) -> str:  # type: ignore[override]
-        return table_html(self, self._shown_columns())
+        return _scroll(table_html(self, self._shown_columns()))
+
+
+def _scroll(table: str) -> str:
+    """A wide table scrolls sideways inside its output instead of being cut at the notebook's edge."""
+    return f'<div class="grok-table-wrap" style="overflow-x:auto;max-width:100%">{table}</div>'
 
 
 class HistoryFrame(_RunTable):
     """The history as a DataFrame, shown with dollars, seconds, stars and one-line prompts."""
 
     _COMPACT = ("created_at", "kind", "status", "prompt", "resolution", "video_duration", "cost_actual_usd",
-                "cost_estimated_usd", "latency_s", "poll_count", "tags", "rating", "note", "request_id")
+                "latency_s", "tags", "rating", "note", "request_id")
     #: Columns naming who made a run, in team histories (the first one present is shown).
     WHO = ("made_by", "owner", "user")
 
@@ -233,9 +238,19 @@ class HistoryFrame(_RunTable):
         who = next((c for c in self.WHO if c in self.columns and self[c].notna().any()), None)
         if who:
             cols.insert(cols.index("status"), who)
-        if "note" in cols and not self["note"].notna().any():
-            cols.remove("note")
+        for optional in ("note", "tags", "rating"):  # an empty column is only noise
+            if optional in cols and not self[optional].map(lambda v: not _missing(v) and bool(v)).any():
+                cols.remove(optional)
         return cols
+
+    def _repr_html_(self) -> str:  # type: ignore[override]
+        cols = self._shown_columns()
+        if "cost_actual_usd" in cols and "cost_estimated_usd" not in cols and "cost_estimated_usd" in self.columns:
+            view = pd.DataFrame(self).copy()  # no actual cost (yet): the estimate, marked as one
+            view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a
+                                       for a, e in zip(view["cost_actual_usd"], view["cost_estimated_usd"])]
+            return _scroll(table_html(view, cols))
+        return _scroll(table_html(self, cols))
 
 
 class GridTable(_RunTable):
@@ -265,8 +280,8 @@ class GridTable(_RunTable):
             estimated = view["cost_basis"].eq("estimate") & view["cost_usd"].notna()
             if estimated.any():  # an estimate is marked as one, not passed off as a price
                 view["cost_usd"] = [f"{usd(c)} (est.)" if e else c for c, e in zip(view["cost_usd"], estimated)]
-            return table_html(view, cols)
-        return table_html(self, cols)
+            return _scroll(table_html(view, cols))
+        return _scroll(table_html(self, cols))
 
 
 def _same(a: Iterable[Any], b: Iterable[Any]) -> bool:

@@ -206,3 +206,16 @@ def test_plots_are_figures(studio):
     run = studio.client.get(studio.history()["request_id"].iloc[0])
     exchanges = studio.exchanges(run)
     assert len(exchanges) >= 3 and list(exchanges["method"][:2]) == ["POST", "GET"]
+
+
+def test_an_error_on_a_card_is_not_logged_again(studio, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="grok_nb")
+    shown = studio.generate("A storm [sim:fail=internal_error]", duration=1, display=False)
+    assert shown.result(timeout=60).status == "failed"
+    assert "internal_error" in shown.card.player.value
+    assert not any(shown.request_id in r.getMessage() for r in caplog.records)  # the card says it, once
+    bare = studio.client.generate("A storm [sim:fail=internal_error]", duration=1, wait=False)  # no card
+    assert bare.result(timeout=60).status == "failed"
+    assert any(bare.request_id in r.getMessage() for r in caplog.records)

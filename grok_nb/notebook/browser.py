@@ -31,7 +31,7 @@ ROW_COLUMNS = (("when", 14), ("kind", 8), ("status", 15), ("res", 5), ("length",
                ("cost", 8), ("rating", 7))
 _SORT_COLUMN = {"newest": "when", "oldest": "when", "cost": "cost", "latency": "latency", "rating": "rating",
                 "duration": "length"}
-RATING_CHOICES = (("no rating", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5))
+RATING_CHOICES = (("–", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5))
 RATING_TIPS = ("no rating", "1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 #: How often the browser looks for new runs (seconds); the look itself is a file stat for SQLite.
 POLL_S = 1.0
@@ -40,7 +40,9 @@ STYLE = f"""<style>
 .grok-runs select, .grok-browser-head {{ font-family: var(--jp-code-font-family, monospace);
   font-size: 12px; white-space: pre; }}
 .grok-runs select {{ color: {TEXT_CSS}; background: var(--jp-layout-color1, #fff); }}
-.grok-browser-head {{ color: {MUTED_CSS}; padding: 0 0 2px 5px; overflow: hidden; }}
+.grok-browser-head {{ color: {MUTED_CSS}; padding: 0 0 0 5px; overflow: hidden; }}
+.grok-browser-head, .grok-browser-head .widget-html-content {{ line-height: 1.4; height: auto; }}
+.grok-browser-tile .widget-html-content {{ line-height: 1.4; }}
 .grok-rating .widget-toggle-button {{ min-width: max-content; }}
 .grok-browser-tile {{ border: 1px solid var(--jp-border-color2, #e0e0e0); padding: 6px; margin: 4px; }}
 </style>"""
@@ -148,7 +150,8 @@ class HistoryBrowser:
         self.runs = W.SelectMultiple(rows=10, layout=W.Layout(width="100%"))
         self.players = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.save = W.Button(description="Save ratings & notes", button_style="primary", icon="save",
-                             tooltip="Write each shown run's own rating and note to the history")
+                             tooltip="Write each shown run's own rating and note to the history",
+                             layout=W.Layout(width="auto"))
         self.message = W.HTML()
         self.log = W.Output()
         for w, cls in ((self.search, "grok-search"), (self.status, "grok-filter-status"),

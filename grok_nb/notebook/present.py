@@ -148,9 +148,9 @@ def header_html(run: Run, width: int = 90) -> str:
         "image→video" if p.get("image") else None,
         f"{len(p['reference_images'])} reference images" if p.get("reference_images") else None,
     ) if b]
-    return (f'<div class="grok-card-title" title="{html.escape(prompt)}" style="color:{tables.TEXT_CSS}">'
+    return (f'<div class="grok-card-title" title="{html.escape(prompt)}" style="color:{tables.TEXT_CSS};line-height:1.4">'
             f"<b>{html.escape(run.kind)}</b> · <i>{html.escape(shown)}</i></div>"
-            f'<div class="grok-card-params" style="font-size:12px;color:{MUTED_CSS}">'
+            f'<div class="grok-card-params" style="font-size:12px;color:{MUTED_CSS};line-height:1.4">'
             f'{html.escape(" · ".join(bits))}</div>')
 
 
@@ -173,7 +173,7 @@ def error_html(run: Run) -> str:
     colour = TONE_CSS[tables.tone(outcome(run))]
     head = f"<b>{html.escape(code)}</b>: " if code else ""
     return (f'<div class="grok-error" role="status" style="color:{colour};border-left:3px solid {colour};'
-            f'padding-left:8px;font-size:13px">{head}{html.escape(message)}'
+            f'padding-left:8px;font-size:13px;line-height:1.4">{head}{html.escape(message)}'
             f'<div class="grok-error-id" style="color:{MUTED_CSS};font-size:12px">request id '
             f"<code style=\"background:none;color:inherit\">{html.escape(run.request_id or '—')}</code></div></div>")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import html
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -17,6 +18,10 @@ from ..tables import MUTED_CSS, TEXT_CSS
 from . import present
 from .throttle import Throttle
 
+#: ipywidgets draws an accordion's title in --jp-ui-font-color2 on --jp-layout-color2 (4.4:1 in the light
+#: theme); the card's own title colour keeps it above 4.5:1.
+CARD_STYLE = ("<style>.grok-http .jupyter-widget-Collapse-header{color:var(--jp-ui-font-color1)}"
+              ".grok-http .jupyter-widget-Collapse-header:hover{color:var(--jp-ui-font-color0)}</style>")
 #: A view refreshes at most this often (Jupyter Server drops iopub past ~1000 msgs/s).
 MAX_REFRESH_PER_S = 4.0
 PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
@@ -29,6 +34,24 @@ def _in_current_cell(fn: Callable[[], Any]) -> None:
     long ago, and front ends such as nbclient drop messages whose parent is not the running cell.
     """
     contextvars.Context().run(fn)
+
+
+class _ShownOnCards(logging.Filter):
+    """Drops the client's warning about a job whose card already shows its error: said once, not twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_ids: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING or not self.request_ids:
+            return True
+        message = record.getMessage()
+        return not any(rid in message for rid in self.request_ids)
+
+
+SHOWN_ON_CARDS = _ShownOnCards()
+logging.getLogger("grok_nb").addFilter(SHOWN_ON_CARDS)
 
 
 class _View:
@@ -111,7 +134,7 @@ class JobCard(_View):
         with self.bar.hold_sync():
             self.bar.value, self.bar.bar_style = view.bar_value, view.bar_style
         if self.header.value == "":
-            self.header.value = present.header_html(run)
+            self.header.value = CARD_STYLE + present.header_html(run)
         self.state.value = present.state_html(view)
         self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{html.escape(view.stats)}</span>'
         if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
@@ -124,6 +147,8 @@ class JobCard(_View):
                 self._player_set = True
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
+            if run.request_id:
+                SHOWN_ON_CARDS.request_ids.add(run.request_id)
 
 
 class ConfirmBar:
