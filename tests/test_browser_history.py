@@ -30,6 +30,8 @@ NOTEBOOK = new_notebook(cells=[
                   "        pass\nprint('ALL FINISHED')"),
     new_code_cell("studio.browse()"),
     new_code_cell("studio.history()"),
+    new_code_cell("studio.plot_timeline()"),
+    new_code_cell("studio.plot_cost()"),
 ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 NAME = "browse_history.ipynb"
 
@@ -99,7 +101,7 @@ def _open(browser, base: str, token: str, width: int = 1500):
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(_nb("() => NB.innerText.includes('ALL FINISHED') && NB.querySelector('.grok-browser') "
-                               "&& NB.querySelector('table.grok-table')"), timeout=240_000, polling=500)
+                               "&& NB.querySelectorAll('.jp-RenderedImage img').length === 2"), timeout=240_000, polling=500)
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     return page
 
@@ -145,6 +147,10 @@ def _shots(page, label: str) -> None:
         page.wait_for_timeout(400)
         overflow = page.evaluate(_nb(OVERFLOW))
         assert all(o["right"] <= o["limit"] + 1 for o in overflow), (label, width, overflow)
+        # The rows are never cut: the list is as wide as its longest row and scrolls sideways when narrow.
+        select = page.evaluate(_nb("() => { const s = NB.querySelector('.grok-runs select'); "
+                                   "return [s.scrollWidth, s.clientWidth]; }"))
+        assert select[0] <= select[1] + 1, (label, width, select)
         view = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-browser").first
         view.scroll_into_view_if_needed()
         view.screenshot(path=str(ARTIFACTS / f"history_browser_{label}_{width}.png"))
@@ -154,6 +160,10 @@ def _shots(page, label: str) -> None:
         table = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) table.grok-table").first
         table.scroll_into_view_if_needed()
         table.screenshot(path=str(ARTIFACTS / f"history_table_{label}_{width}.png"))
+        plots = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedImage img")
+        assert plots.count() == 2
+        plots.nth(0).scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"history_plots_{label}_{width}.png"))
     page.set_viewport_size({"width": 1500, "height": 1100})
 
 

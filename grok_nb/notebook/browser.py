@@ -40,6 +40,9 @@ STYLE = f"""<style>
 .grok-runs select, .grok-browser-head {{ font-family: var(--jp-code-font-family, monospace);
   font-size: 12px; white-space: pre; }}
 .grok-runs select {{ color: {TEXT_CSS}; background: var(--jp-layout-color1, #fff); }}
+.grok-runs {{ width: max-content; min-width: 100%; }}
+.grok-runs select {{ min-width: max-content; }}
+.grok-browser-head {{ width: max-content; min-width: 100%; }}
 .grok-browser-head {{ color: {MUTED_CSS}; padding: 0 0 0 5px; overflow: hidden; }}
 .grok-browser-head, .grok-browser-head .widget-html-content {{ line-height: 1.4; height: auto; }}
 .grok-browser-tile .widget-html-content {{ line-height: 1.4; }}
@@ -147,7 +150,7 @@ class HistoryBrowser:
                                layout=W.Layout(width="150px"))
         self.count = W.HTML()
         self.head = W.HTML()
-        self.runs = W.SelectMultiple(rows=10, layout=W.Layout(width="100%"))
+        self.runs = W.SelectMultiple(rows=10)
         self.players = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.save = W.Button(description="Save ratings & notes", button_style="primary", icon="save",
                              tooltip="Write each shown run's own rating and note to the history",
@@ -162,7 +165,10 @@ class HistoryBrowser:
             w.add_class(cls)
         filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.count],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
-        self.widget = W.VBox([W.HTML(STYLE), filters, self.head, self.runs, self.players,
+        # A narrow notebook scrolls the list sideways, its header with it, rather than cutting the rows.
+        listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow_x="auto", width="100%"))
+        listing.add_class("grok-browser-list")
+        self.widget = W.VBox([W.HTML(STYLE), filters, listing, self.players,
                               W.HBox([self.save, self.message], layout=W.Layout(align_items="center")), self.log])
         self.widget.add_class("grok-browser")
         self._signature = _store_signature(self.store)  # taken before reading: a write in between shows next time

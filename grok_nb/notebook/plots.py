@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import matplotlib.dates as mdates
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -99,10 +100,14 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
     cost = spent["cost_actual_usd"].fillna(spent["cost_estimated_usd"]).cumsum()
     when = spent["submitted_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     ax.step(when, cost.to_numpy(), where="post", color=KIND_COLOURS["submit"])
+    if len(when) and (when[-1] - when[0]) < np.timedelta64(60, "s"):  # a few runs: a readable minute around them
+        middle = when[0] + (when[-1] - when[0]) / 2
+        ax.set_xlim(middle - np.timedelta64(30, "s"), middle + np.timedelta64(30, "s"))
+    ax.set_ylim(bottom=0, top=max(float(cost.max()) * 1.15, 0.01) if len(cost) else 1.0)
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))
-    ax.yaxis.set_major_formatter("${x:,.2f}")
+    ax.yaxis.set_major_formatter("${x:,.3f}" if len(cost) and float(cost.max()) < 1 else "${x:,.2f}")
     ax.set_xlabel("submitted (UTC)")
     ax.set_ylabel("cumulative cost")
     ax.set_title("Cost over time")

@@ -218,7 +218,7 @@ class _Experiment:
 def _lane_label(row: dict[str, Any]) -> str:
     """A job's name on a timeline: its prompt, resolution and length."""
     prompt = str(row.get("prompt") or row.get("kind") or "")
-    bits = [prompt if len(prompt) <= 22 else prompt[:21] + "…", row.get("resolution")]
+    bits = [prompt if len(prompt) <= 18 else prompt[:17] + "…", row.get("resolution")]
     length = row.get("duration")
     if isinstance(length, (int, float)) and length == length:
         bits.append(f"{length:g} s")
