@@ -132,7 +132,7 @@ def _theme(page, name: str) -> None:
 
 
 def _check_contrast(page, label: str) -> None:
-    measured = page.evaluate(_nb(CONTRAST), ".grok-card, .grok-browser, table.grok-table")
+    measured = page.evaluate(_nb(CONTRAST), ".grok-card, .grok-browser, .grok-table-wrap table.grok-table")
     assert len(measured) > 30, measured
     low = [m for m in measured if m["ratio"] < 4.5]
     assert not low, (label, low)
@@ -157,7 +157,7 @@ def _shots(page, label: str) -> None:
         cards = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-card")
         cards.nth(1).scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"history_cards_{label}_{width}.png"))
-        table = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) table.grok-table").first
+        table = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-table-wrap table.grok-table").first
         table.scroll_into_view_if_needed()
         table.screenshot(path=str(ARTIFACTS / f"history_table_{label}_{width}.png"))
         plots = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedImage img")
@@ -174,6 +174,8 @@ def test_history_browser_light_and_dark(lab, browser):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     assert "Error displaying widget" not in page.content()
 
+    # While the browser is live, its saved table is hidden (it is there for the saved notebook).
+    assert page.evaluate(_nb("() => NB.querySelector('.grok-browser-static').getBoundingClientRect().height")) == 0
     # Filters start at "all", never blank.
     for cls in ("grok-filter-status", "grok-filter-kind", "grok-filter-tag"):
         assert page.evaluate(_nb(f"() => NB.querySelector('.{cls} select').value")) == "all", cls
@@ -225,12 +227,12 @@ def test_history_browser_light_and_dark(lab, browser):
     assert (storm["rating"], storm["note"]) == (2, "failed: retry tomorrow")  # each run its own note
 
     # The history table: one line per run (the prompt is cut by CSS, whole on hover), request ids whole.
-    heights = page.evaluate(_nb("() => [...NB.querySelector('table.grok-table').querySelectorAll('tbody tr')]"
+    heights = page.evaluate(_nb("() => [...NB.querySelector('.grok-table-wrap table.grok-table').querySelectorAll('tbody tr')]"
                                 ".map(r => r.getBoundingClientRect().height)"))
     assert heights and max(heights) < 32, heights
-    clips = page.evaluate(_nb("() => [...NB.querySelectorAll('table.grok-table code')].map(c => [c.scrollWidth, c.clientWidth, c.innerText])"))
+    clips = page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-table-wrap table.grok-table code')].map(c => [c.scrollWidth, c.clientWidth, c.innerText])"))
     assert clips and all(len(text) >= 30 for _, _, text in clips)
-    assert page.evaluate(_nb("() => [...NB.querySelectorAll('table.grok-table .grok-clip')].some(s => s.title.includes('knee height'))"))
+    assert page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-table-wrap table.grok-table .grok-clip')].some(s => s.title.includes('knee height'))"))
 
     _check_contrast(page, "light")
     _shots(page, "light")
@@ -239,4 +241,23 @@ def test_history_browser_light_and_dark(lab, browser):
     _shots(page, "dark")
     _theme(page, "JupyterLab Light")
     assert not errors, errors
+
+    # Saved, and reopened without its kernel: the browser's place shows a table of the runs, not an error.
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+    for session in httpx.get(f"{base}/api/sessions", params={"token": token}, timeout=30).json():
+        httpx.delete(f"{base}/api/sessions/{session['id']}", params={"token": token}, timeout=30)
+    page.reload()
+    page.wait_for_function("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget; "
+                           "return !!(w && w.node.querySelector('.grok-browser-static table.grok-table')); }",
+                           timeout=90_000)
+    page.wait_for_timeout(2000)  # every output has rendered (or failed to)
+    static = page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-browser-static tbody tr')].map(r => r.innerText)"))
+    assert len(static) == 3 and any("red fox" in r for r in static), static
+    browse_cell = _nb("() => [...NB.querySelectorAll('.jp-CodeCell')].find(c => c.innerText.includes('studio.browse()'))"
+                      ".querySelector('.jp-OutputArea').innerText")
+    shown = page.evaluate(browse_cell)
+    assert "Error displaying widget" not in shown and "run the cell for the live browser" in shown, shown
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-browser-static").first.screenshot(
+        path=str(ARTIFACTS / "history_browser_saved.png"))
     page.close()

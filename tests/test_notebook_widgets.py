@@ -187,9 +187,9 @@ def test_experiment_tags_history_filters_and_browser(studio):
     browser.sort.value = "rating"
     assert browser.runs.options[0][1] == ids[0] and browser.runs.value == tuple(ids)
     assert "rating▼" in browser.head.value
-    static = browser._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in static and "sharp and steady" in static["text/html"]
-    assert "★★★★☆" in static["text/html"]
+    static, live = browser.outputs()
+    assert "application/vnd.jupyter.widget-view+json" in live and "sharp and steady" in static["text/html"]
+    assert "★★★★☆" in static["text/html"] and f"grok-live-{browser._uid}" in browser.widget._dom_classes
 
     # A run made after the browser opened appears without touching a filter.
     studio.generate("arrives later", duration=1, display=False).result()

@@ -85,10 +85,14 @@ def test_compare_grid_notebook_stays_small(tmp_path):
     heads = [c for c in ("prompt", "resolution", "latency_s", "cost_actual_usd", "request_id", "status", "kind")
              if f">{c}</th>" in picked["text/html"]]
     assert heads == ["prompt", "resolution", "latency_s", "cost_actual_usd", "request_id"]
-    # The browser carries a static table for a saved notebook reopened without its kernel.
-    [browser] = _outputs(nb, "studio.browse()")
-    assert "application/vnd.jupyter.widget-view+json" in browser and "grok-browser-static" in browser["text/html"]
-    assert browser["text/html"].count("<tr>") == 13
+    # The browser also shows a table of its runs: what a saved notebook reopened without its kernel shows.
+    static, live = _outputs(nb, "studio.browse()")
+    assert "application/vnd.jupyter.widget-view+json" in live and "grok-browser-static" in static["text/html"]
+    assert static["text/html"].count("<tr>") == 13
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(out, as_version=4))
+    assert "grok-browser-static" in body  # shared as HTML, the history is there
     assert out.stat().st_size < 600_000, out.stat().st_size  # a 12-cell grid, saved with widget state
     assert "data:video" not in out.read_text()
     report = tmp_path / "fox_boat_clouds_report.html"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -137,6 +138,7 @@ class HistoryBrowser:
         self._signature: Any = None
         self._df: Any = None
         self.tiles: dict[str, Tile] = {}
+        self._uid = uuid.uuid4().hex[:10]
         narrow = {"description_width": "initial"}
         self.search = W.Text(placeholder="text in the prompt", description="search", style=narrow,
                              layout=W.Layout(width="240px"))
@@ -171,6 +173,7 @@ class HistoryBrowser:
         self.widget = W.VBox([W.HTML(STYLE), filters, listing, self.players,
                               W.HBox([self.save, self.message], layout=W.Layout(align_items="center")), self.log])
         self.widget.add_class("grok-browser")
+        self.widget.add_class(f"grok-live-{self._uid}")
         self._signature = _store_signature(self.store)  # taken before reading: a write in between shows next time
         self.refresh()
         for w in (self.search, self.status, self.kind, self.tag, self.sort):
@@ -183,14 +186,24 @@ class HistoryBrowser:
             self._thread.start()
 
     # -- display --------------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = f"<HistoryBrowser: {len(self.runs.options)} runs shown>"
-        bundle["text/html"] = self.static_html()  # what a saved notebook shows without its kernel
-        return bundle
+    def outputs(self) -> list[dict[str, Any]]:
+        """The two outputs the browser shows as: a table of its runs (what a saved notebook, nbconvert and GitHub
+        show), then the live widget. While the widget is live, the table's CSS hides the table; reopened without
+        a kernel, it hides the widget's "model not found" instead. The table is a snapshot of display time."""
+        view = self.widget._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+        return [{"text/html": self.static_html()},
+                {"application/vnd.jupyter.widget-view+json": view, "text/plain": ""}]
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        for bundle in self.outputs():
+            display(bundle, raw=True)
 
     def static_html(self, limit: int = 50) -> str:
         """The runs the browser shows, as a plain table: what a saved notebook, nbconvert or GitHub display."""
+        from datetime import datetime, timezone
+
         with self._lock:
             df = self.frame()
         who = who_column(df)
@@ -200,8 +213,16 @@ class HistoryBrowser:
             cols.insert(1, who)
         cols = [c for c in cols if c in df.columns and (c != "note" or df["note"].notna().any())]
         more = f", the first {limit} shown" if len(df) > limit else ""
-        caption = f"grok_nb history: {len(df)} runs (sorted by {self.sort.value}{more}); run the cell for the live browser"
-        return f'<div class="grok-browser-static">{tables.table_html(df.head(limit), cols, caption=caption)}</div>'
+        caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {len(df)} runs "
+                   f"(sorted by {self.sort.value}{more}); run the cell for the live browser")
+        uid = self._uid
+        # :has() rules scoped to this cell's outputs and this browser (Chromium ≥ 105, Firefox ≥ 121, Safari ≥ 15.4).
+        style = ("<style>"
+                 f".jp-OutputArea:has(.grok-live-{uid}) .jp-OutputArea-child:has(.grok-static-{uid}){{display:none}}"
+                 f".jp-OutputArea:has(.grok-static-{uid}) .jp-OutputArea-child:has([data-mime-type="
+                 f"'application/vnd.jupyter.widget-view+json']):not(:has(.grok-browser)){{display:none}}</style>")
+        return (f'{style}<div class="grok-browser-static grok-static-{uid}">'
+                f"{tables.table_html(df.head(limit), cols, caption=caption)}</div>")
 
     # -- data -----------------------------------------------------------------------------------
     def frame(self) -> Any:
