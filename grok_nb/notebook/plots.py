@@ -99,7 +99,7 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
     spent = df[(df["status"] == "done") & df["submitted_at"].notna()].sort_values("submitted_at")
     cost = spent["cost_actual_usd"].fillna(spent["cost_estimated_usd"]).cumsum()
     when = spent["submitted_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    ax.step(when, cost.to_numpy(), where="post", color=KIND_COLOURS["submit"])
+    ax.step(when, cost.to_numpy(), where="post", color=KIND_COLOURS["submit"], marker="o", markersize=4)
     if len(when) and (when[-1] - when[0]) < np.timedelta64(60, "s"):  # a few runs: a readable minute around them
         middle = when[0] + (when[-1] - when[0]) / 2
         ax.set_xlim(middle - np.timedelta64(30, "s"), middle + np.timedelta64(30, "s"))
@@ -121,7 +121,8 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
     """One row per job (submit ▶, polls |, done ★, download bar, refusals ×), above them one row of the client's
     request slots: each API request takes one slot of the shared rate limit, 1/rate seconds wide."""
     lanes = timeline.lanes
-    fig, ax, colours = _figure((width, 1.6 + 0.32 * max(1, len(lanes))), theme)
+    height = 2.0 + 0.32 * max(1, len(lanes))
+    fig, ax, colours = _figure((width, height), theme)
     fg = colours["fg"]
     slot_y = -1.3
     interval = timeline.interval
@@ -158,7 +159,7 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
     ax.axhline(-0.6, color=fg, linewidth=0.6, alpha=0.5)
     ax.set_xlim(left=0, right=max(timeline.end, 0.1) * 1.02)
     ax.set_xlabel("seconds since the first request")
-    ax.set_title(timeline.summary(), fontsize=10)
+    ax.set_title(timeline.summary().replace(" (", "\n(", 1), fontsize=10)
     handles = [Line2D([], [], marker=">", linestyle="none", color=KIND_COLOURS["submit"], label="submit (POST)"),
                Line2D([], [], marker="|", linestyle="none", markersize=9, color=KIND_COLOURS["poll"], label="poll (GET)"),
                Line2D([], [], marker="*", linestyle="none", markersize=10, color=KIND_COLOURS["done"], label="done"),
@@ -166,9 +167,12 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
                Line2D([], [], marker="x", linestyle="none", color=KIND_COLOURS["refused"], label="refused (429…)")]
     if interval:
         handles.append(Patch(color=KIND_COLOURS["slot"][0], label=f"one request slot ({interval:.2g} s)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
+    legend = fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+                        handletextpad=0.3, columnspacing=1.2)
+    for text in legend.get_texts():
+        text.set_color(fg)
     _style(ax, colours)
     ax.grid(True, axis="x", color=colours["grid"], linewidth=0.6)
     ax.grid(False, axis="y")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))  # room for the legend below
     return fig
