@@ -11,11 +11,11 @@ import base64
 import sqlite3
 
 import httpx
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from .test_browser import ARTIFACTS, CHROMIUM, KERNEL_IDLE, LAUNCH_ARGS, NB, _nb, browser, lab  # noqa: F401
+from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb
+from .test_browser import browser, lab  # noqa: F401  (the fixtures)
 
 pytestmark = [pytest.mark.browser]
 
@@ -89,13 +89,13 @@ OVERFLOW = """() => [...NB.querySelectorAll('.grok-browser, .grok-card')].filter
                       limit: area.getBoundingClientRect().right}; })"""
 
 
-def _open(browser, base: str, token: str, width: int = 1500):
+def _open(chromium, base: str, token: str, width: int = 1500):
     # No "get notified about Jupyter news?" toast over the screenshots.
     httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
               json={"raw": '{"fetchNews": "false"}'}, timeout=30).raise_for_status()
     httpx.put(f"{base}/api/contents/{NAME}", params={"token": token},
               json={"type": "notebook", "format": "json", "content": NOTEBOOK}, timeout=30).raise_for_status()
-    page = browser.new_page(viewport={"width": width, "height": 1100})
+    page = chromium.new_page(viewport={"width": width, "height": 1100})
     page.goto(f"{base}/lab/workspaces/history/tree/{NAME}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)

@@ -168,7 +168,7 @@ class HistoryBrowser:
         filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.count],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
         # A narrow notebook scrolls the list sideways, its header with it, rather than cutting the rows.
-        listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow_x="auto", width="100%"))
+        listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow="auto hidden", width="100%"))
         listing.add_class("grok-browser-list")
         self.widget = W.VBox([W.HTML(STYLE), filters, listing, self.players,
                               W.HBox([self.save, self.message], layout=W.Layout(align_items="center")), self.log])
@@ -187,9 +187,10 @@ class HistoryBrowser:
 
     # -- display --------------------------------------------------------------------------------
     def outputs(self) -> list[dict[str, Any]]:
-        """The two outputs the browser shows as: a table of its runs (what a saved notebook, nbconvert and GitHub
-        show), then the live widget. While the widget is live, the table's CSS hides the table; reopened without
-        a kernel, it hides the widget's "model not found" instead. The table is a snapshot of display time."""
+        """The browser's two outputs: a table of its runs, then the live widget."""
+        # The table is what a saved notebook, nbconvert and GitHub show (a snapshot of display time). While the
+        # widget is live, the table's CSS hides the table; reopened without a kernel, it hides the widget's
+        # "model not found" instead.
         view = self.widget._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
         return [{"text/html": self.static_html()},
                 {"application/vnd.jupyter.widget-view+json": view, "text/plain": ""}]

@@ -118,8 +118,9 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
 
 
 def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -> Any:
-    """One row per job (submit ▶, polls |, done ★, download bar, refusals ×), above them one row of the client's
-    request slots: each API request takes one slot of the shared rate limit, 1/rate seconds wide."""
+    """One row per job (submit ▶, polls |, done ★, download bar, refusals ×) under a row of request slots."""
+    # Each API request takes one slot of the shared rate limit, 1/rate seconds wide: slots that overlap are
+    # requests closer together than the limit allows.
     lanes = timeline.lanes
     height = 2.0 + 0.32 * max(1, len(lanes))
     fig, ax, colours = _figure((width, height), theme)

@@ -162,12 +162,10 @@ class Studio:
 
     def plot_timeline(self, runs: Any = None, *, last: int = 12, rate_limit: float | None = None,
                       theme: str = "auto", **filters: Any) -> Any:
-        """Submits, polls, done and downloads of several jobs on one time axis, with the shared rate limit.
-
-        ``runs``: a Grid, or Runs / handles / run ids / request ids; without it, the ``last`` runs that pass
-        ``filters`` (the arguments of ``history()``). ``rate_limit``: requests per second the slots show
-        (default: this studio's client's).
-        """
+        """Submits, polls, done and downloads of several jobs on one time axis, with the shared rate limit."""
+        # runs: a Grid, or Runs / handles / run ids / request ids; without it, the `last` runs that pass
+        # `filters` (the arguments of history()). rate_limit: the requests per second the slots show
+        # (default: this studio's client's).
         from ..timeline import build_timeline
 
         if isinstance(runs, Grid):

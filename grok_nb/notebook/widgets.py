@@ -14,7 +14,7 @@ import ipywidgets as W
 
 from ..compare import Grid, short
 from ..results import Run
-from ..tables import MUTED_CSS, TEXT_CSS
+from ..tables import MUTED_CSS
 from . import present
 from .throttle import Throttle
 
