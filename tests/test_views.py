@@ -179,6 +179,20 @@ def test_the_browser_watches_the_history_and_keeps_the_selection(tmp_path):
     assert not view._thread.is_alive()  # closing the browser stops its watcher
 
 
+def test_a_store_may_say_when_it_changed():
+    class Store:
+        version = 1
+
+        def change_token(self):
+            return self.version
+
+    store = Store()
+    assert B._store_signature(store) == B._store_signature(store)
+    before = B._store_signature(store)
+    store.version = 2
+    assert B._store_signature(store) != before
+
+
 # -- the timeline ---------------------------------------------------------------------------------------
 
 def _ex(t: float, method: str, path: str, summary: str = "", status: int | None = 200, ms: float = 20.0) -> dict:

@@ -364,7 +364,11 @@ def _set_choices(dropdown: W.Dropdown, values: Any) -> None:
 
 
 def _store_signature(store: Any) -> Any:
-    """A cheap fingerprint of the history: the SQLite file and its WAL's size and time; None when unknown."""
+    """A cheap fingerprint of the history: the store's ``change_token()``, else its SQLite files' size and time."""
+    # None when neither is known: then every look reloads the history.
+    token = getattr(store, "change_token", None)
+    if callable(token):
+        return ("token", token())
     path = getattr(store, "path", None)
     if path is None or not Path(path).is_file():
         return None
