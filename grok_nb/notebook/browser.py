@@ -282,6 +282,7 @@ class HistoryBrowser:
                             f"{len(df)} of {total} runs · live</span>")
         if options == list(self.runs.options):
             return
+        self.runs.rows = max(4, min(10, len(options)))  # no tall empty list for a short history
         keep = tuple(v for v in self.runs.value if v in {value for _, value in options})
         self._quiet = True
         try:
