@@ -209,7 +209,21 @@ class Grid:
         df = pd.DataFrame(rows)
         for col in ("estimate_usd", "cost_usd", "latency_s", "duration_s"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        return df
+        from .tables import GridTable  # a DataFrame that shows dollars and seconds in a notebook
+
+        return GridTable(df)
+
+    def timeline(self, **options: Any) -> Any:
+        """Every cell's submit, polls, done and download on one time axis, with the shared rate limit (a Figure)."""
+        from .notebook.plots import plot_timeline
+        from .timeline import build_timeline
+
+        limiter = getattr(self.client, "limiter", None)
+        interval = getattr(limiter, "interval", None)
+        jobs = [(" · ".join(f"{k}={short(v, 24)}" for k, v in c.label.items()) or f"job {i + 1}",
+                 c.run.exchanges if c.run is not None else [], c.run.status if c.run is not None else "not started")
+                for i, c in enumerate(self.cells)]
+        return plot_timeline(build_timeline(jobs, interval=interval), **options)
 
     def to_html(self, path: str | Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
         """Write a self-contained report (players, parameters, cost, latency) that opens without Jupyter."""

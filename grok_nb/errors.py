@@ -158,7 +158,7 @@ class RateLimitError(APIError):
         return any(w in msg for w in ("credit", "spending limit", "billing", "exhausted"))
 
     def __str__(self) -> str:
-        base = super().__str__()
+        base = super().__str__().rstrip(".")  # the server's sentence may end with its own period
         if self.out_of_credits:
             return base + ". The team is out of credits or over its spending limit: add credits in the xAI console."
         return base + ". Slow down (grok_nb's rate_limit=...) or wait and try again."
@@ -184,8 +184,10 @@ class JobFailedError(JobError):
     def __init__(self, code: str | None, message: str | None, *, request_id: str | None, run: Any = None):
         self.code, self.message = code, message
         advice = "try again later" if code in ("service_unavailable", "internal_error") else "change the request"
-        super().__init__(f"video job failed ({code or 'unknown'}): {message or 'no message'}; {advice}",
-                         request_id=request_id, run=run)
+        text = message or "no message"
+        if advice not in text.lower():  # the server's message may already say it
+            text += f"; {advice}"
+        super().__init__(f"video job failed ({code or 'unknown'}): {text}", request_id=request_id, run=run)
 
 
 class JobExpiredError(JobError):

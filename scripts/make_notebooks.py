@@ -42,14 +42,19 @@ COMPARE = [
                   "    print(exc)"),
     new_markdown_cell("Within budget, confirmed: twelve live cards, all sharing one rate limiter."),
     new_code_cell('with studio.experiment("fox-boat-clouds"):\n    grid = studio.compare(**axes, confirm=True)'),
-    new_code_cell("table = grid.wait()\n"
-                  'print(f"{len(table)} cells, total ${grid.total_cost_usd:.2f}, wall time {grid.wall_time_s:.1f} s")\n'
-                  "table"),
+    new_markdown_cell("`grid.wait()` blocks until every cell is done and returns one row per cell, a pandas "
+                      "DataFrame shown with dollars and seconds (an estimate is marked *est.*)."),
+    new_code_cell("grid.wait()"),
     new_code_cell('studio.plot_latency(experiment="fox-boat-clouds")'),
     new_code_cell('studio.plot_cost(experiment="fox-boat-clouds")'),
     new_code_cell('report = grid.to_html("fox_boat_clouds_report.html")\nprint("report:", report, '
                   'f"({report.stat().st_size / 1e6:.1f} MB, videos inline)")'),
     new_code_cell('studio.history(experiment="fox-boat-clouds", status="done")'),
+    new_markdown_cell("Pick the columns you want; they are shown as you picked them, formatted:"),
+    new_code_cell('studio.history(experiment="fox-boat-clouds")[["prompt", "resolution", "latency_s", "cost_actual_usd", '
+                  '"request_id"]]'),
+    new_markdown_cell("Browse, play side by side, rate and note each run (new runs appear on their own):"),
+    new_code_cell("studio.browse()"),
 ]
 
 HOW = [
@@ -87,6 +92,32 @@ HOW = [
                   "server.config.url_lifetime_s = 24 * 3600\nprint(late.status, \"→\", late.error)"),
     new_code_cell('studio.history()[["kind", "status", "error_code", "cost_estimated_usd", "cost_actual_usd", '
                   '"latency_s", "poll_count", "request_id"]]'),
+    new_markdown_cell("## 5. Many jobs, one rate limit\nxAI allows about **one request per second per key, polls "
+                      "included**. The simulator runs 30× faster than the real service, so for this experiment "
+                      "we make its limit stricter (6 requests per real second), so that it bites here as the real "
+                      "one does.\n\nA grid sends every submit and poll of all its jobs through **one scheduler**. "
+                      "In the timeline, the top row is that client's request slots (one request per slot, never "
+                      "two at once); each job's row shows its submit ▶, its polls |, the poll that saw it done ★ "
+                      "and the download bar."),
+    new_code_cell("server.config.rate_limit = 0.2  # requests per simulated second: 6 per real second at 30×\n"
+                  "limit = server.config.rate_limit * server.config.speed\n"
+                  "shared = grok_nb.Studio(rate_limit=limit, quiet=True)  # one client, one scheduler for every job\n"
+                  'prompts = ["A kite over dunes", "A comet over a lake", "A tram in the rain", "A heron taking off",\n'
+                  '           "A lighthouse in fog", "A fox in snow"]\n'
+                  "grid = shared.compare(prompt=prompts, duration=2, confirm=True, display=False)\n"
+                  "grid.wait()\ngrid.timeline()"),
+    new_markdown_cell("Now **a loop per job**, the way first scripts are often written: each job gets its own "
+                      "client, which keeps to the limit on its own. Together they ask six times too often: the "
+                      "server answers **429 Too Many Requests** (red ×), each refusal is a wasted request and a "
+                      "pause; a loop refused too often gives up."),
+    new_code_cell("loners = [grok_nb.Client(rate_limit=limit, quiet=True) for _ in prompts]  # a client per job\n"
+                  "handles = [c.generate(p, duration=2, wait=False) for c, p in zip(loners, prompts)]\n"
+                  "for h in handles:\n    try:\n        h.result()\n"
+                  "    except grok_nb.GrokError as exc:  # a loop refused too often gives up\n"
+                  '        print("gave up:", exc)\n'
+                  "for c in loners:\n    c.close()\n"
+                  "server.config.rate_limit = 1.0  # back to the real service's limit\n"
+                  "studio.plot_timeline(handles, rate_limit=limit)"),
 ]
 
 

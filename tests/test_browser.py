@@ -147,7 +147,8 @@ def test_comparison_grid_in_jupyterlab(lab, browser):
         assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
     summary = page.evaluate(_nb("() => NB.querySelector('.grok-grid-summary').innerText"))
     assert "12/12 done" in summary and "total cost $" in summary
-    assert page.evaluate(_nb("() => NB.querySelectorAll('.grok-grid-table table tbody tr').length")) == 12
+    # grid.wait()'s table, shown once below the grid: one row per cell
+    assert page.evaluate(_nb("() => NB.querySelector('.grok-table-wrap table.grok-table').querySelectorAll('tbody tr').length")) == 12
     grid = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-grid").first
     grid.scroll_into_view_if_needed()
     grid.screenshot(path=str(ARTIFACTS / "02_grid.png"))

@@ -126,7 +126,11 @@ def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
     assert any("prompt=cat" in v for v in labels) and any("resolution=720p" in v for v in labels)
     assert not any("duration" in v for v in labels)  # fixed values are not labels
     assert all(card.bar.bar_style == "success" for card in view.cards)
-    assert "finished" in view.summary.value and "grok-summary-table" in view.table.value
+    assert "finished" in view.summary.value
+    shown = table._repr_html_()  # grid.wait() displays itself once, formatted: dollars, seconds, no None
+    assert "$0.0" in shown and " s<" in shown and "None" not in shown and "nan" not in shown
+    assert "request_id" in shown and all(r.request_id in shown for r in grid.runs)  # ids whole
+    assert ">path<" not in shown and ">cost_basis<" not in shown
     report = grid.to_html(tmp_path / "r.html")
     text = report.read_text()
     assert text.count("data:video/mp4;base64,") == 8 and "prompt" in text
@@ -161,21 +165,37 @@ def test_experiment_tags_history_filters_and_browser(studio):
     html = studio.history()._repr_html_()
     assert "$0.050" in html and " s" in html
 
-    browser = studio.browse()
+    browser = studio.browse(live=False)
+    assert (browser.status.value, browser.kind.value, browser.tag.value) == ("all", "all", "all")
     assert len(browser.runs.options) == 3
     browser.search.value = "beta"
     assert len(browser.runs.options) == 1
     browser.search.value = ""
     ids = [value for _, value in browser.runs.options][:2]
     browser.runs.value = tuple(ids)
-    assert len(browser.players.children) == 2 and "grok-video" in browser.players.children[0].value
-    browser.rating.value = 4
-    browser.note.value = "sharp and steady"
+    tiles = [browser.tiles[i] for i in ids]
+    assert len(browser.players.children) == 2 and "grok-video" in tiles[0].box.children[0].value
+    players = browser.players.children
+    tiles[0].rating.value, tiles[0].note.value = 4, "sharp and steady"
+    tiles[1].rating.value, tiles[1].note.value = 2, "too dark"
     browser.save.click()
     rows = [studio.client.store.get(i) for i in ids]
-    assert all(r["rating"] == 4 and r["note"] == "sharp and steady" for r in rows)
+    assert (rows[0]["rating"], rows[0]["note"]) == (4, "sharp and steady")  # each run its own note
+    assert (rows[1]["rating"], rows[1]["note"]) == (2, "too dark")
+    assert browser.runs.value == tuple(ids) and browser.players.children == players  # selection and players kept
+    assert "★4" in dict((v, k) for k, v in browser.runs.options)[ids[0]]
     browser.sort.value = "rating"
-    assert browser.runs.options[0][1] in ids
+    assert browser.runs.options[0][1] == ids[0] and browser.runs.value == tuple(ids)
+    assert "rating▼" in browser.head.value
+    static, live = browser.outputs()
+    assert "application/vnd.jupyter.widget-view+json" in live and "sharp and steady" in static["text/html"]
+    assert "★★★★☆" in static["text/html"] and f"grok-live-{browser._uid}" in browser.widget._dom_classes
+
+    # A run made after the browser opened appears without touching a filter.
+    studio.generate("arrives later", duration=1, display=False).result()
+    assert browser.poll_once() and any("arrives later" in label for label, _ in browser.runs.options)
+    assert browser.runs.value == tuple(ids) and not browser.poll_once()
+    browser.close()
 
 
 def test_plots_are_figures(studio):
@@ -186,3 +206,16 @@ def test_plots_are_figures(studio):
     run = studio.client.get(studio.history()["request_id"].iloc[0])
     exchanges = studio.exchanges(run)
     assert len(exchanges) >= 3 and list(exchanges["method"][:2]) == ["POST", "GET"]
+
+
+def test_an_error_on_a_card_is_not_logged_again(studio, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="grok_nb")
+    shown = studio.generate("A storm [sim:fail=internal_error]", duration=1, display=False)
+    assert shown.result(timeout=60).status == "failed"
+    assert "internal_error" in shown.card.player.value
+    assert not any(shown.request_id in r.getMessage() for r in caplog.records)  # the card says it, once
+    bare = studio.client.generate("A storm [sim:fail=internal_error]", duration=1, wait=False)  # no card
+    assert bare.result(timeout=60).status == "failed"
+    assert any(bare.request_id in r.getMessage() for r in caplog.records)

@@ -59,18 +59,41 @@ def test_quickstart(tmp_path):
     assert sum("grok-video" in p for p in players) == 4
 
 
+def _outputs(nb, source_start: str) -> list[dict]:
+    """The display data of the code cell whose source starts with ``source_start``."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start))
+    return [o.get("data", {}) for o in cell.get("outputs", []) if o.output_type in ("execute_result", "display_data")]
+
+
 def test_compare_grid_notebook_stays_small(tmp_path):
     nb, out = _execute("02_compare_prompts.ipynb", tmp_path)
     bars = _bars(nb)
     assert len(bars) == 12 and all(b["value"] == 100 and b["bar_style"] == "success" for b in bars)
     text = _text(nb)
-    assert "above the budget of $1.00; nothing was sent" in text and "12 cells, total $" in text
-    assert "image/png" in text  # the plots
-    summaries = [s["value"] for s in _widget_states(nb) if "grok-grid-table" in s.get("_dom_classes", [])]
-    assert len(summaries) == 1 and summaries[0].count("<tr>") == 12  # one body row per cell (the header row has a style)
+    assert "above the budget of $1.00; nothing was sent" in text
+    assert text.count("image/png") >= 2  # the plots
     totals = [s["value"] for s in _widget_states(nb) if "grok-grid-summary" in s.get("_dom_classes", [])]
     assert "12/12 done" in totals[0] and "total cost $" in totals[0]
-    assert out.stat().st_size < 500_000, out.stat().st_size  # a 12-cell grid, saved with widget state
+    # The summary table is shown once, formatted: dollars, seconds, no None, no duplicated duration.
+    assert not any("grok-grid-table" in s.get("_dom_classes", []) for s in _widget_states(nb))
+    [table] = _outputs(nb, "grid.wait()")
+    shown = table["text/html"]
+    assert shown.count("<tr>") == 13 and "$0." in shown and " s</td>" in shown  # header + 12 rows
+    assert "None" not in shown and "nan" not in shown and ">duration_s<" not in shown and ">error<" not in shown
+    # Columns the user picks are the columns shown.
+    [picked] = _outputs(nb, 'studio.history(experiment="fox-boat-clouds")[[')
+    heads = [c for c in ("prompt", "resolution", "latency_s", "cost_actual_usd", "request_id", "status", "kind")
+             if f">{c}</th>" in picked["text/html"]]
+    assert heads == ["prompt", "resolution", "latency_s", "cost_actual_usd", "request_id"]
+    # The browser also shows a table of its runs: what a saved notebook reopened without its kernel shows.
+    static, live = _outputs(nb, "studio.browse()")
+    assert "application/vnd.jupyter.widget-view+json" in live and "grok-browser-static" in static["text/html"]
+    assert static["text/html"].count("<tr>") == 13
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(out, as_version=4))
+    assert "grok-browser-static" in body  # shared as HTML, the history is there
+    assert out.stat().st_size < 600_000, out.stat().st_size  # a 12-cell grid, saved with widget state
     assert "data:video" not in out.read_text()
     report = tmp_path / "fox_boat_clouds_report.html"
     assert report.read_text().count("<video") == 12
@@ -81,8 +104,14 @@ def test_how_the_api_works(tmp_path):
     text = _text(nb)
     assert "request_id:" in text and "status=pending" in text and "status=done" in text
     assert "duration=20 is not allowed" in text and "service_unavailable" in text and "expired or is gone" in text
+    assert "try again later.; try again later" not in text
     styles = sorted(b["bar_style"] for b in _bars(nb))
-    assert styles.count("success") >= 1 and styles.count("danger") >= 2  # the failed job and the expired URL
+    # Done is green; the failed job is red; the video whose URL expired before its download is amber.
+    assert styles.count("success") >= 1 and styles.count("danger") >= 1 and styles.count("warning") >= 1
+    # The teaching timelines: one scheduler, then a loop per job.
+    [shared] = _outputs(nb, "server.config.rate_limit = 0.2")
+    [loops] = _outputs(nb, "loners = ")
+    assert "image/png" in shared and "image/png" in loops
 
 
 def test_a_card_keeps_advancing_after_its_cell_returned(tmp_path):

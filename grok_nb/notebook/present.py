@@ -1,17 +1,32 @@
-"""What a card shows for a run, as plain data and small HTML (pure: no widgets, no I/O)."""
+"""What a card shows for a run, as plain data and small HTML (pure: no widgets, no I/O).
+
+Colours come from JupyterLab's theme variables (see ``tables.TONE_CSS``), so cards read in light and dark themes.
+"""
 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .. import tables
+from ..errors import JobFailedError
 from ..results import Run
+from ..tables import MUTED_CSS, TONE_CSS, seconds, usd
 
+__all__ = ["CardView", "card_view", "dedupe_clauses", "elapsed_s", "error_html", "error_parts", "eta_s",
+           "exchanges_html", "header_html", "outcome", "player_html", "seconds", "usd"]
+
+#: The state word of each outcome; its colour comes from ``tables.TONES`` (the same on bars, text and tables).
 _STATE_TEXT = {"submitting": "submitting…", "pending": "rendering", "done": "done", "failed": "failed",
-               "expired": "expired", "moderated": "withheld by moderation", "rejected": "refused",
-               "uncertain": "submit uncertain"}
+               "expired": "expired", "moderated": "moderated", "rejected": "refused",
+               "uncertain": "submit uncertain", "download_failed": "not downloaded",
+               "stopped": "stopped waiting (resumable)"}
+#: The FloatProgress style of each tone: the bar says what the text says.
+_BAR_STYLE = {"ok": "success", "bad": "danger", "warn": "warning"}
+_REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
 
 
 @dataclass(frozen=True)
@@ -24,20 +39,18 @@ class CardView:
     stats: str
     finished: bool
     failed: bool
+    tone: str = "busy"  # ok, bad, warn, busy: the colour of the state text, the bar and the border
 
 
-def usd(value: float | None) -> str:
-    """Dollars with cents, or a dash."""
-    return "—" if value is None else f"${value:,.3f}"
-
-
-def seconds(value: float | None) -> str:
-    """A duration as 12.3 s or 4 min 05 s."""
-    if value is None:
-        return "—"
-    if value < 60:
-        return f"{value:.1f} s"
-    return f"{int(value // 60)} min {int(value % 60):02d} s"
+def outcome(run: Run) -> str:
+    """The status a view shows: the run's, or ``download_failed`` / ``stopped`` / ``uncertain`` when that says more."""
+    if run.status == "done" and run.error is not None:
+        return "download_failed"  # done at the server, but the MP4 is not here
+    if run.stopped and not run.finished:
+        return "stopped"
+    if run.error is not None and run.status in ("submitting", "pending"):
+        return "uncertain"
+    return str(run.status)
 
 
 def elapsed_s(run: Run, now: datetime | None = None) -> float | None:
@@ -57,38 +70,77 @@ def eta_s(progress: int | None, elapsed: float | None) -> float | None:
 
 
 def card_view(run: Run, now: datetime | None = None) -> CardView:
-    """Bar, style and stats line for a run's current state."""
+    """Bar, style and stats for a run: a finished job's bar is full, in its outcome's colour, as its state text."""
     elapsed = elapsed_s(run, now)
-    failed = run.error is not None or run.status in ("failed", "expired", "moderated", "rejected", "uncertain")
-    if run.status == "done" and run.error is None:
-        value, style = 100.0, "success"
-    elif failed:
-        value, style = float(run.progress or 0), "danger"
+    status = outcome(run)
+    tone = tables.tone(status)
+    ended = run.finished or status in ("download_failed", "uncertain")
+    if status == "stopped":
+        value, style = float(run.progress or 0), "warning"  # not over: the job goes on at the server
+    elif ended:
+        value, style = 100.0, _BAR_STYLE.get(tone, "danger")
     elif run.progress is None:
         value, style = 0.0, "info"
     else:
         value, style = float(run.progress), ""
-    state = _STATE_TEXT.get(run.status, run.status)
-    if run.stopped and not run.finished:
-        state, style = "stopped waiting (resumable)", "warning"
-    if run.progress is not None and not run.finished and not run.stopped:
+    state = _STATE_TEXT.get(status, status)
+    if run.progress is not None and not ended and status != "stopped":
         state += f" {run.progress}%"
     parts = [f"elapsed {seconds(elapsed)}"]
-    if not run.finished:
+    if not ended:
         parts.append(f"ETA {seconds(eta_s(run.progress, elapsed))}")
     est = run.estimate.usd if run.estimate else None
     parts.append(f"est. {usd(est)}")
     if run.cost_actual_usd is not None:
         parts.append(f"cost {usd(run.cost_actual_usd)}")
     parts.append(f"{run.polls} polls")
-    return CardView(state, value, style, " · ".join(parts), run.finished or run.stopped, failed)
+    failed = ended and tone in ("bad", "warn")
+    return CardView(state, value, style, " · ".join(parts), ended or run.stopped, failed, tone)
+
+
+def state_html(view: CardView) -> str:
+    """The state word, bold, in its tone's colour."""
+    return (f'<b class="grok-state-text grok-tone-{view.tone}" style="color:{TONE_CSS[view.tone]}">'
+            f"{html.escape(view.state)}</b>")
+
+
+def error_parts(run: Run) -> tuple[str | None, str]:
+    """(code, message) of a run's error, each said once: no request id (shown apart), no repeated advice."""
+    err = run.error
+    if err is None:
+        return None, _STATE_TEXT.get(outcome(run), str(run.status))
+    code = getattr(err, "code", None)
+    if isinstance(err, JobFailedError):
+        message = err.message or "no message"
+        if code in ("service_unavailable", "internal_error"):
+            message += "; try again later"
+    else:
+        message = str(err)
+    message = _REQUEST_ID.sub("", message)
+    # History rows keep the whole sentence: drop its "video job failed (code):" lead, which the state says.
+    lead = re.match(r"video job failed \(([^)]*)\):\s*", message)
+    if lead:
+        code = code or lead.group(1)
+        message = message[lead.end():]
+    return code, dedupe_clauses(message)
+
+
+def dedupe_clauses(text: str) -> str:
+    """'busy; try again later.; try again later' → 'busy; try again later.' (clauses compared loosely)."""
+    seen: set[str] = set()
+    kept = []
+    for clause in re.split(r"\s*;\s*", text.strip()):
+        key = re.sub(r"[\W_]+", " ", clause).strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(clause)
+    return "; ".join(kept)
 
 
 def header_html(run: Run, width: int = 90) -> str:
-    """Kind, prompt and parameters of a run."""
+    """Kind, prompt (one line, whole on hover) and parameters of a run."""
     prompt = run.prompt or "(no prompt)"
-    if len(prompt) > width:
-        prompt = prompt[: width - 1] + "…"
+    shown = prompt if len(prompt) <= width else prompt[: width - 1] + "…"
     p = run.params
     bits = [b for b in (
         f"{p['duration']:g} s" if isinstance(p.get("duration"), (int, float)) else None,
@@ -96,8 +148,10 @@ def header_html(run: Run, width: int = 90) -> str:
         "image→video" if p.get("image") else None,
         f"{len(p['reference_images'])} reference images" if p.get("reference_images") else None,
     ) if b]
-    return (f'<div class="grok-card-title"><b>{html.escape(run.kind)}</b> · <i>{html.escape(prompt)}</i></div>'
-            f'<div class="grok-card-params" style="font-size:12px;color:#666">{html.escape(" · ".join(bits))}</div>')
+    return (f'<div class="grok-card-title" title="{html.escape(prompt)}" style="color:{tables.TEXT_CSS};line-height:1.4">'
+            f"<b>{html.escape(run.kind)}</b> · <i>{html.escape(shown)}</i></div>"
+            f'<div class="grok-card-params" style="font-size:12px;color:{MUTED_CSS};line-height:1.4">'
+            f'{html.escape(" · ".join(bits))}</div>')
 
 
 def player_html(src: str, width: int, height: int, duration: float | None, request_id: str | None) -> str:
@@ -107,16 +161,21 @@ def player_html(src: str, width: int, height: int, duration: float | None, reque
     return (f'<div class="grok-player-wrap"><video class="grok-video" src="{html.escape(src)}" controls '
             f'preload="metadata" playsinline data-expected-duration="{duration or 0:g}" data-expected-width="{width}" '
             f'style="width:{shown_w}px;max-width:100%;aspect-ratio:{width}/{height};height:auto;background:#000">'
-            f'</video><div style="font-size:12px"><a href="{html.escape(src)}" download="{html.escape(name)}">'
-            f"download MP4</a> · {width}×{height} · {duration or 0:g} s</div></div>")
+            f'</video><div class="grok-player-meta" style="font-size:12px;color:{MUTED_CSS}">'
+            f'<a href="{html.escape(src)}" download="{html.escape(name)}" '
+            f'style="color:var(--jp-content-link-color, #1565c0)">download MP4</a> · {width}×{height} · '
+            f"{duration or 0:g} s</div></div>")
 
 
 def error_html(run: Run) -> str:
-    """The failure in red, with the request id and what to do."""
-    what = html.escape(str(run.error) if run.error else run.status)
-    return (f'<div class="grok-error" style="color:#b00020;border-left:3px solid #b00020;padding-left:8px">'
-            f"<b>{html.escape(type(run.error).__name__ if run.error else run.status)}</b>: {what}<br>"
-            f"request id: <code>{html.escape(run.request_id or '—')}</code></div>")
+    """What went wrong, once: the code, the message with its advice, and the request id, in the outcome's colour."""
+    code, message = error_parts(run)
+    colour = TONE_CSS[tables.tone(outcome(run))]
+    head = f"<b>{html.escape(code)}</b>: " if code else ""
+    return (f'<div class="grok-error" role="status" style="color:{colour};border-left:3px solid {colour};'
+            f'padding-left:8px;font-size:13px;line-height:1.4">{head}{html.escape(message)}'
+            f'<div class="grok-error-id" style="color:{MUTED_CSS};font-size:12px">request id '
+            f"<code style=\"background:none;color:inherit\">{html.escape(run.request_id or '—')}</code></div></div>")
 
 
 def exchanges_html(exchanges: list[dict[str, Any]], limit: int = 40) -> str:
@@ -128,5 +187,6 @@ def exchanges_html(exchanges: list[dict[str, Any]], limit: int = 40) -> str:
         f"<td><code>{html.escape(e['path'])}</code></td><td>{e['status'] if e['status'] is not None else '—'}</td>"
         f"<td>{e['elapsed_ms']:.0f} ms</td><td>{html.escape(e['summary'])}</td></tr>" for e in shown)
     note = f"<div>… {skipped} earlier exchanges (all are in the history)</div>" if skipped else ""
-    return (f'{note}<table class="grok-http-table" style="font-size:11px"><tr><th>time (UTC)</th><th>method</th>'
-            f"<th>path</th><th>status</th><th>took</th><th>answer</th></tr>{rows}</table>")
+    return (f'{note}<table class="grok-http-table" style="font-size:11px;color:{tables.TEXT_CSS}"><tr>'
+            f"<th>time (UTC)</th><th>method</th><th>path</th><th>status</th><th>took</th><th>answer</th></tr>"
+            f"{rows}</table>")

@@ -14,9 +14,13 @@ from ..pricing import CostEstimate
 from ..probe import probe
 from ..results import JobHandle, Run
 from ..store import filter_runs
+from ..tables import HistoryFrame
 from . import plots
+from .browser import HistoryBrowser
 from .media import MediaServer
-from .widgets import ConfirmBar, GridView, HistoryBrowser, JobCard
+from .widgets import ConfirmBar, GridView, JobCard
+
+__all__ = ["HistoryFrame", "Studio"]
 
 #: Above this estimate, a grid waits for a confirmation (confirm=True, or the Run button).
 DEFAULT_CONFIRM_ABOVE_USD = 2.0
@@ -197,17 +201,47 @@ class Studio:
         df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
         return HistoryFrame(df.reset_index(drop=True))
 
-    def browse(self) -> HistoryBrowser:
-        """A widget over the history: filter, sort, play side by side, rate, keep notes."""
-        return HistoryBrowser(self.client.store, self.player_source)
+    def browse(self, *, live: bool = True) -> HistoryBrowser:
+        """A widget over the history: filter, sort, play side by side, rate and note each run; new runs appear live."""
+        return HistoryBrowser(self.client.store, self.player_source, live=live)
 
-    def plot_latency(self, **filters: Any) -> Any:
-        """Latency by resolution and duration (a matplotlib Figure)."""
-        return plots.latency_by_resolution_and_duration(self.history(**filters))
+    def plot_latency(self, theme: str = "auto", **filters: Any) -> Any:
+        """Latency by resolution and duration (a matplotlib Figure); ``theme``: auto, light or dark."""
+        return plots.latency_by_resolution_and_duration(self.history(**filters), theme=theme)
 
-    def plot_cost(self, **filters: Any) -> Any:
-        """Cumulative cost over time (a matplotlib Figure)."""
-        return plots.cost_over_time(self.history(**filters))
+    def plot_cost(self, theme: str = "auto", **filters: Any) -> Any:
+        """Cumulative cost over time (a matplotlib Figure); ``theme``: auto, light or dark."""
+        return plots.cost_over_time(self.history(**filters), theme=theme)
+
+    def plot_timeline(self, runs: Any = None, *, last: int = 12, rate_limit: float | None = None,
+                      theme: str = "auto", **filters: Any) -> Any:
+        """Submits, polls, done and downloads of several jobs on one time axis, with the shared rate limit."""
+        # runs: a Grid, or Runs / handles / run ids / request ids; without it, the `last` runs that pass
+        # `filters` (the arguments of history()). rate_limit: the requests per second the slots show
+        # (default: this studio's client's).
+        from ..timeline import build_timeline
+
+        if isinstance(runs, Grid):
+            return runs.timeline(theme=theme)
+        store = self.client.store
+        if runs is None:
+            rows = self.history(**filters).sort_values("created_at").tail(last).to_dict("records")
+        else:
+            rows = [self._history_row(r) for r in ([runs] if isinstance(runs, (str, Run, JobHandle)) else runs)]
+        jobs = [(_lane_label(row), store.exchanges(row["run_id"]), row["status"]) for row in rows]
+        interval = 1.0 / rate_limit if rate_limit else getattr(getattr(self.client, "limiter", None), "interval", None)
+        return plots.plot_timeline(build_timeline(jobs, interval=interval), theme=theme)
+
+    def _history_row(self, run: Any) -> dict[str, Any]:
+        if isinstance(run, JobHandle):
+            run = run.run
+        run_id = run.run_id if isinstance(run, Run) else str(run)
+        row = self.client.store.get(run_id) or self.client.store.find(run_id)
+        if row is None:
+            from ..errors import ValidationError
+
+            raise ValidationError("runs", run, "Runs, job handles, run ids or request ids from this history")
+        return row
 
     def exchanges(self, run: Run | JobHandle) -> Any:
         """A run's HTTP exchanges (method, path, status, timing; never the key) as a DataFrame."""
@@ -232,6 +266,16 @@ class _Experiment:
         self.studio._set_experiment(self.previous)
 
 
+def _lane_label(row: dict[str, Any]) -> str:
+    """A job's name on a timeline: its prompt, resolution and length."""
+    prompt = str(row.get("prompt") or row.get("kind") or "")
+    bits = [prompt if len(prompt) <= 18 else prompt[:17] + "…", row.get("resolution")]
+    length = row.get("duration")
+    if isinstance(length, (int, float)) and length == length:
+        bits.append(f"{length:g} s")
+    return " · ".join(str(b) for b in bits if b)
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -239,34 +283,3 @@ def _in_kernel() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")
-
-
-try:
-    import pandas as _pd
-
-    class HistoryFrame(_pd.DataFrame):
-        """A history DataFrame that renders cost as dollars, latency in seconds and prompts truncated."""
-
-        _DISPLAY = ["created_at", "kind", "status", "prompt", "resolution", "video_duration", "cost_actual_usd",
-                    "cost_estimated_usd", "latency_s", "poll_count", "tags", "rating", "request_id"]
-
-        @property
-        def _constructor(self) -> type:
-            return HistoryFrame
-
-        def _repr_html_(self) -> str:
-            cols = [c for c in self._DISPLAY if c in self.columns]
-            view = _pd.DataFrame(self[cols]).copy()
-            if "prompt" in view:
-                view["prompt"] = view["prompt"].fillna("").map(lambda p: p if len(p) <= 48 else p[:47] + "…")
-            if "created_at" in view:
-                view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
-            if "tags" in view:
-                view["tags"] = view["tags"].map(", ".join)
-            formats = {"cost_actual_usd": "${:.3f}", "cost_estimated_usd": "${:.3f}", "latency_s": "{:.1f} s",
-                       "video_duration": "{:g} s"}
-            styler = view.style.format({k: v for k, v in formats.items() if k in view}, na_rep="—")
-            return styler.hide(axis="index").to_html()
-except ImportError:  # pragma: no cover
-    pass
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import html
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -13,10 +14,14 @@ import ipywidgets as W
 
 from ..compare import Grid, short
 from ..results import Run
-from ..store import filter_runs
+from ..tables import MUTED_CSS
 from . import present
 from .throttle import Throttle
 
+#: ipywidgets draws an accordion's title in --jp-ui-font-color2 on --jp-layout-color2 (4.4:1 in the light
+#: theme); the card's own title colour keeps it above 4.5:1.
+CARD_STYLE = ("<style>.grok-http .jupyter-widget-Collapse-header{color:var(--jp-ui-font-color1)}"
+              ".grok-http .jupyter-widget-Collapse-header:hover{color:var(--jp-ui-font-color0)}</style>")
 #: A view refreshes at most this often (Jupyter Server drops iopub past ~1000 msgs/s).
 MAX_REFRESH_PER_S = 4.0
 PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
@@ -29,6 +34,24 @@ def _in_current_cell(fn: Callable[[], Any]) -> None:
     long ago, and front ends such as nbclient drop messages whose parent is not the running cell.
     """
     contextvars.Context().run(fn)
+
+
+class _ShownOnCards(logging.Filter):
+    """Drops the client's warning about a job whose card already shows its error: said once, not twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request_ids: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING or not self.request_ids:
+            return True
+        message = record.getMessage()
+        return not any(rid in message for rid in self.request_ids)
+
+
+SHOWN_ON_CARDS = _ShownOnCards()
+logging.getLogger("grok_nb").addFilter(SHOWN_ON_CARDS)
 
 
 class _View:
@@ -65,7 +88,8 @@ class JobCard(_View):
         row = W.HBox([self.state, self.bar], layout=W.Layout(align_items="center"))
         details = W.Accordion(children=[self.http], titles=("HTTP exchanges",), selected_index=None)
         children = [self.header, row, self.stats, self.player] + ([] if compact else [details])
-        self.widget = W.VBox(children, layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px",
+        self.widget = W.VBox(children, layout=W.Layout(border="1px solid var(--jp-border-color2, #e0e0e0)",
+                                                       padding="6px", margin="4px",
                                                        width="100%" if compact else "560px"))
         for w, cls in ((self.widget, "grok-card"), (self.header, "grok-card-header"), (self.state, "grok-state"),
                        (self.bar, "grok-progress"), (self.stats, "grok-stats"), (self.player, "grok-player"),
@@ -110,9 +134,9 @@ class JobCard(_View):
         with self.bar.hold_sync():
             self.bar.value, self.bar.bar_style = view.bar_value, view.bar_style
         if self.header.value == "":
-            self.header.value = present.header_html(run)
-        self.state.value = f"<b>{html.escape(view.state)}</b>"
-        self.stats.value = f'<span style="font-size:12px">{html.escape(view.stats)}</span>'
+            self.header.value = CARD_STYLE + present.header_html(run)
+        self.state.value = present.state_html(view)
+        self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{html.escape(view.stats)}</span>'
         if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
             self.http.value = present.exchanges_html(run.exchanges)
         # The player is set once: setting an HTML widget again rebuilds the <video> and restarts it.
@@ -123,6 +147,8 @@ class JobCard(_View):
                 self._player_set = True
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
+            if run.request_id:
+                SHOWN_ON_CARDS.request_ids.add(run.request_id)
 
 
 class ConfirmBar:
@@ -181,9 +207,7 @@ class GridView(_View):
         self.grid_box.add_class("grok-grid")
         self.summary = W.HTML(self._summary_text())
         self.summary.add_class("grok-grid-summary")
-        self.table = W.HTML()
-        self.table.add_class("grok-grid-table")
-        self.widget = W.VBox([self.summary, self.grid_box, self.table])
+        self.widget = W.VBox([self.summary, self.grid_box])
         grid.on_finished(lambda _g: _in_current_cell(self.finish))
 
     def _summary_text(self) -> str:
@@ -204,12 +228,8 @@ class GridView(_View):
         self.summary.value = self._summary_text()
 
     def finish(self) -> None:
-        """Show the totals and the summary table once every cell is done."""
+        """Show the totals once every cell is done (the table is ``grid.wait()``'s: shown once, not twice)."""
         self.refresh()
-        table = self.grid.table()
-        shown = table.drop(columns=["path", "error"]).copy()
-        self.table.value = shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—",
-                                         classes="grok-summary-table")
 
 
 def _label(axis: str | None) -> str:
@@ -228,101 +248,3 @@ def _unique(values: list) -> list:
         if v not in seen:
             seen.append(v)
     return seen
-
-
-class HistoryBrowser(_View):
-    """Filter and sort the history, play runs side by side, rate them and keep a note."""
-
-    STARS = ("–", "★", "★★", "★★★", "★★★★", "★★★★★")
-
-    def __init__(self, store: Any, player_source: PlayerSource):
-        self.store = store
-        self._player_source = player_source
-        self.search = W.Text(placeholder="text in the prompt", description="search")
-        self.status = W.Dropdown(description="status")
-        self.kind = W.Dropdown(description="kind")
-        self.tag = W.Dropdown(description="tag")
-        self.sort = W.Dropdown(options=["newest", "oldest", "cost", "latency", "rating"], description="sort")
-        self.runs = W.SelectMultiple(rows=10, layout=W.Layout(width="100%"), description="runs")
-        self.players = W.HBox(layout=W.Layout(flex_flow="row wrap"))
-        self.rating = W.ToggleButtons(options=[(s, i) for i, s in enumerate(self.STARS)],
-                                      style={"button_width": "56px"})
-        self.note = W.Textarea(placeholder="a note about the selected run(s)", layout=W.Layout(width="100%"))
-        self.save = W.Button(description="Save rating & note", button_style="primary")
-        self.message = W.HTML()
-        self.log = W.Output()
-        for w, cls in ((self.search, "grok-search"), (self.runs, "grok-runs"), (self.players, "grok-compare-players"),
-                       (self.rating, "grok-rating"), (self.note, "grok-note"), (self.save, "grok-save")):
-            w.add_class(cls)
-        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort], layout=W.Layout(flex_flow="row wrap"))
-        self.widget = W.VBox([filters, self.runs, self.players, self.rating, self.note, self.save, self.message, self.log])
-        self.widget.add_class("grok-browser")
-        self.refresh()
-        for w in (self.search, self.status, self.kind, self.tag, self.sort):
-            w.observe(self._on_filter, names="value")
-        self.runs.observe(self._on_select, names="value")
-        self.save.on_click(self._on_save)
-
-    def frame(self) -> Any:
-        """The history rows that pass the filters, sorted."""
-        def chosen(dropdown: W.Dropdown) -> str | None:
-            return None if dropdown.value in (None, "all") else dropdown.value
-
-        df = filter_runs(self.store.dataframe(), status=chosen(self.status), kind=chosen(self.kind),
-                         text=self.search.value, tags=chosen(self.tag))
-        key, ascending = {"newest": ("created_at", False), "oldest": ("created_at", True),
-                          "cost": ("cost_actual_usd", False), "latency": ("latency_s", False),
-                          "rating": ("rating", False)}[self.sort.value or "newest"]
-        return df.sort_values(key, ascending=ascending, na_position="last")
-
-    def refresh(self) -> None:
-        """Reload the history and the filter choices."""
-        df = self.store.dataframe()
-        self.status.options = ["all"] + sorted(df["status"].dropna().unique().tolist())
-        self.kind.options = ["all"] + sorted(df["kind"].dropna().unique().tolist())
-        self.tag.options = ["all"] + sorted({t for tags in df["tags"] for t in tags})
-        self._fill()
-
-    def _fill(self) -> None:
-        import pandas as pd
-
-        df = self.frame()
-        options = []
-        for row in df.itertuples():
-            when = row.created_at.strftime("%m-%d %H:%M:%S") if row.created_at is not None else ""
-            stars = f" {self.STARS[int(row.rating)]}" if pd.notna(row.rating) and int(row.rating) else ""
-            prompt = (row.prompt or "")[:60]
-            options.append((f"{when} · {row.kind} · {row.status}{stars} · {prompt}", row.run_id))
-        self.runs.options = options
-
-    def _on_filter(self, _change: Any) -> None:
-        with self.log:
-            self._fill()
-
-    def _on_select(self, change: Any) -> None:
-        with self.log:
-            players = []
-            for run_id in change["new"]:
-                row = self.store.get(run_id)
-                if row is None:
-                    continue
-                run = Run.from_row(row)
-                source = self._player_source(run) if run.ok else None
-                body = (present.player_html(*source, run.request_id) if source
-                        else present.error_html(run) if run.error else f"<i>{html.escape(run.status)}</i>")
-                box = W.HTML(f'<div style="margin:4px;max-width:360px">{present.header_html(run, 50)}{body}</div>')
-                box.add_class("grok-browser-player")
-                players.append(box)
-            self.players.children = players
-            if len(change["new"]) == 1:
-                row = self.store.get(change["new"][0])
-                self.rating.value = int(row.get("rating") or 0)
-                self.note.value = row.get("note") or ""
-
-    def _on_save(self, _button: Any) -> None:
-        with self.log:
-            chosen = list(self.runs.value)
-            for run_id in chosen:
-                self.store.update(run_id, rating=int(self.rating.value) or None, note=self.note.value or None)
-            self.message.value = f"saved for {len(chosen)} run(s)"
-            self._fill()

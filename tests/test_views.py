@@ -1,0 +1,238 @@
+"""View logic without a kernel or a browser: tables, the colour language of outcomes, the browser's rows,
+the timeline of jobs, and plots that follow the theme."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+
+import grok_nb
+from grok_nb import tables
+from grok_nb.notebook import browser as B
+from grok_nb.notebook import present
+from grok_nb.pricing import CostEstimate
+from grok_nb.results import Run
+from grok_nb.store import RunStore
+from grok_nb.tables import GridTable, HistoryFrame
+from grok_nb.timeline import build_timeline, classify
+
+NOW = dt.datetime(2026, 11, 21, 8, 23, 0, tzinfo=dt.timezone.utc)
+LONG = "A paper boat drifting down a rain-soaked street at night, neon signs reflected in every puddle, slow dolly"
+
+
+def _run(**kw) -> Run:
+    base = dict(run_id="r", kind="generate", model="grok-imagine-video", prompt="a fox",
+                params={"duration": 4, "resolution": "480p", "aspect_ratio": "16:9"},
+                estimate=CostEstimate(0.2), request_id="req-1", status="pending", submitted_at=NOW)
+    base.update(kw)
+    return Run(**base)
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+def _history(tmp_path, n=3, **extra) -> pd.DataFrame:
+    store = RunStore(tmp_path / "h.sqlite")
+    for i in range(n):
+        store.insert(run_id=f"run{i}", request_id=f"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f{i}", backend="simulator",
+                     kind="generate", status="done" if i else "failed", prompt=LONG if i == 1 else f"prompt {i}",
+                     resolution="720p", duration=4, video_duration=4.04, latency_s=12.25 + i,
+                     cost_estimated_usd=0.1, cost_actual_usd=0.1 if i else None, tags=["exp"],
+                     rating=5 if i == 2 else None, created_at=(NOW + dt.timedelta(seconds=i)).isoformat(),
+                     error_message=None if i else "video job failed (internal_error): boom; try again later")
+    return store.dataframe()
+
+
+def test_history_frame_formats_known_columns_and_keeps_ids_and_prompts_whole(tmp_path):
+    df = HistoryFrame(_history(tmp_path))
+    shown = df._repr_html_()
+    assert "$0.100" in shown and "12.2 s" in shown and "4.04 s" in shown and "★★★★★" in shown
+    assert "2026-11-21 08:23:01" in shown and "None" not in shown and "nan" not in shown
+    assert f'title="{LONG}"' in shown and "text-overflow:ellipsis" in shown  # one line, whole on hover
+    assert "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1" in shown  # a request id is never cut
+    assert ">local_path<" not in shown and ">base_url<" not in shown  # the compact view of the whole history
+
+
+def test_history_frame_shows_exactly_the_columns_the_user_picked(tmp_path):
+    df = HistoryFrame(_history(tmp_path))
+    picked = df[["prompt", "rating", "base_url"]]
+    assert isinstance(picked, HistoryFrame)
+    shown = picked._repr_html_()
+    assert [c for c in ("prompt", "rating", "base_url", "status", "kind") if f">{c}<" in shown] == \
+        ["prompt", "rating", "base_url"]
+    df["judge"] = ["a", "b", "c"]  # a column the user added to the whole frame is shown too
+    assert ">judge<" in df._repr_html_()
+
+
+def test_history_frame_shows_who_made_a_run_when_the_history_says(tmp_path):
+    df = _history(tmp_path)
+    assert ">made_by<" not in HistoryFrame(df)._repr_html_()
+    df["made_by"] = ["ana", "ben", None]
+    shown = HistoryFrame(df)._repr_html_()
+    assert ">made_by<" in shown and ">ana<" in shown
+
+
+def test_grid_table_is_compact_and_marks_estimates():
+    df = GridTable(pd.DataFrame({
+        "prompt": ["fox", "boat"], "duration": ["2", "4"], "status": ["done", "failed"],
+        "estimate_usd": [0.1, 0.2], "cost_usd": [0.1, 0.2], "cost_basis": ["actual", "estimate"],
+        "latency_s": [3.25, None], "duration_s": [2.0, None], "error": [None, "video job failed (x): y"],
+        "request_id": ["req-a", "req-b"], "path": ["/tmp/a.mp4", None]}))
+    shown = df._repr_html_()
+    heads = [c for c in df.columns if f">{c}<" in shown]
+    assert heads == ["prompt", "duration", "status", "cost_usd", "latency_s", "error", "request_id"]
+    assert "$0.100" in shown and "$0.200 (est.)" in shown and "3.2 s" in shown and "None" not in shown
+    assert df.drop(columns=["error"])._repr_html_().count(">") > 0  # still a DataFrame underneath
+    assert isinstance(df[df["status"] == "done"], GridTable)
+
+
+def test_formatters():
+    assert tables.stars(3) == "★★★☆☆" and tables.stars(None) == "—" and tables.stars(0) == "—"
+    assert tables.usd(0.05) == "$0.050" and tables.seconds(125) == "2 min 05 s" and tables.length(4.0) == "4 s"
+    assert tables.tone("download_failed") == "warn" and tables.tone("moderated") == "bad"
+    assert tables.tone("done") == "ok" and tables.tone("pending") == "busy"
+
+
+# -- the card's colour language -----------------------------------------------------------------------
+
+OUTCOMES = {
+    "done": (_run(status="done", progress=100), "success", "done"),
+    "failed": (_run(status="failed", progress=0, error=grok_nb.JobFailedError(
+        "service_unavailable", "The service is busy; try again later.", request_id="req-1")), "danger", "failed"),
+    "moderated": (_run(status="moderated", progress=100, error=grok_nb.ModeratedError(request_id="req-1")),
+                  "danger", "moderated"),
+    "expired": (_run(status="expired", error=grok_nb.JobExpiredError(request_id="req-1")), "danger", "expired"),
+    "download_failed": (_run(status="download_failed", progress=100, error=grok_nb.DownloadError(
+        "the video's URL answered 404", request_id="req-1")), "warning", "not downloaded"),
+    "done but not downloaded": (_run(status="done", progress=100, error=grok_nb.DownloadError(
+        "the video's URL answered 404", request_id="req-1")), "warning", "not downloaded"),
+}
+
+
+@pytest.mark.parametrize("name", list(OUTCOMES))
+def test_a_finished_card_has_a_full_bar_in_the_colour_of_its_state(name):
+    run, style, state = OUTCOMES[name]
+    view = present.card_view(run)
+    assert (view.bar_value, view.bar_style, view.state) == (100.0, style, state)
+    assert {"success": "ok", "danger": "bad", "warning": "warn"}[style] == view.tone
+    assert tables.TONE_CSS[view.tone] in present.state_html(view)
+    if run.error is not None:
+        assert tables.TONE_CSS[view.tone] in present.error_html(run)
+
+
+def test_each_error_is_said_once():
+    run, _, _ = OUTCOMES["failed"]
+    shown = present.error_html(run)
+    assert shown.count("try again later") == 1 and shown.count("req-1") == 1 and "[request_id" not in shown
+    assert "service_unavailable" in shown and "JobFailedError" not in shown
+    # Rebuilt from its history row (the whole sentence, request id appended twice), still said once.
+    again = Run.from_row({**run.to_row(), "rating": None})
+    code, message = present.error_parts(again)
+    assert (code, message) == ("service_unavailable", "The service is busy; try again later.")
+    assert present.dedupe_clauses("busy; try again later.; try again later") == "busy; try again later."
+
+
+def test_stopped_and_running_bars():
+    assert present.card_view(_run(stopped=True, progress=30)).bar_style == "warning"
+    assert present.card_view(_run(stopped=True, progress=30)).bar_value == 30  # not over: the job goes on
+    assert present.card_view(_run(progress=None)).bar_style == "info"
+
+
+# -- the browser's rows -------------------------------------------------------------------------------
+
+def test_browser_rows_are_aligned_and_show_resolution_length_latency_cost_rating(tmp_path):
+    df = _history(tmp_path)
+    rows = df.to_dict("records")
+    labels = [B.row_label(r) for r in rows]
+    assert "720p" in labels[2] and "4.04 s" in labels[2] and "14.2 s" in labels[2] and "$0.100" in labels[2]
+    assert "★5" in labels[2] and "~$0.100" in labels[0]  # ~ marks an estimate
+    starts = {label.index(" prompt ") if " prompt " in label else label.index("prompt") for label in labels
+              if "prompt" in label}
+    assert len(starts) == 1  # the prompt column starts at the same place on every row
+    head = B.header_label("latency")
+    assert "latency▼" in head and head.index("latency") == labels[0].index("12.2 s")
+    assert "who" in B.header_label("newest", "made_by")
+    assert [r["run_id"] for r in B.sorted_runs(df, "latency").to_dict("records")] == ["run2", "run1", "run0"]
+    assert [r["run_id"] for r in B.sorted_runs(df, "rating").to_dict("records")][0] == "run2"
+
+
+def test_the_browser_watches_the_history_and_keeps_the_selection(tmp_path):
+    store = RunStore(tmp_path / "h.sqlite")
+    store.insert(run_id="a", backend="simulator", kind="generate", status="done", prompt="first")
+    view = B.HistoryBrowser(store, lambda run: None, live=True, poll_s=0.05)
+    try:
+        view.runs.value = ("a",)
+        tile = view.tiles["a"]
+        store.insert(run_id="b", backend="simulator", kind="edit", status="pending", prompt="second")
+        deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+        while len(view.runs.options) < 2 and dt.datetime.now() < deadline:
+            import time
+            time.sleep(0.05)
+        assert [v for _, v in view.runs.options] == ["b", "a"] and view.runs.value == ("a",)
+        assert view.tiles["a"] is tile and view.kind.options == ("all", "edit", "generate")
+        assert view.kind.value == "all"
+    finally:
+        view.close()
+    view._thread.join(2)
+    assert not view._thread.is_alive()  # closing the browser stops its watcher
+
+
+def test_a_store_may_say_when_it_changed():
+    class Store:
+        version = 1
+
+        def change_token(self):
+            return self.version
+
+    store = Store()
+    assert B._store_signature(store) == B._store_signature(store)
+    before = B._store_signature(store)
+    store.version = 2
+    assert B._store_signature(store) != before
+
+
+# -- the timeline ---------------------------------------------------------------------------------------
+
+def _ex(t: float, method: str, path: str, summary: str = "", status: int | None = 200, ms: float = 20.0) -> dict:
+    return {"at": (NOW + dt.timedelta(seconds=t)).isoformat(), "method": method, "path": path, "status": status,
+            "elapsed_ms": ms, "summary": summary}
+
+
+def test_timeline_from_exchanges():
+    a = [_ex(0.02, "POST", "/v1/videos/generations", "request_id=a"),
+         _ex(1.02, "GET", "/v1/videos/a", "status=pending progress=50"),
+         _ex(2.02, "GET", "/v1/videos/a", "status=done progress=100"),
+         _ex(2.52, "GET", "/media/xai-video-a.mp4", "123 bytes", ms=400)]
+    b = [_ex(0.52, "POST", "/v1/videos/generations", "request_id=b"),
+         _ex(1.52, "GET", "/v1/videos/b", "Too many requests", status=429)]
+    t = build_timeline([("fox", a, "done"), ("boat", b, "failed")], interval=0.5)
+    assert [classify(e) for e in a] == ["submit", "poll", "done", "download"]
+    assert t.lanes[0].requests[0].start == pytest.approx(0.0) and t.end == pytest.approx(2.52)
+    assert [r.lane for r in t.api_requests] == [0, 1, 0, 1, 0]  # the download is not rate limited
+    assert t.min_gap() == pytest.approx(0.5) and t.peak_rate(1.0) == 2.0
+    assert t.lanes[1].requests[1].refused and "1 refused" in t.summary() and "limit 2.0/s" in t.summary()
+    assert t.pace() == pytest.approx(2.0)
+
+
+def test_plots_are_transparent_and_read_times_as_times(tmp_path):
+    from grok_nb.notebook import plots
+
+    df = _history(tmp_path)
+    df["submitted_at"] = df["created_at"]
+    fig = plots.cost_over_time(df)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks and not any("." in t and len(t.split(".")[-1]) > 3 for t in ticks), ticks  # no 08:23.200000
+    assert fig.patch.get_alpha() == 0.0 and ax.get_facecolor()[3] == 0.0
+    png = fig._repr_png_()
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA" and image.getpixel((2, 2))[3] == 0  # no white box in a dark notebook
+    with pytest.raises(grok_nb.ValidationError, match="theme"):
+        plots.latency_by_resolution_and_duration(df, theme="blue")
+    t = build_timeline([("fox", [_ex(0.1, "POST", "/v1/videos/generations")], "done")], interval=1.0)
+    assert plots.plot_timeline(t, theme="dark").axes[0].get_xlabel() == "seconds since the first request"
