@@ -40,6 +40,8 @@ from .validation import DEFAULT_MODEL, JobSpec, VideoRef
 
 DEFAULT_DEADLINE_S = 15 * 60.0
 DEFAULT_RATE_LIMIT = 1.0  # requests per second, polls included: xAI's limit for the video models
+#: Requests are spaced a little wider than the limit, so jitter on the way never lands two closer than it allows.
+RATE_SAFETY = 0.95
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 #: How long closing a client (or the interpreter) waits for POSTs in flight to bring back their ids.
 SETTLE_SUBMITS_S = 30.0
@@ -86,7 +88,7 @@ class AsyncClient:
         self.cache_dir = self.home / "videos"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.store = RunStore(self.home / "history.sqlite")
-        rate = rate_limit if rate_limit is not None else DEFAULT_RATE_LIMIT * speed
+        rate = rate_limit if rate_limit is not None else DEFAULT_RATE_LIMIT * RATE_SAFETY * speed
         self.limiter = limiter if limiter is not None else RateLimiter(rate)
         self._engine = Engine(
             Api(self._backend.base_url, self._backend.api_key, timeout=timeout, transport=transport),

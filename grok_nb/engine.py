@@ -363,7 +363,7 @@ class Engine:
             run.error = JobFailedError(observation.error_code, observation.error_message,
                                        request_id=run.request_id, run=run)
         await self._finish(job)
-        if run.error is not None:
+        if run.error is not None and not job.listeners:  # a view shows it already: said once, not twice
             log.warning("grok_nb: %s", run.error)
         return run
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import html
-import logging
 import threading
 import time
 from typing import Any, Callable
@@ -34,24 +33,6 @@ def _in_current_cell(fn: Callable[[], Any]) -> None:
     long ago, and front ends such as nbclient drop messages whose parent is not the running cell.
     """
     contextvars.Context().run(fn)
-
-
-class _ShownOnCards(logging.Filter):
-    """Drops the client's warning about a job whose card already shows its error: said once, not twice."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.request_ids: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.WARNING or not self.request_ids:
-            return True
-        message = record.getMessage()
-        return not any(rid in message for rid in self.request_ids)
-
-
-SHOWN_ON_CARDS = _ShownOnCards()
-logging.getLogger("grok_nb").addFilter(SHOWN_ON_CARDS)
 
 
 class _View:
@@ -147,8 +128,6 @@ class JobCard(_View):
                 self._player_set = True
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
-            if run.request_id:
-                SHOWN_ON_CARDS.request_ids.add(run.request_id)
 
 
 class ConfirmBar:

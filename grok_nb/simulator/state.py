@@ -144,7 +144,7 @@ class Simulator:
         self.media_dir = Path(media_dir or tempfile.mkdtemp(prefix="grok-nb-sim-"))
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.jobs: dict[str, Job] = {}
-        self.requests: deque[tuple[str, str, int]] = deque(maxlen=20_000)
+        self.requests: deque[tuple[str, str, int]] = deque(maxlen=500_000)
         #: API key → Counter of (kind, HTTP status), kind being submit, poll or other (not media downloads).
         self.by_key: dict[str, Counter] = {}
         self.spent_usd = 0.0
