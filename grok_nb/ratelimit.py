@@ -74,7 +74,8 @@ class RateLimiter:
 
     def status(self) -> dict[str, Any]:
         """Where the budget lives and who shares it."""
-        return {"backend": "process", "where": "this process", "rate": self.rate, "peers": [], "waiting": 0,
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "jobs": 0, "waiting": 0}
+        return {"backend": "process", "where": "this process", "rate": self.rate, "peers": [], "me": me, "waiting": 0,
                 "paused_s": 0.0, "waiting_for_others": False, "message": ""}
 
     def close(self) -> None:
@@ -356,7 +357,7 @@ class SharedLimiter:
         elif paused:
             message = f"the key's rate limit is paused for {paused:.1f} s (the server answered 429)"
         return {"backend": self.backend, "where": self.where, "rate": self.rate, "peers": peers,
-                "waiting": self._waiting, "paused_s": paused, "waiting_for_others": bool(self._waiting and others),
+                "me": {**self._info, "jobs": self.jobs, "waiting": self._waiting}, "waiting": self._waiting, "paused_s": paused, "waiting_for_others": bool(self._waiting and others),
                 "message": message}
 
     def close(self) -> None:
@@ -433,8 +434,9 @@ def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
 
     pool = None
     try:
+        psycopg.connect(url, connect_timeout=5).close()  # fails fast, with the server's own reason
         pool = ConnectionPool(url, min_size=1, max_size=3, open=True, timeout=10,
-                              kwargs={"autocommit": True, "connect_timeout": 5})
+                              kwargs={"connect_timeout": 5})  # each use is one transaction
         pool.wait(timeout=10)
         bucket = PostgresBucket(pool, f"grok_nb_{fingerprint}", [pyrate_rate(rate)])
         state = _PostgresState(pool, fingerprint)
@@ -465,7 +467,8 @@ def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str |
     if rate <= 0:
         raise ValueError(f"rate must be positive requests per second, not {rate!r}")
     if shared_url is None:
-        shared_url = os.environ.get(ENV_SHARED_URL, "").strip() or None
+        shared_url = os.environ.get(ENV_SHARED_URL, "")
+    shared_url = shared_url.strip() or None
     if not api_key or shared_url == "local":
         return RateLimiter(rate)
     fingerprint = key_fingerprint(api_key)

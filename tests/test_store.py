@@ -236,3 +236,16 @@ def test_a_history_that_cannot_be_opened_says_what_to_check(tmp_path):
     path.mkdir()  # a folder where the file should be
     with pytest.raises(HistoryError, match="cannot be opened .* Check that you may read and write it"):
         RunStore(path)
+
+
+def test_grok_nb_history_names_the_damage_and_repair_mends_it(isolated_home, capsys):
+    from grok_nb.cli import main
+
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    (isolated_home / "history.sqlite").write_bytes(b"garbage" * 1000)
+    assert main(["history"]) == 1
+    err = capsys.readouterr().err
+    assert "history.sqlite is damaged" in err and "grok-nb history --repair" in err
+    assert main(["history", "--repair"]) == 0
+    assert "A copy is kept at" in capsys.readouterr().out
+    assert main(["history"]) == 0 and "No runs yet" in capsys.readouterr().out

@@ -144,6 +144,13 @@ class Studio:
         df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
         return HistoryFrame(df.reset_index(drop=True))
 
+    def status(self) -> Any:
+        """The processes and jobs sharing this key's request budget (this one first), and where it lives."""
+        from .keystatus import KeyStatus
+
+        limiter = self.client.limiter
+        return KeyStatus(limiter.status())
+
     def browse(self) -> HistoryBrowser:
         """A widget over the history: filter, sort, play side by side, rate, keep notes."""
         return HistoryBrowser(self.client.store, self.player_source)
