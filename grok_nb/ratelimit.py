@@ -396,16 +396,25 @@ def _sqlite_limiter(fingerprint: str, rate: float, home: Path) -> SharedLimiter:
         raise SharedServiceError(
             f"The shared rate limit file {path} cannot be used ({exc}). Check that GROK_NB_HOME "
             f"({home}) is writable, or delete that file: it only holds the last few seconds of requests.") from exc
-    return SharedLimiter(bucket, state, name=fingerprint, rate=rate,
-                         backend="sqlite", where=str(path))
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="sqlite", where=str(path))
+
+
+def _needs_team(url: str, package: str) -> SharedServiceError:
+    return SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(url)} needs {package}: pip install 'grok_nb[team]'")
+
+
+def _unreachable(engine: str, url: str, exc: BaseException, names: str) -> SharedServiceError:
+    return SharedServiceError(
+        f"Cannot use {engine} at {redact_url(url)} for the shared rate limit ({type(exc).__name__}: "
+        f"{redact_url(str(exc)).strip()}). Check that the server runs and accepts connections from here, and the "
+        f"{names} in GROK_NB_SHARED_URL.")
 
 
 def _redis_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
     try:
         import redis
     except ImportError as exc:
-        raise SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(url)} needs the redis package: "
-                                 "pip install 'grok_nb[team]'") from exc
+        raise _needs_team(url, "the redis package") from exc
     from pyrate_limiter import RedisBucket
 
     prefix = f"grok_nb:ratelimit:{fingerprint}"
@@ -415,12 +424,8 @@ def _redis_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
         bucket = RedisBucket.init([pyrate_rate(rate)], conn, prefix)
         state = _RedisState(conn, prefix)
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise SharedServiceError(
-            f"Cannot use Redis at {redact_url(url)} for the shared rate limit ({type(exc).__name__}: "
-            f"{redact_url(str(exc))}). Check that the server runs and is reachable from here, the host, port, "
-            "password and database number in GROK_NB_SHARED_URL.") from exc
-    return SharedLimiter(bucket, state, name=fingerprint, rate=rate,
-                         backend="redis", where=redact_url(url))
+        raise _unreachable("Redis", url, exc, "host, port, password and database number") from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="redis", where=redact_url(url))
 
 
 def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
@@ -428,8 +433,7 @@ def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
         import psycopg
         from psycopg_pool import ConnectionPool
     except ImportError as exc:
-        raise SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(url)} needs psycopg: "
-                                 "pip install 'grok_nb[team]'") from exc
+        raise _needs_team(url, "psycopg") from exc
     from pyrate_limiter import PostgresBucket
 
     pool = None
@@ -440,21 +444,12 @@ def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
         pool.wait(timeout=10)
         bucket = PostgresBucket(pool, f"grok_nb_{fingerprint}", [pyrate_rate(rate)])
         state = _PostgresState(pool, fingerprint)
-    except (psycopg.Error, OSError) as exc:
+    except Exception as exc:  # psycopg.Error, OSError, and psycopg_pool's PoolTimeout (not a psycopg.Error)
         if pool is not None:
             pool.close()
-        raise SharedServiceError(
-            f"Cannot use PostgreSQL at {redact_url(url)} for the shared rate limit ({type(exc).__name__}: "
-            f"{redact_url(str(exc))}). Check that the server runs and accepts connections from here, and the "
-            "host, port, user, password and database name in GROK_NB_SHARED_URL.") from exc
-    except Exception as exc:  # psycopg_pool's PoolTimeout is not a psycopg.Error
-        if pool is not None:
-            pool.close()
-        raise SharedServiceError(
-            f"Cannot connect to PostgreSQL at {redact_url(url)} for the shared rate limit ({type(exc).__name__}). "
-            "Check that the server runs and the host, port, user, password and database name.") from exc
-    return SharedLimiter(bucket, state, name=fingerprint, rate=rate,
-                         backend="postgresql", where=redact_url(url), on_close=pool.close)
+        raise _unreachable("PostgreSQL", url, exc, "host, port, user, password and database name") from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="postgresql", where=redact_url(url),
+                         on_close=pool.close)
 
 
 def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str | None = None) -> Any:
