@@ -256,6 +256,7 @@ class SharedLimiter:
         self._waiting = 0
         self._count_lock = threading.Lock()
         self._local_pause = 0.0
+        self._shared_pause = 0.0  # as last read from the store by the waiting thread
         self._last_beat = 0.0
         self._peers_cache: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="grok_nb-limiter")
@@ -289,7 +290,8 @@ class SharedLimiter:
             now = time.time()
             if now - self._last_beat >= HEARTBEAT_S:
                 self._beat(now)
-            hold = max(self._local_pause, self._state.paused_until()) - now
+            self._shared_pause = self._state.paused_until()
+            hold = max(self._local_pause, self._shared_pause) - now
             if hold > 0:
                 cancel.wait(min(hold, 1.0))
                 continue
@@ -323,18 +325,27 @@ class SharedLimiter:
 
     # -- who else is on the key ----------------------------------------------------------------------
     def _beat(self, now: float) -> None:
+        # While requests wait, the worker thread keeps the list of peers fresh, so views read it without I/O.
         self._last_beat = now
         self._state.beat(self._peer_id, {**self._info, "waiting": self._waiting, "jobs": self.jobs}, now)
+        self._refresh_peers(now)
 
-    def peers(self) -> list[dict[str, Any]]:
-        """Other live processes on this key: pid, host, jobs, waiting (requests queued), last_seen (epoch s)."""
-        now = time.time()
-        at, cached = self._peers_cache
-        if now - at < 1.0:
-            return cached
+    def _refresh_peers(self, now: float) -> list[dict[str, Any]]:
         peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
         self._peers_cache = (now, peers)
         return peers
+
+    def peers(self, refresh: bool = False) -> list[dict[str, Any]]:
+        """Other live processes on this key: pid, host, jobs, waiting (requests queued), last_seen (epoch s).
+
+        Answered from memory while this process is busy (refreshed every couple of seconds by the
+        thread that waits for slots); asks the store only when that is stale or ``refresh`` is set.
+        """
+        now = time.time()
+        at, cached = self._peers_cache
+        if not refresh and now - at < HEARTBEAT_S * 1.5:
+            return cached
+        return self._refresh_peers(now)
 
     @property
     def waiting(self) -> int:
@@ -349,7 +360,7 @@ class SharedLimiter:
     def status(self) -> dict[str, Any]:
         """Where the budget lives, who shares it, and a one-line message for a card."""
         peers = self.peers()
-        paused = max(0.0, max(self._local_pause, self._state.paused_until()) - time.time())
+        paused = max(0.0, max(self._local_pause, self._shared_pause) - time.time())  # from memory, as peers
         others = len(peers)
         message = ""
         if self._waiting and others:
@@ -357,7 +368,8 @@ class SharedLimiter:
         elif paused:
             message = f"the key's rate limit is paused for {paused:.1f} s (the server answered 429)"
         return {"backend": self.backend, "where": self.where, "rate": self.rate, "peers": peers,
-                "me": {**self._info, "jobs": self.jobs, "waiting": self._waiting}, "waiting": self._waiting, "paused_s": paused, "waiting_for_others": bool(self._waiting and others),
+                "me": {**self._info, "jobs": self.jobs, "waiting": self._waiting}, "waiting": self._waiting,
+                "paused_s": paused, "waiting_for_others": bool(self._waiting and others),
                 "message": message}
 
     def close(self) -> None:

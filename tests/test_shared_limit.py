@@ -80,7 +80,8 @@ def test_acquire_spaces_requests_and_leaves_the_loop_free(tmp_path, shared):
     stamps, ticks, wall = asyncio.run(run())
     limiter.close()
     assert wall >= 19 / 40  # 20 requests at 40/s: the first is free, then one per 25 ms
-    assert ticks >= wall / 0.005 * 0.5  # the loop kept ticking while requests waited
+    # A loop blocked for each slot would tick about once per request; a free one ticks many times.
+    assert ticks >= 2 * 20
 
 
 def test_a_pause_holds_back_every_limiter_on_the_key(tmp_path, shared):
@@ -88,13 +89,15 @@ def test_a_pause_holds_back_every_limiter_on_the_key(tmp_path, shared):
 
     async def run():
         await two.acquire()
-        one.pause(0.6)  # the other process heard a 429 with Retry-After: 0.6
-        await asyncio.sleep(0.1)  # the pause reaches the store from a side thread
+        paused_at = time.monotonic()
+        one.pause(1.0)  # the other process heard a 429 with Retry-After: 1
+        one._side.submit(lambda: None).result()  # the pause has reached the store (written by a side thread)
         t0 = time.monotonic()
         await two.acquire()
-        return time.monotonic() - t0
+        return time.monotonic() - t0, 1.0 - (t0 - paused_at)
 
-    assert asyncio.run(run()) >= 0.4
+    waited, left = asyncio.run(run())
+    assert left > 0.3 and waited >= left - 0.05
     one.close(), two.close()
 
 
@@ -102,11 +105,11 @@ def test_peers_see_each_other_and_say_so(tmp_path, shared):
     one, two = limiter_for(shared, tmp_path), limiter_for(shared, tmp_path)
     asyncio.run(one.acquire())
     asyncio.run(two.acquire())
-    peers = one.peers()
+    peers = one.peers(refresh=True)  # one's own list was read before two arrived
     assert len(peers) == 1 and {"pid", "host", "waiting", "jobs", "last_seen"} <= set(peers[0])
     two.close()
-    time.sleep(1.1)  # past peers()' one-second cache
-    assert one.peers() == []
+    assert len(one.peers()) == 1  # from memory, no I/O
+    assert one.peers(refresh=True) == []
     status = one.status()
     assert status["backend"] in ("sqlite", "redis", "postgresql") and status["message"] == ""
     one.close()

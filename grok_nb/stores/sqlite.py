@@ -26,8 +26,8 @@ def _error(message: str) -> Exception:
 
 def damaged(path: Path, exc: BaseException) -> Exception:
     """The error for a file that is not a readable SQLite history."""
-    return _error(f"The history file {path} is damaged or is not a grok_nb history ({exc}). Run "
-                  f"`{REPAIR_HINT}` (add --home if you set one): it keeps a copy of this file as "
+    return _error(f"The history file {path} is damaged or is not a grok_nb history ({exc}). Close the notebooks "
+                  f"that use it and run `{REPAIR_HINT}` (add --home if you set one): it keeps a copy of this file as "
                   f"{path.name}.damaged-<time>, starts a fresh history and carries over every run it can read. "
                   "Or point GROK_NB_HOME at another folder.")
 
