@@ -91,13 +91,13 @@ def postgres_server():
         prefix = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", free_port()
     subprocess.run(prefix + [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=folder)
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     subprocess.run(prefix + [pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "-t", "60",
-                             "start"], check=True, stdout=subprocess.DEVNULL)
+                             "start"], check=True, stdout=subprocess.DEVNULL, cwd=folder)
     yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+                   stderr=subprocess.DEVNULL, cwd=folder)
     shutil.rmtree(folder, ignore_errors=True)
 
 
