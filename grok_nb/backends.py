@@ -20,6 +20,7 @@ class Backend:
     api_key: str | None
     name: str  # "xai" or "simulator"
     speed: float = 1.0  # the simulator's time factor; 1 for the real service
+    embedded: bool = False  # this process's own simulator (its key is random, so nothing is shared on it)
 
     def __repr__(self) -> str:  # never show the key
         return f"Backend(base_url={self.base_url!r}, name={self.name!r}, speed={self.speed:g}, api_key={'set' if self.api_key else 'none'})"
@@ -45,7 +46,7 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
         server, sim_key = embedded(simulator_speed)
         if not quiet:
             print(SIMULATED_NOTICE.format(url=server.url), flush=True)
-        return Backend(server.url, sim_key, "simulator", server.config.speed)
+        return Backend(server.url, sim_key, "simulator", server.config.speed, embedded=True)
     url = url or DEFAULT_BASE_URL
     name = backend_name(url, simulated=False)
     return Backend(url, key, name, float(simulator_speed) if simulator_speed and name != "xai" else 1.0)

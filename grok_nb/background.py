@@ -120,9 +120,20 @@ class HistoryWriter(Coalescer):
             return errors
 
     def _write(self, items: list[Any]) -> None:
-        self.store.write_batch(inserts=[d for op, d in items if op == "insert"],
-                               updates=[d for op, d in items if op == "update"],
-                               exchanges=[d for op, d in items if op == "exchange"])
+        # New rows first, then updates, then the exchange log, in one transaction.
+        order = {"insert": 0, "update": 1, "exchange": 2}
+        batch = []
+        for op, data in sorted(items, key=lambda item: order[item[0]]):
+            if op == "insert":
+                batch.append(("insert", data))
+            elif op == "update":
+                run_id, fields = data
+                batch.append(("update", {**fields, "run_id": run_id}))
+            else:
+                run_id, entry = data
+                batch.append(("add_exchange", {"run_id": run_id, **{k: entry.get(k) for k in (
+                    "at", "method", "path", "status", "elapsed_ms", "summary")}}))
+        self.store.apply(batch)
 
 
 class ViewDispatcher(Coalescer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 #: Simulator switches for answers seen from the live service beyond the spec.
@@ -27,10 +28,23 @@ def _simulator(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .config import home_dir
-    from .store import RunStore
+    from .store import HistoryError, history_location, open_store
 
-    df = RunStore(home_dir(args.home) / "history.sqlite").dataframe()
+    if args.repair:
+        from .stores.sqlite import repair
+
+        where = history_location(args.home)
+        if not isinstance(where, Path):
+            print("--repair mends the SQLite history file; GROK_NB_HISTORY_URL points at a PostgreSQL server, "
+                  "whose own tools (pg_dump, psql) are the way to check it.", file=sys.stderr)
+            return 1
+        print(repair(where))
+        return 0
+    try:
+        df = open_store(args.home).dataframe()
+    except HistoryError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     if args.limit:
         df = df.tail(args.limit)
     if args.csv:
@@ -95,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     hist.add_argument("--csv", metavar="PATH", help="export as CSV to PATH ('-' for stdout)")
     hist.add_argument("--limit", type=int, default=0, help="only the last N runs")
     hist.add_argument("--home", default=None, help="grok_nb's data folder (default: GROK_NB_HOME or user data dir)")
+    hist.add_argument("--repair", action="store_true",
+                      help="keep a copy of a damaged history file, start a fresh one with every run that can be read")
     hist.set_defaults(func=_history)
 
     demo = sub.add_parser("demo", help="run a small experiment on the simulator")

@@ -27,14 +27,14 @@ from .budget import Budget, Reservation
 from .config import check_home, home_dir, redact_url
 from .engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .errors import ValidationError
-from .jobs import Status
+from .jobs import RESUMABLE, Status
 from .logs import protect_secret
 from .policy import PollPolicy
 from .pricing import CostEstimate
-from .ratelimit import RateLimiter
+from .ratelimit import make_limiter
 from .scheduler import POLL
 from .results import JobHandle, Run
-from .store import RunStore
+from .store import open_store
 from .transport import Api, is_mp4
 from .validation import DEFAULT_MODEL, JobSpec, VideoRef
 
@@ -43,6 +43,8 @@ DEFAULT_RATE_LIMIT = 1.0  # requests per second, polls included: xAI's limit for
 #: Requests are spaced a little wider than the limit, so jitter on the way never lands two closer than it allows.
 RATE_SAFETY = 0.95
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+#: The statuses a resume looks at.
+UNFINISHED = sorted(s.value for s in RESUMABLE)
 #: How long closing a client (or the interpreter) waits for POSTs in flight to bring back their ids.
 SETTLE_SUBMITS_S = 30.0
 
@@ -87,9 +89,13 @@ class AsyncClient:
         self.policy = policy
         self.cache_dir = self.home / "videos"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RunStore(self.home / "history.sqlite")
+        self.store = open_store(self.home)  # GROK_NB_HISTORY_URL (PostgreSQL), else the SQLite file in the home
         rate = rate_limit if rate_limit is not None else DEFAULT_RATE_LIMIT * RATE_SAFETY * speed
-        self.limiter = limiter if limiter is not None else RateLimiter(rate)
+        if limiter is None:
+            # One budget per key for every process on this machine (or beyond, with GROK_NB_SHARED_URL);
+            # the embedded simulator's key is this process's own, so there is nothing to share.
+            limiter = make_limiter(None if self._backend.embedded else self._backend.api_key, rate, self.home)
+        self.limiter = limiter
         self._engine = Engine(
             Api(self._backend.base_url, self._backend.api_key, timeout=timeout, transport=transport),
             store=self.store, cache_dir=self.cache_dir, policy=policy, limiter=self.limiter, budget=self.budget,
@@ -251,7 +257,7 @@ class AsyncClient:
         for are left to it.
         """
         await asyncio.to_thread(self._engine.writer.flush)
-        rows = await asyncio.to_thread(self.store.unfinished)
+        rows = await asyncio.to_thread(self.store.rows, status=UNFINISHED)
         attach, lost = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
         for row in lost:
             message = UNCERTAIN_AFTER_CRASH.format(when=row.get("submitted_at") or row["created_at"])
@@ -275,7 +281,7 @@ class AsyncClient:
 
     def waiting(self) -> int:
         """How many jobs of this history wait to be resumed (unfinished, with no live process on them)."""
-        attach, lost = reconcile_orphans(self.store.unfinished(), set(self._engine.jobs), self._engine.owner)
+        attach, lost = reconcile_orphans(self.store.rows(status=UNFINISHED), set(self._engine.jobs), self._engine.owner)
         return len(attach) + len(lost)
 
     async def models(self, *, refresh: bool = False) -> list[dict]:

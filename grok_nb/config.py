@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .shared import redact_url
 
 DEFAULT_BASE_URL = "https://api.x.ai"
 ENV_API_KEY = "XAI_API_KEY"
@@ -79,18 +80,6 @@ def resolve_base_url(base_url: str | None) -> str | None:
                                  f"'https://api.x.ai' or 'http://127.0.0.1:8000'. Nothing was sent.")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ConfigurationError(f"{source} {shown!r} contains spaces or control characters. Nothing was sent.")
-    return url
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for reprs, messages and history rows)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        pass
     return url
 
 

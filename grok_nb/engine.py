@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from . import procs
+from .shared import current_user, owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
 from .budget import Budget, Reservation
 from .errors import (
@@ -80,8 +80,8 @@ class Engine:
         self.writer = HistoryWriter(store)
         self.views = ViewDispatcher()
         self.jobs: dict[str, Job] = {}  # run_id → job, while someone may still wait on it
-        self.owner = procs.this_process()
-        self.made_by = procs.who()
+        self.owner = process_owner()
+        self.made_by = current_user()
         self._rng = random.Random()
 
     # -- events ----------------------------------------------------------------------------------
@@ -99,6 +99,8 @@ class Engine:
             future = self.writer.update(run.run_id, self._row(run))
         if isinstance(event, Finished) and run.status is Status.DONE:
             self.priors.learn(job.prior_key, run.latency_s)
+        if hasattr(self.scheduler.limiter, "jobs"):  # other processes on the key see how busy this one is
+            self.scheduler.limiter.jobs = len(self.jobs)
         for callback in job.listeners:
             self.views.notify(callback, run)
         if event.durable:
@@ -184,12 +186,32 @@ class Engine:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
+    async def _turn(self, job: Job, kind: int, due: float | None = None) -> None:
+        """Wait for the scheduler's go; when the key's shared budget keeps it waiting for others, say so on the run."""
+        turn = asyncio.ensure_future(self.scheduler.turn(kind, due))
+        try:
+            slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
+            done, _ = await asyncio.wait({turn}, timeout=slack)
+            if not done:
+                status = getattr(self.scheduler.limiter, "status", None)
+                note = status().get("message") if status is not None else None
+                if note:
+                    job.run.waiting_note = note
+                    for callback in job.listeners:
+                        self.views.notify(callback, job.run)
+                await turn
+        finally:
+            if not turn.done():
+                turn.cancel()
+            if job.run.waiting_note:
+                job.run.waiting_note = None
+
     # -- submit ----------------------------------------------------------------------------------
     async def _submit(self, job: Job) -> None:
         run, attempt, started = job.run, 0, time.monotonic()
         assert job.endpoint is not None
         while True:
-            await self.scheduler.turn(SUBMIT)
+            await self._turn(job, SUBMIT)
             run.submitted_at = _now()
             await self._emit(job, Submitted(run))
             answer = await self.api.request("POST", job.endpoint, job.body)
@@ -260,7 +282,7 @@ class Engine:
         job.polling = True
         try:
             while True:
-                await self.scheduler.turn(POLL, due)
+                await self._turn(job, POLL, due)
                 answer = await self.api.request("GET", path)
                 polls += 1
                 run.polls += 1
@@ -452,6 +474,9 @@ class Engine:
     async def aclose(self) -> None:
         """Stop scheduling, write what is waiting, close the connections."""
         await self.scheduler.aclose()
+        close = getattr(self.scheduler.limiter, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
         await asyncio.to_thread(self.writer.close)
         await asyncio.to_thread(self.views.close)
         await self.api.aclose()
@@ -481,7 +506,7 @@ def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str)
         if row["run_id"] in active:
             continue
         owner = row.get("owner")
-        alive = True if owner == me else procs.is_alive(owner)
+        alive = True if owner == me else owner_alive(owner)
         if row.get("request_id"):
             if alive and owner != me:
                 continue  # another notebook is waiting for it

@@ -1,18 +1,51 @@
-"""One request rate for a whole client: every job's submits and polls share it."""
+"""The request rate of a key: every submit and poll waits here for its slot.
+
+Two kinds, one interface (``await acquire()``, ``pause(seconds)``, ``peers()``, ``waiting_for_others``):
+
+* ``RateLimiter``: one process on its own (pure spacing, no I/O).
+* ``SharedLimiter``: every process that uses the same key draws from one budget kept by
+  pyrate-limiter in a SQLite file under ``GROK_NB_HOME`` (no set-up), or in Redis or
+  PostgreSQL (``GROK_NB_SHARED_URL``) for a class or a team on several machines.
+
+pyrate-limiter counts the requests. It has no shared "hold everything until T" (a 429's
+Retry-After) and no list of who else is waiting, so those two small pieces live here, in
+the same place as the budget (a table in the same SQLite file, two Redis keys, two tables).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import math
+import os
+import socket
+import sqlite3
+import threading
 import time
-from typing import Callable
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from .shared import ENV_SHARED_URL, SharedServiceError, key_fingerprint, redact_url
+
+#: A process that has not asked for a slot for this long is no longer counted as sharing the key.
+PEER_TTL_S = 30.0
+#: How often a waiting process refreshes its entry in the list of peers.
+HEARTBEAT_S = 2.0
+#: How often entries older than the rate's window are cleared from the shared budget.
+LEAK_EVERY_S = 10.0
 
 
 class RateLimiter:
-    """Spaces requests at least ``1/rate`` seconds apart, first come first served."""
+    """Spaces requests at least ``1/rate`` seconds apart, first come first served (one process)."""
+
+    waiting_for_others = False
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
         if rate <= 0:
             raise ValueError(f"rate must be positive requests per second, not {rate!r}")
+        self.rate = rate
         self.interval = 1.0 / rate
         self._clock = clock
         self._next = 0.0
@@ -34,3 +67,424 @@ class RateLimiter:
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def peers(self) -> list[dict[str, Any]]:
+        """Other processes on this key: none known to a process-local limiter."""
+        return []
+
+    def status(self) -> dict[str, Any]:
+        """Where the budget lives and who shares it."""
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "jobs": 0, "waiting": 0}
+        return {"backend": "process", "where": "this process", "rate": self.rate, "peers": [], "me": me, "waiting": 0,
+                "paused_s": 0.0, "waiting_for_others": False, "message": ""}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# -- where the shared state lives --------------------------------------------------------------------
+class _State(Protocol):
+    def paused_until(self) -> float: ...
+    def pause_until(self, until: float) -> None: ...
+    def beat(self, peer_id: str, info: dict[str, Any], now: float) -> None: ...
+    def peers(self, now: float) -> list[dict[str, Any]]: ...
+    def leave(self, peer_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class _SQLiteState:
+    """Pause and peers in the limiter's own SQLite file (one connection per thread)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS grok_pause (id INTEGER PRIMARY KEY CHECK (id = 1), until REAL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS grok_peers (peer_id TEXT PRIMARY KEY, info TEXT, last_seen REAL)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._local.conn = conn
+        return conn
+
+    def paused_until(self) -> float:
+        row = self._conn().execute("SELECT until FROM grok_pause WHERE id = 1").fetchone()
+        return row[0] if row else 0.0
+
+    def pause_until(self, until: float) -> None:
+        self._conn().execute("INSERT INTO grok_pause (id, until) VALUES (1, ?) "
+                             "ON CONFLICT(id) DO UPDATE SET until = max(until, excluded.until)", (until,))
+
+    def beat(self, peer_id: str, info: dict[str, Any], now: float) -> None:
+        self._conn().execute("INSERT OR REPLACE INTO grok_peers (peer_id, info, last_seen) VALUES (?, ?, ?)",
+                             (peer_id, json.dumps(info), now))
+
+    def peers(self, now: float) -> list[dict[str, Any]]:
+        conn = self._conn()
+        conn.execute("DELETE FROM grok_peers WHERE last_seen < ?", (now - PEER_TTL_S,))
+        return [{**json.loads(info), "peer_id": pid, "last_seen": seen}
+                for pid, info, seen in conn.execute("SELECT peer_id, info, last_seen FROM grok_peers")]
+
+    def leave(self, peer_id: str) -> None:
+        self._conn().execute("DELETE FROM grok_peers WHERE peer_id = ?", (peer_id,))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _RedisState:
+    """Pause and peers as two Redis keys next to pyrate-limiter's bucket."""
+
+    _PAUSE = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') " \
+             "if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) end return 1"
+
+    def __init__(self, redis: Any, prefix: str):
+        self.redis = redis
+        self.pause_key, self.peers_key = f"{prefix}:pause", f"{prefix}:peers"
+        self._pause = redis.register_script(self._PAUSE)
+
+    def paused_until(self) -> float:
+        value = self.redis.get(self.pause_key)
+        return float(value) if value else 0.0
+
+    def pause_until(self, until: float) -> None:
+        self._pause(keys=[self.pause_key], args=[repr(until), int(until * 1000) + 1])
+
+    def beat(self, peer_id: str, info: dict[str, Any], now: float) -> None:
+        self.redis.hset(self.peers_key, peer_id, json.dumps({**info, "last_seen": now}))
+        self.redis.expire(self.peers_key, int(PEER_TTL_S * 4))
+
+    def peers(self, now: float) -> list[dict[str, Any]]:
+        out = []
+        for peer_id, raw in self.redis.hgetall(self.peers_key).items():
+            info = json.loads(raw)
+            if info.get("last_seen", 0) < now - PEER_TTL_S:
+                self.redis.hdel(self.peers_key, peer_id)
+                continue
+            out.append({**info, "peer_id": peer_id.decode() if isinstance(peer_id, bytes) else peer_id})
+        return out
+
+    def leave(self, peer_id: str) -> None:
+        self.redis.hdel(self.peers_key, peer_id)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+class _PostgresState:
+    """Pause and peers in two small PostgreSQL tables (created once, under an advisory lock)."""
+
+    def __init__(self, pool: Any, key: str):
+        self.pool, self.key = pool, key
+        with pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7260143)")
+            conn.execute("CREATE TABLE IF NOT EXISTS grok_nb_limiter_pause "
+                         "(key TEXT PRIMARY KEY, until DOUBLE PRECISION NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS grok_nb_limiter_peers (key TEXT NOT NULL, peer_id TEXT NOT NULL, "
+                         "info TEXT NOT NULL, last_seen DOUBLE PRECISION NOT NULL, PRIMARY KEY (key, peer_id))")
+
+    def paused_until(self) -> float:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT until FROM grok_nb_limiter_pause WHERE key = %s", (self.key,)).fetchone()
+        return row[0] if row else 0.0
+
+    def pause_until(self, until: float) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("INSERT INTO grok_nb_limiter_pause (key, until) VALUES (%s, %s) ON CONFLICT (key) "
+                         "DO UPDATE SET until = GREATEST(grok_nb_limiter_pause.until, EXCLUDED.until)",
+                         (self.key, until))
+
+    def beat(self, peer_id: str, info: dict[str, Any], now: float) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("INSERT INTO grok_nb_limiter_peers (key, peer_id, info, last_seen) VALUES (%s, %s, %s, %s) "
+                         "ON CONFLICT (key, peer_id) DO UPDATE SET info = EXCLUDED.info, last_seen = EXCLUDED.last_seen",
+                         (self.key, peer_id, json.dumps(info), now))
+
+    def peers(self, now: float) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM grok_nb_limiter_peers WHERE key = %s AND last_seen < %s",
+                         (self.key, now - PEER_TTL_S))
+            rows = conn.execute("SELECT peer_id, info, last_seen FROM grok_nb_limiter_peers WHERE key = %s",
+                                (self.key,)).fetchall()
+        return [{**json.loads(info), "peer_id": pid, "last_seen": seen} for pid, info, seen in rows]
+
+    def leave(self, peer_id: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM grok_nb_limiter_peers WHERE key = %s AND peer_id = %s", (self.key, peer_id))
+
+    def close(self) -> None:
+        pass  # the pool is closed with the bucket
+
+
+# -- the shared limiter --------------------------------------------------------------------------------
+def pyrate_rate(rate: float) -> Any:
+    """pyrate-limiter's Rate for ``rate`` requests per second: one request per interval, rounded so it is never faster."""
+    from pyrate_limiter import Rate
+
+    return Rate(1, max(1, math.ceil(1000.0 / rate)))
+
+
+class SharedLimiter:
+    """One request budget for every process using a key: ``await acquire()`` never blocks the event loop.
+
+    Waiting happens in one worker thread per limiter (pyrate-limiter and the state stores are
+    synchronous), so this process's requests are served first come first served and the loop
+    stays free. ``pause()`` holds back every process on the key until the pause ends.
+    """
+
+    def __init__(self, bucket: Any, state: _State, *, name: str, rate: float, backend: str, where: str,
+                 on_close: Callable[[], None] | None = None):
+        self.rate = rate
+        self._interval = 1.0 / rate
+        self.backend = backend
+        self.where = where
+        #: How many jobs this process has going (the engine sets it; shown to other processes).
+        self.jobs = 0
+        self._bucket = bucket
+        self._last_leak = 0.0
+        self._state = state
+        self._name = name
+        self._on_close = on_close
+        self._peer_id = uuid.uuid4().hex[:12]
+        self._info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        self._waiting = 0
+        self._count_lock = threading.Lock()
+        self._local_pause = 0.0
+        self._shared_pause = 0.0  # as last read from the store by the waiting thread
+        self._last_beat = 0.0
+        self._peers_cache: tuple[float, list[dict[str, Any]]] = (0.0, [])
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="grok_nb-limiter")
+        self._side = ThreadPoolExecutor(1, thread_name_prefix="grok_nb-limiter-state")
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<SharedLimiter {self.backend} {self.where} rate={self.rate:g}/s>"
+
+    # -- waiting for a slot --------------------------------------------------------------------------
+    async def acquire(self) -> None:
+        """Wait for one request slot shared with every process on this key."""
+        if self._closed:
+            raise RuntimeError("this limiter is closed")
+        cancel = threading.Event()
+        with self._count_lock:
+            self._waiting += 1
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._acquire_blocking, cancel)
+        except BaseException:
+            cancel.set()  # a cancelled wait lets the worker thread go at once
+            raise
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+
+    def _acquire_blocking(self, cancel: threading.Event) -> None:
+        from pyrate_limiter import RateItem
+
+        while not cancel.is_set():
+            now = time.time()
+            if now - self._last_beat >= HEARTBEAT_S:
+                self._beat(now)
+            self._shared_pause = self._state.paused_until()
+            hold = max(self._local_pause, self._shared_pause) - now
+            if hold > 0:
+                cancel.wait(min(hold, 1.0))
+                continue
+            # Each try stamps the request with the clock read now (pyrate-limiter's own blocking
+            # retry advances the old stamp by the time it meant to sleep, which lets processes bunch).
+            # pyrate-limiter's Limiter is bypassed: its non-blocking path hands filelock a bool timeout.
+            item = RateItem(self._name, self._bucket.now())
+            if self._bucket.put(item):
+                if now - self._last_leak >= LEAK_EVERY_S:
+                    self._last_leak = now
+                    self._bucket.leak(self._bucket.now())
+                return
+            cancel.wait(self._retry_in(item))
+
+    def _retry_in(self, item: Any) -> float:
+        try:
+            wait_ms = self._bucket.waiting(item)
+        except Exception:  # a store hiccup: try again soon rather than fail the request
+            wait_ms = 0
+        wait_s = (wait_ms if isinstance(wait_ms, (int, float)) and wait_ms > 0 else 0) / 1000.0
+        return min(max(wait_s + 0.001, self._interval / 8), self._interval, 0.5)
+
+    def pause(self, seconds: float) -> None:
+        """Hold back every process on this key ``seconds`` from now (after a 429 with Retry-After)."""
+        if seconds <= 0:
+            return
+        until = time.time() + seconds
+        self._local_pause = max(self._local_pause, until)  # this process at once; the others via the store
+        if not self._closed:
+            self._side.submit(self._state.pause_until, until)
+
+    # -- who else is on the key ----------------------------------------------------------------------
+    def _beat(self, now: float) -> None:
+        # While requests wait, the worker thread keeps the list of peers fresh, so views read it without I/O.
+        self._last_beat = now
+        self._state.beat(self._peer_id, {**self._info, "waiting": self._waiting, "jobs": self.jobs}, now)
+        self._refresh_peers(now)
+
+    def _refresh_peers(self, now: float) -> list[dict[str, Any]]:
+        peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
+        self._peers_cache = (now, peers)
+        return peers
+
+    def peers(self, refresh: bool = False) -> list[dict[str, Any]]:
+        """Other live processes on this key: pid, host, jobs, waiting (requests queued), last_seen (epoch s).
+
+        Answered from memory while this process is busy (refreshed every couple of seconds by the
+        thread that waits for slots); asks the store only when that is stale or ``refresh`` is set.
+        """
+        now = time.time()
+        at, cached = self._peers_cache
+        if not refresh and now - at < HEARTBEAT_S * 1.5:
+            return cached
+        return self._refresh_peers(now)
+
+    @property
+    def waiting(self) -> int:
+        """Requests of this process waiting for a slot now."""
+        return self._waiting
+
+    @property
+    def waiting_for_others(self) -> bool:
+        """True when this process waits for slots and other live processes share the key."""
+        return self._waiting > 0 and bool(self.peers())
+
+    def status(self) -> dict[str, Any]:
+        """Where the budget lives, who shares it, and a one-line message for a card."""
+        peers = self.peers()
+        paused = max(0.0, max(self._local_pause, self._shared_pause) - time.time())  # from memory, as peers
+        others = len(peers)
+        message = ""
+        if self._waiting and others:
+            message = f"waiting for the key's rate limit: {others} other process{'es' if others != 1 else ''}"
+        elif paused:
+            message = f"the key's rate limit is paused for {paused:.1f} s (the server answered 429)"
+        return {"backend": self.backend, "where": self.where, "rate": self.rate, "peers": peers,
+                "me": {**self._info, "jobs": self.jobs, "waiting": self._waiting}, "waiting": self._waiting,
+                "paused_s": paused, "waiting_for_others": bool(self._waiting and others),
+                "message": message}
+
+    def close(self) -> None:
+        """Leave the list of peers and release files and connections."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._side.shutdown(wait=True)
+        try:
+            self._state.leave(self._peer_id)
+        except Exception:  # leaving is courtesy: the entry ages out anyway
+            pass
+        self._state.close()
+        try:
+            self._bucket.close()
+        finally:
+            if self._on_close:
+                self._on_close()
+
+
+# -- choosing where the budget lives ------------------------------------------------------------------
+def _sqlite_limiter(fingerprint: str, rate: float, home: Path) -> SharedLimiter:
+    from filelock import FileLock
+    from pyrate_limiter import SQLiteBucket
+
+    folder = home / "ratelimit"
+    path = folder / f"{fingerprint}.sqlite"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        bucket = SQLiteBucket.init_from_file([pyrate_rate(rate)], table="requests", db_path=str(path),
+                                             use_file_lock=True)
+        with FileLock(str(path) + ".lock"):  # the same lock pyrate-limiter takes: one process creates tables
+            state = _SQLiteState(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise SharedServiceError(
+            f"The shared rate limit file {path} cannot be used ({exc}). Check that GROK_NB_HOME "
+            f"({home}) is writable, or delete that file: it only holds the last few seconds of requests.") from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="sqlite", where=str(path))
+
+
+def _needs_team(url: str, package: str) -> SharedServiceError:
+    return SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(url)} needs {package}: pip install 'grok_nb[team]'")
+
+
+def _unreachable(engine: str, url: str, exc: BaseException, names: str) -> SharedServiceError:
+    return SharedServiceError(
+        f"Cannot use {engine} at {redact_url(url)} for the shared rate limit ({type(exc).__name__}: "
+        f"{redact_url(str(exc)).strip()}). Check that the server runs and accepts connections from here, and the "
+        f"{names} in GROK_NB_SHARED_URL.")
+
+
+def _redis_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
+    try:
+        import redis
+    except ImportError as exc:
+        raise _needs_team(url, "the redis package") from exc
+    from pyrate_limiter import RedisBucket
+
+    prefix = f"grok_nb:ratelimit:{fingerprint}"
+    try:
+        conn = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+        conn.ping()
+        bucket = RedisBucket.init([pyrate_rate(rate)], conn, prefix)
+        state = _RedisState(conn, prefix)
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise _unreachable("Redis", url, exc, "host, port, password and database number") from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="redis", where=redact_url(url))
+
+
+def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
+    try:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+    except ImportError as exc:
+        raise _needs_team(url, "psycopg") from exc
+    from pyrate_limiter import PostgresBucket
+
+    pool = None
+    try:
+        psycopg.connect(url, connect_timeout=5).close()  # fails fast, with the server's own reason
+        pool = ConnectionPool(url, min_size=1, max_size=3, open=True, timeout=10,
+                              kwargs={"connect_timeout": 5})  # each use is one transaction
+        pool.wait(timeout=10)
+        bucket = PostgresBucket(pool, f"grok_nb_{fingerprint}", [pyrate_rate(rate)])
+        state = _PostgresState(pool, fingerprint)
+    except Exception as exc:  # psycopg.Error, OSError, and psycopg_pool's PoolTimeout (not a psycopg.Error)
+        if pool is not None:
+            pool.close()
+        raise _unreachable("PostgreSQL", url, exc, "host, port, user, password and database name") from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="postgresql", where=redact_url(url),
+                         on_close=pool.close)
+
+
+def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str | None = None) -> Any:
+    """The limiter for a key: shared by every process on it (SQLite under ``home``, or ``shared_url``).
+
+    ``shared_url`` (default ``GROK_NB_SHARED_URL``) is ``redis://…`` or ``postgresql://…``;
+    ``"local"`` keeps the budget in this process. Without a key there is nothing to share
+    (each process has its own embedded simulator), so the limiter is per process.
+    """
+    if rate <= 0:
+        raise ValueError(f"rate must be positive requests per second, not {rate!r}")
+    if shared_url is None:
+        shared_url = os.environ.get(ENV_SHARED_URL, "")
+    shared_url = shared_url.strip() or None
+    if not api_key or shared_url == "local":
+        return RateLimiter(rate)
+    fingerprint = key_fingerprint(api_key)
+    if shared_url is None:
+        return _sqlite_limiter(fingerprint, rate, Path(home))
+    scheme = shared_url.split(":", 1)[0].lower()
+    if scheme in ("redis", "rediss", "unix"):
+        return _redis_limiter(fingerprint, rate, shared_url)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres_limiter(fingerprint, rate, shared_url)
+    raise SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(shared_url)} is not understood: use redis://host:6379/0 "
+                             "or postgresql://user@host/db (or leave it unset for one machine).")

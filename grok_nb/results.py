@@ -45,6 +45,7 @@ class Run:
     parent_run_id: str | None = None
     tags: list[str] = field(default_factory=list)
     stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
+    waiting_note: str | None = field(default=None, repr=False)  # e.g. "waiting for the key's rate limit: 2 other processes"
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Set up (Python packages, and Debian's chromium for the browser tests), then run the whole test suite.
+# Set up (Python packages; Debian's chromium, redis-server and postgresql for the tests), then run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 if ! command -v chromium >/dev/null 2>&1; then
   echo "Installing Debian's chromium for the browser tests..."
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+# Real Redis and PostgreSQL servers for the shared-budget and team-history tests (the fixtures start them)
+if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "Installing Debian's redis-server and postgresql for the shared-budget and history tests..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql >/dev/null
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -22,6 +22,9 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("GROK_NB_HOME", str(home))
     monkeypatch.delenv("XAI_API_KEY", raising=False)
     monkeypatch.delenv("GROK_NB_BASE_URL", raising=False)
+    monkeypatch.delenv("GROK_NB_HISTORY_URL", raising=False)
+    # One in-process limiter per client unless a test is about sharing the key's budget (test_shared_limit.py).
+    monkeypatch.setenv("GROK_NB_SHARED_URL", "local")
     return home
 
 

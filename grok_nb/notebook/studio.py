@@ -114,7 +114,7 @@ class Studio:
 
     # -- jobs with cards ------------------------------------------------------------------------
     def _job(self, method: Any, *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
-        card = JobCard(self.player_source)
+        card = JobCard(self.player_source, budget=self.client.budget)
         try:
             handle = method(*args, wait=False, on_update=card.update, **kwargs)
         except BaseException:
@@ -136,12 +136,12 @@ class Studio:
         cards: dict[str, JobCard] = {}
 
         def card_for(run: Run) -> Any:
-            cards[run.run_id] = JobCard(self.player_source)
+            cards[run.run_id] = JobCard(self.player_source, budget=self.client.budget)
             return cards[run.run_id].update
 
         handles = self.client.resume(on_update=card_for)
         for handle in handles:
-            card = cards.get(handle.run.run_id) or JobCard(self.player_source)
+            card = cards.get(handle.run.run_id) or JobCard(self.player_source, budget=self.client.budget)
             card.update(handle.run)
             handle.card = card  # type: ignore[attr-defined]
             if display:
@@ -200,6 +200,12 @@ class Studio:
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
         df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
         return HistoryFrame(df.reset_index(drop=True))
+
+    def status(self) -> Any:
+        """The processes and jobs sharing this key's request budget (this one first), and where it lives."""
+        from .keystatus import KeyStatus
+
+        return KeyStatus(self.client.limiter.status())
 
     def browse(self, *, live: bool = True) -> HistoryBrowser:
         """A widget over the history: filter, sort, play side by side, rate and note each run; new runs appear live."""

@@ -50,8 +50,9 @@ class JobCard(_View):
     """A live card for one job: what was asked, progress, state, times, cost, then a player or the error."""
 
     def __init__(self, player_source: PlayerSource, *, compact: bool = False, max_rate: float = MAX_REFRESH_PER_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, budget: Any = None):
         self._player_source = player_source
+        self._budget = budget  # the client's ledger: the card says what is left of it
         self._clock = clock
         self._throttle = Throttle(1.0 / max_rate)
         self._lock = threading.Lock()
@@ -117,7 +118,13 @@ class JobCard(_View):
         if self.header.value == "":
             self.header.value = CARD_STYLE + present.header_html(run)
         self.state.value = present.state_html(view)
-        self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{html.escape(view.stats)}</span>'
+        stats = view.stats
+        if getattr(run, "waiting_note", None):  # another notebook shares the key's rate limit
+            stats += f" · {run.waiting_note}"
+        if self._budget is not None and self._budget.limit_usd is not None:
+            stats += (f" · budget ${self._budget.spent_usd:.2f} spent, ${self._budget.remaining_usd:.2f} "
+                      f"of ${self._budget.limit_usd:.2f} left")
+        self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{html.escape(stats)}</span>'
         if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
             self.http.value = present.exchanges_html(run.exchanges)
         # The player is set once: setting an HTML widget again rebuilds the <video> and restarts it.

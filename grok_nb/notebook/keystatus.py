@@ -1,0 +1,53 @@
+"""``studio.status()``: who shares the key's request budget right now, as text or a small HTML table."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+
+class KeyStatus:
+    """A snapshot of the key's shared budget: where it lives, this process and the others on the key."""
+
+    def __init__(self, status: dict[str, Any]):
+        self.backend: str = status["backend"]
+        self.where: str = status["where"]
+        self.rate: float = status["rate"]
+        self.message: str = status.get("message", "")
+        self.paused_s: float = status.get("paused_s", 0.0)
+        me = {**status.get("me", {}), "this": True}
+        self.processes: list[dict[str, Any]] = [me] + [{**p, "this": False} for p in status.get("peers", [])]
+
+    @property
+    def others(self) -> int:
+        """How many other live processes use the key."""
+        return len(self.processes) - 1
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        now = time.time()
+        rows = []
+        for p in self.processes:
+            seen = "now" if p["this"] else f"{max(0.0, now - p.get('last_seen', now)):.0f} s ago"
+            rows.append((f"{p.get('pid', '?')}{' (this one)' if p['this'] else ''}", str(p.get("host", "?")),
+                         str(p.get("jobs", 0)), str(p.get("waiting", 0)), seen))
+        return rows
+
+    def _headline(self) -> str:
+        shared = "shared by" if self.backend != "process" else "kept in"
+        line = (f"Request budget {self.rate:g}/s {shared} {self.backend} ({self.where}): "
+                f"{self.others} other process{'es' if self.others != 1 else ''} on this key")
+        return line + (f"; {self.message}" if self.message else "")
+
+    def __repr__(self) -> str:
+        head = ("process", "host", "jobs", "waiting", "last seen")
+        rows = [head] + self._rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+        return f"{self._headline()}\n{table}"
+
+    def _repr_html_(self) -> str:
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._rows())
+        return (f"<div class='grok-nb-status'><p>{html.escape(self._headline())}</p><table><thead><tr><th>process</th>"
+                f"<th>host</th><th>jobs</th><th>waiting</th><th>last seen</th></tr></thead><tbody>{cells}</tbody>"
+                "</table></div>")

@@ -1,0 +1,36 @@
+"""Who runs, which process, safe URLs: the pure helpers shared by the history and the budget."""
+
+import subprocess
+import sys
+
+from grok_nb.shared import current_user, key_fingerprint, owner_alive, process_owner, redact_url
+
+
+def test_redact_url_removes_only_the_password():
+    assert redact_url("postgresql://ana:pw@db:5432/grok") == "postgresql://ana:***@db:5432/grok"
+    assert redact_url("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+    assert redact_url("postgresql://ana@db/grok") == "postgresql://ana@db/grok"
+
+
+def test_a_key_fingerprint_is_stable_short_and_not_the_key():
+    key = "xai-SECRET0123456789"
+    assert key_fingerprint(key) == key_fingerprint(key) != key_fingerprint(key + "x")
+    assert "SECRET" not in key_fingerprint(key) and len(key_fingerprint(key)) == 24
+
+
+def test_current_user(monkeypatch):
+    monkeypatch.setenv("GROK_NB_USER", "  ana ")
+    assert current_user() == "ana"
+    monkeypatch.delenv("GROK_NB_USER")
+    assert "@" in current_user()
+
+
+def test_owner_alive_tells_a_live_process_from_a_dead_one():
+    me = process_owner()
+    assert owner_alive(me) is True and owner_alive(None) is None and owner_alive("garbage") is None
+    out = subprocess.run([sys.executable, "-c", "from grok_nb.shared import process_owner; print(process_owner())"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out != me and owner_alive(out) is False  # that process has ended
+    host, pid, start = me.rsplit(":", 2)
+    assert owner_alive(f"{host}:{pid}:{start}999") is False  # same pid, another start: a reused pid
+    assert owner_alive(f"another-host:{pid}:{start}") is None
