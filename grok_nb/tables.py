@@ -220,8 +220,8 @@ class HistoryFrame(_RunTable):
 
     _COMPACT = ("created_at", "kind", "status", "prompt", "resolution", "video_duration", "cost_actual_usd",
                 "latency_s", "tags", "rating", "note", "request_id")
-    #: Columns naming who made a run, in team histories (the first one present is shown).
-    WHO = ("made_by", "owner", "user")
+    #: Columns naming who made a run, in team histories (shown once more than one person made the runs).
+    WHO = ("made_by", "user")
 
     @property
     def _constructor(self) -> type:
@@ -235,7 +235,7 @@ class HistoryFrame(_RunTable):
 
     def _compact_columns(self) -> list[str]:
         cols = [c for c in self._COMPACT if c in self.columns]
-        who = next((c for c in self.WHO if c in self.columns and self[c].notna().any()), None)
+        who = next((c for c in self.WHO if c in self.columns and self[c].dropna().nunique() > 1), None)
         if who:
             cols.insert(cols.index("status"), who)
         for optional in ("note", "tags", "rating"):  # an empty column is only noise
