@@ -197,6 +197,22 @@ class Grid:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
         return df
 
+    def _ipython_display_(self) -> None:
+        # The notebook layer attaches its view as ``grid.view``; this module never imports widgets.
+        view = getattr(self, "view", None)
+        if view is not None:
+            view._ipython_display_()
+        else:
+            from IPython.display import display
+
+            display(self.table())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        view = getattr(self, "view", None)
+        if view is not None:
+            return view._repr_mimebundle_()
+        return {"text/plain": repr(self.table()), "text/html": self.table().to_html(index=False)}
+
     def to_html(self, path: str | Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
         """Write a self-contained report (players, parameters, cost, latency) that opens without Jupyter."""
         from .report import grid_report

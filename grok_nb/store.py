@@ -68,6 +68,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN note TEXT;
     CREATE INDEX runs_video_url ON runs(video_url)
     """,
+    # 4: the run a person picked as the best of its row in a comparison grid (1, else NULL)
+    """
+    ALTER TABLE runs ADD COLUMN winner INTEGER
+    """,
 )
 
 RUN_COLUMNS = (
@@ -75,7 +79,7 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags", "rating", "note",
+    "local_path", "tags", "rating", "note", "winner",
 )
 _JSON_COLUMNS = ("reference_images", "tags")
 _TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
@@ -246,6 +250,7 @@ class RunStore:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
         df["progress"] = pd.to_numeric(df["progress"], errors="coerce").astype("Int64")
         df["rating"] = pd.to_numeric(df["rating"], errors="coerce").astype("Int64")
+        df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
         df["poll_count"] = df["poll_count"].astype("int64")
         df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
         for col in _JSON_COLUMNS:

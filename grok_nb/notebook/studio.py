@@ -13,8 +13,9 @@ from ..probe import probe
 from ..results import JobHandle, Run
 from ..store import filter_runs
 from . import plots
+from .gridview import VideoGrid
 from .media import MediaServer
-from .widgets import ConfirmBar, GridView, HistoryBrowser, JobCard
+from .widgets import ConfirmBar, HistoryBrowser, JobCard
 
 #: Above this estimate, a grid waits for a confirmation (confirm=True, or the Run button).
 DEFAULT_CONFIRM_ABOVE_USD = 2.0
@@ -111,14 +112,12 @@ class Studio:
         grid = Grid(self.client, axes, repeats, tags=[])
         budget = budget_usd if budget_usd is not None else self.budget_usd
         grid.check_budget(budget, None, None)  # over budget: nothing is sent, no confirmation can help
-        view = GridView(grid, self.player_source)
+        view = VideoGrid(grid, self.player_source, store=self.client.store, budget_usd=budget)
         grid.view = view  # type: ignore[attr-defined]
 
         def start() -> None:
-            grid.start(lambda i: view.cards[i].update)
-            view.refresh()
-            for cell, card in zip(grid.cells, view.cards):
-                card.update(cell.run)  # type: ignore[arg-type]
+            grid.start(view.cell_callback)
+            view.update(force=True)
 
         try:
             grid.check_budget(None, self.confirm_above_usd, confirm)
@@ -126,8 +125,8 @@ class Studio:
             if not display or not _in_kernel():
                 raise
             bar = ConfirmBar(f"{exc.jobs} jobs, estimated <b>${exc.estimate_usd:.2f}</b> (more than "
-                             f"${exc.threshold_usd:.2f}): run them?", start)
-            _display(bar.widget)
+                             f"${exc.threshold_usd:.2f}): run them?", start, view.cancel)
+            _display(bar)
             _display(view)
             return grid
         start()
