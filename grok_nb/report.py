@@ -57,9 +57,9 @@ def grid_report(grid: "Grid", out: Path, *, embed: bool = True, title: str = "gr
         if run is not None and run.ok and Path(run.path).is_file():  # type: ignore[arg-type]
             info = probe(run.path)  # type: ignore[arg-type]
             source = (_video_src(Path(run.path), out, embed), info.width, info.height, info.duration)  # type: ignore[arg-type]
-        tiles.append(gridstate.tile(i, run, position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
-                                    source=source, poster=poster_data_uri(run.path) if source else None,
-                                    prompt=cell.args.get("prompt")))
+        t = gridstate.tile(i, run, position=lay.positions[i], label=lay.cols[lay.positions[i][1]], source=source,
+                           poster=poster_data_uri(run.path) if source else None, prompt=cell.args.get("prompt"))
+        tiles.append({**t, "href": ""})  # the player is the link here; a second copy of the video would double the file
     summary = gridstate.summary(tiles, grid.runs, estimate_usd=grid.estimate_usd, started=grid.started_at is not None,
                                 wall_s=grid.wall_time_s)
     axes = (f"rows: {lay.row_axis} · columns: {' · '.join(lay.col_axes)}" if lay.row_axis
@@ -68,7 +68,7 @@ def grid_report(grid: "Grid", out: Path, *, embed: bool = True, title: str = "gr
              "col_titles": lay.col_titles, "axes": axes, "summary": summary, "message": "", "interactive": False}
     fixed = {k: v for k, v in (grid.cells[0].args.items() if grid.cells else ()) if k not in grid.cells[0].label}
     fixed_text = " · ".join(f"{k}={short(v, 80)}" for k, v in fixed.items())
-    still = fallback.grid_html(lay.rows, lay.cols, axes, [{**t, "href": ""} for t in tiles], summary["text"])
+    still = fallback.grid_html(lay.rows, lay.cols, axes, tiles, summary["text"])
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{_PAGE_STYLE}</style><style>{(_STATIC / "grid.css").read_text(encoding="utf-8")}</style></head><body>

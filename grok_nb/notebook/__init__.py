@@ -5,10 +5,10 @@ Names load on first use, so the pure modules here (present, gridstate, fallback)
 
 from typing import Any
 
-_WHERE = {"Studio": "studio", "HistoryFrame": "studio", "GridView": "widgets", "HistoryBrowser": "widgets",
-          "JobCard": "widgets", "VideoGrid": "gridview"}
+_WHERE = {"Studio": "studio", "HistoryFrame": "studio", "HistoryBrowser": "widgets", "JobCard": "widgets",
+          "VideoGrid": "gridview"}
 
-__all__ = ["GridView", "HistoryBrowser", "HistoryFrame", "JobCard", "Studio", "VideoGrid"]
+__all__ = ["HistoryBrowser", "HistoryFrame", "JobCard", "Studio", "VideoGrid"]
 
 
 def __getattr__(name: str) -> Any:

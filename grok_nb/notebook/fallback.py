@@ -50,7 +50,7 @@ def grid_html(rows: Sequence[str], cols: Sequence[str], axes: str, tiles: Sequen
               summary_text: str, width: int = TILE_PX) -> str:
     """The grid as a static table: column headers on top, each row's header as a band above its tiles."""
     by_pos = {(t["row"], t["col"]): t for t in tiles}
-    cell = f"text-align:left;vertical-align:top;padding:4px;background:transparent"
+    cell = "text-align:left;vertical-align:top;padding:4px;background:transparent"
     head = "".join(f'<th style="{cell};font-weight:600">{_E(c)}</th>' for c in cols)
     body = []
     for r, label in enumerate(rows):
