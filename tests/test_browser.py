@@ -132,6 +132,9 @@ def test_quickstart_in_jupyterlab(lab, browser):
     for v in videos:
         assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
     assert not any(page.evaluate(_nb("() => [...NB.querySelectorAll('video.grok-video')].map(v => v.autoplay || v.loop)")))
+    # Each card's static shadow (for saved notebooks) is there, and hidden while the live card shows.
+    shadows = page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-shadow')].map(s => s.offsetParent === null)"))
+    assert len(shadows) == 4 and all(shadows), shadows
     page.close()
 
 

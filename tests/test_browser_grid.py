@@ -26,8 +26,9 @@ CELLS = [
     "from grok_nb.simulator import embedded\nembedded(speed=300)  # fast simulated jobs for the test\n"
     "import grok_nb\nstudio = grok_nb.Studio(budget_usd=5.00)\nprint('HISTORY', studio.client.store.path)",
     f"grid = studio.compare(prompt={PROMPTS!r}, resolution=['480p', '720p'], duration=[2, 4], confirm=True)",
+    # The last cell returns at once: its grid must keep updating with no cell running.
     "grid.wait()\nodd = studio.compare(prompt=['A lantern in the dark', 'A storm at sea [sim:fail=internal_error]',\n"
-    "    'A crowded beach [sim:moderate]'], duration=1)\nodd.wait();",
+    "    'A crowded beach [sim:moderate]'], duration=1)",
 ]
 GRID = ".jp-NotebookPanel:not(.lm-mod-hidden) .grok-vgrid"
 TILES_DONE = """() => {
@@ -169,6 +170,34 @@ def test_grid_fits_at_1500_and_1000_px(grid_page):
     page.set_viewport_size({"width": 1500, "height": 1100})
 
 
+STICKY = """() => {
+  const grid = NB.querySelector('.grok-vgrid');
+  let scroller = grid.parentElement;
+  while (scroller && !(scroller.scrollHeight > scroller.clientHeight && /(auto|scroll)/.test(getComputedStyle(scroller).overflowY)))
+    scroller = scroller.parentElement;
+  const top = scroller.getBoundingClientRect().top;
+  scroller.scrollTop += grid.getBoundingClientRect().top - top + 420;  // the headers' own place is now above the view
+  return new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const head = grid.querySelector('.grok-vhead').getBoundingClientRect();
+    const rows = [...grid.querySelectorAll('.grok-vrowhead')].map(r => r.getBoundingClientRect().top);
+    done({scrollerTop: top, headTop: head.top, headBottom: head.bottom, rowTops: rows});
+  })));
+}"""
+
+
+def test_column_headers_stay_in_view_while_scrolling(grid_page):
+    page, _ = grid_page
+    page.set_viewport_size({"width": 1500, "height": 700})
+    try:
+        got = page.evaluate(_nb(STICKY))
+        assert abs(got["headTop"] - got["scrollerTop"]) <= 2, got  # stuck to the top of the notebook's view
+        stuck = [t for t in got["rowTops"] if abs(t - got["headBottom"]) <= 2]
+        assert len(stuck) == 1, got  # the current row's header sits right under the column headers
+        _shot(page, "grid_sticky_headers.png")
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1100})
+
+
 def test_failed_cells_keep_their_place_and_say_so_once(grid_page):
     page, _ = grid_page
     odd = page.evaluate(_nb("""() => [...NB.querySelectorAll('.grok-vgrid')[1].querySelectorAll('.grok-vtile')].map(t => ({
@@ -265,7 +294,7 @@ def saved_notebook(tmp_path_factory):
     from nbclient import NotebookClient
 
     work = tmp_path_factory.mktemp("saved")
-    nb = nbformat.reads(json.dumps(_notebook(CELLS)), as_version=4)
+    nb = nbformat.reads(json.dumps(_notebook(CELLS + ["odd.wait();"])), as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
     path = work / "grid_saved.ipynb"
     nbformat.write(nb, path)
@@ -301,6 +330,7 @@ def test_saved_notebook_reopened_without_running_shows_every_result(lab, browser
       });
     }"""))
     assert len(shown) == 12 and all(shown), shown
+    assert page.evaluate(_nb("() => NB.querySelectorAll('.grok-static-grid')[1].innerText")).count("failed") >= 1
     _shot(page, "grid_saved_reopened.png")
     page.close()
 

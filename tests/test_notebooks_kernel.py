@@ -57,6 +57,8 @@ def test_quickstart(tmp_path):
     assert "SIMULATED" in text and "generate · done" in text and "edit · done" in text and "extend · done" in text
     players = [s["value"] for s in _widget_states(nb) if "grok-player" in s.get("_dom_classes", [])]
     assert sum("grok-video" in p for p in players) == 4
+    # Each card also leaves a static shadow (poster, state, cost) for the saved notebook and nbconvert.
+    assert text.count("grok-static-card") == 4 and text.count("data:image/jpeg;base64,") >= 4
 
 
 def test_compare_grid_notebook_stays_small(tmp_path):
