@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from .test_browser import ARTIFACTS, KERNEL_IDLE, NB, _nb, browser, lab  # noqa: F401  (fixtures)
+from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (fixtures, shared)
 
 pytestmark = [pytest.mark.browser]
 

@@ -11,7 +11,6 @@ from grok_nb.notebook import fallback, gridstate
 from grok_nb.pricing import CostEstimate
 from grok_nb.results import Run
 
-from .conftest import FAST, SPEED, TEST_KEY
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -113,13 +112,6 @@ def test_static_grid_html_keeps_rows_columns_posters_and_no_theme_variables():
 
 
 # -- the widget with real jobs on the simulator --------------------------------------------------------
-@pytest.fixture
-def studio(sim):
-    s = grok_nb.Studio(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
-    yield s
-    s.client.close()
-
-
 def test_rating_note_and_winner_reach_the_history(studio):
     grid = studio.compare(prompt=["cat", "dog"], resolution=["480p", "720p"], duration=1, display=False)
     grid.wait(timeout=120)

@@ -13,7 +13,6 @@ from grok_nb.notebook.widgets import JobCard
 from grok_nb.pricing import CostEstimate
 from grok_nb.results import Run
 
-from .conftest import FAST, SPEED, TEST_KEY
 
 
 def _run(**kw) -> Run:
@@ -85,13 +84,6 @@ def test_two_hundred_status_changes_send_a_bounded_number_of_updates():
     card.update(_run(status="done", progress=100))  # the final state is always drawn
     assert card.draws <= 2.0 * 4 + 2 and len(sent) <= card.draws
     assert card.bar.value == 100 and card.bar.bar_style == "success"
-
-
-@pytest.fixture
-def studio(sim):
-    s = grok_nb.Studio(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
-    yield s
-    s.client.close()
 
 
 def test_studio_generate_returns_at_once_and_the_card_finishes(studio):
