@@ -145,7 +145,8 @@ function stars(n) {
 }
 
 function render({ model, el }) {
-  const root = h("div", "grok-vgrid");
+  // Keys typed on the grid's buttons and inputs are the grid's, not JupyterLab's command-mode shortcuts.
+  const root = h("div", "grok-vgrid", { "data-lm-suppress-shortcuts": "true" });
   const hide = h("style", "grok-vhide"); // hides this view's static shadow (the saved-notebook fallback)
   hide.textContent = model.get("hide_css") || "";
   el.append(hide, root);
