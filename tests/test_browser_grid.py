@@ -129,7 +129,15 @@ def grid_page(lab, browser):  # noqa: F811
     _upload(base, token, "grid_live.ipynb", _notebook(CELLS))
     page, errors = _open(browser, base, token, "grid_live.ipynb")
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # not awaited
+    # While it runs: a person sees the grid fill in (saved for a look, not asserted: it may be quick).
+    try:
+        page.wait_for_function(_nb("() => NB.querySelectorAll('.grok-vgrid .grok-tone-busy').length >= 6"
+                                   " && NB.querySelectorAll('.grok-vgrid .grok-kind-done').length >= 1"),
+                               timeout=60_000, polling=50)
+        _shot(page, "grid_running_1500.png")
+    except Exception:  # noqa: BLE001  (a fast machine may finish first; the screenshot is for people)
+        pass
     page.wait_for_function(_nb(TILES_DONE), timeout=240_000, polling=500)
     history = page.evaluate(_nb("() => NB.querySelector('.jp-OutputArea-output pre').textContent"))
     page.history_path = history.split("HISTORY", 1)[1].strip()

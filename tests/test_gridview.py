@@ -28,7 +28,7 @@ def _run(**kw) -> Run:
     (None, True, "cancelled", "idle"),
     ("pending", False, "pending", "busy"),
     ("processing", False, "pending", "busy"),  # an unknown server status is still running
-    ("done", False, "done", "ok"),
+    ("done", False, "downloading", "busy"),  # done at the server, the MP4 not yet in the cache
     ("failed", False, "failed", "bad"),
     ("moderated", False, "moderated", "bad"),
     ("expired", False, "expired", "bad"),
@@ -38,6 +38,11 @@ def test_tile_kinds_and_tones(run, cancelled, kind, tone):
     r = _run(status=run) if run else None
     t = gridstate.tile(0, r, cancelled=cancelled, now=NOW)
     assert (t["kind"], t["tone"]) == (kind, tone)
+
+
+def test_done_with_a_file_is_done():
+    t = gridstate.tile(0, _run(status="done", path="/tmp/x.mp4"), now=NOW)
+    assert (t["kind"], t["tone"], t["state"]) == ("done", "ok", "done")
 
 
 def test_done_with_a_download_error_is_download_failed_and_stopped_is_resumable():
@@ -61,10 +66,10 @@ def test_tile_footer_values_and_player_only_when_done():
     t = gridstate.tile(1, _run(progress=25), position=(2, 3), label="480p · 4 s", now=NOW,
                        source=("http://x/v.mp4", 848, 480, 4.0), rating=4, note="nice", winner=True)
     assert (t["row"], t["col"], t["state"], t["progress"]) == (2, 3, "rendering 25%", 25)
-    assert t["src"] == "" and t["can_stop"] and t["cost"] == "$0.200 est." and t["latency"] == "10.0 s"
+    assert t["src"] == "" and t["can_stop"] and t["cost"] == "≈$0.200" and t["latency"] == "10.0 s"
     assert (t["rating"], t["note"], t["winner"]) == (4, "nice", True)
     assert t["title"] == "a fox\n480p · 4 s\nrequest id: req-1"
-    t = gridstate.tile(1, _run(status="done", cost_actual_usd=0.2, latency_s=12.5), now=NOW,
+    t = gridstate.tile(1, _run(status="done", cost_actual_usd=0.2, latency_s=12.5, path="/tmp/x.mp4"), now=NOW,
                        source=("http://x/v.mp4", 848, 480, 4.0), poster="data:image/jpeg;base64,AA")
     assert (t["src"], t["width"], t["height"], t["cost"], t["latency"]) == ("http://x/v.mp4", 848, 480, "$0.200", "12.5 s")
 
@@ -84,7 +89,7 @@ def test_layout_puts_axis_values_in_headers_only():
 
 
 def test_summary_counts_eta_and_money():
-    runs = [_run(status="done", cost_actual_usd=0.2, latency_s=20.0), _run(progress=50),
+    runs = [_run(status="done", cost_actual_usd=0.2, latency_s=20.0, path="/tmp/x.mp4"), _run(progress=50),
             _run(status="failed", error=grok_nb.JobFailedError("x", "y", request_id="r")), None]
     tiles = [gridstate.tile(i, r, now=NOW) for i, r in enumerate(runs)]
     s = gridstate.summary(tiles, runs, estimate_usd=0.8, budget_usd=5.0, now=NOW)
@@ -102,7 +107,7 @@ def test_summary_counts_eta_and_money():
 def test_static_grid_html_keeps_rows_columns_posters_and_no_theme_variables():
     lay = gridstate.layout([{"prompt": p, "resolution": r} for p in ("fox", "boat") for r in ("480p", "720p")],
                            ["prompt", "resolution"])
-    tiles = [gridstate.tile(i, _run(status="done", request_id=f"req-{i}"), position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
+    tiles = [gridstate.tile(i, _run(status="done", request_id=f"req-{i}", path="/tmp/x.mp4"), position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
                             poster="data:image/jpeg;base64,AA", source=("http://x/v.mp4", 848, 480, 4.0), now=NOW)
              for i in range(4)]
     html = fallback.grid_html(lay.rows, lay.cols, "rows: prompt", tiles, "4 of 4 done")

@@ -17,11 +17,11 @@ from . import present
 #: How a cell ended badly; each keeps its place in the grid and says so once.
 FAILED_KINDS = ("failed", "moderated", "expired", "rejected", "uncertain", "download_failed")
 #: The one colour language of the grid: a kind maps to a tone, a tone to JupyterLab's colour variables.
-TONES = {"done": "ok", "queued": "idle", "cancelled": "idle", "submitting": "busy", "pending": "busy",
+TONES = {"done": "ok", "queued": "idle", "cancelled": "idle", "submitting": "busy", "pending": "busy", "downloading": "busy",
          "stopped": "warn", **{k: "bad" for k in FAILED_KINDS}}
 _REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
 _KIND_TEXT = {"queued": "not started", "cancelled": "cancelled, not sent", "submitting": "submitting",
-              "pending": "rendering", "done": "done", "failed": "failed", "moderated": "moderated",
+              "pending": "rendering", "downloading": "downloading", "done": "done", "failed": "failed", "moderated": "moderated",
               "expired": "expired", "rejected": "refused", "uncertain": "submit uncertain",
               "download_failed": "download failed", "stopped": "stopped waiting"}
 
@@ -33,6 +33,8 @@ def tile_kind(run: Run | None, cancelled: bool = False) -> str:
     status = str(getattr(run.status, "value", run.status))
     if status == "done" and run.error is not None:
         return "download_failed"
+    if status == "done" and run.path is None and not run.stopped:
+        return "downloading"  # the server is done; the MP4 is on its way to the cache
     if run.stopped and status not in ("done", *FAILED_KINDS):
         return "stopped"
     return status if status in TONES else "pending"  # an unknown server status is still running
@@ -117,7 +119,7 @@ def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), lab
         if run.cost_actual_usd is not None:
             cost = present.usd(run.cost_actual_usd)
         elif run.cost_usd is not None and tone != "bad":  # an estimate for a job that failed says nothing
-            cost = present.usd(run.cost_usd) + " est."
+            cost = "≈" + present.usd(run.cost_usd)  # an estimate until the server reports the cost
         elapsed = present.elapsed_s(run, now)
         latency = present.seconds(elapsed) if elapsed is not None else ""
         request_id, run_id = run.request_id or "", run.run_id

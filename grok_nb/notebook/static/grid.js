@@ -325,7 +325,7 @@ function render({ model, el }) {
     const hasVideo = !!t.src || !!t.poster;
     p.video.hidden = !hasVideo;
     // The state is said once: failures explain themselves in the media area, the footer names the state.
-    setText(p.state, t.tone === "bad" ? t.detail || t.state : hasVideo ? "" : t.tone === "busy" ? "" : t.state);
+    setText(p.state, t.tone === "bad" ? t.detail || t.state : t.tone === "idle" || t.tone === "warn" ? t.state : "");
     p.state.hidden = hasVideo;
     p.prog.hidden = t.tone !== "busy";
     p.progFill.style.width = t.progress === null || t.progress === undefined ? "100%" : `${t.progress}%`;
