@@ -59,6 +59,7 @@ def test_quickstart(tmp_path):
     assert sum("grok-video" in p for p in players) == 4
     # Each card also leaves a static shadow (poster, state, cost) for the saved notebook and nbconvert.
     assert text.count("grok-static-card") == 4 and text.count("data:image/jpeg;base64,") >= 4
+    assert "downloading" not in text and "rendering" not in text  # the shadows show outcomes
 
 
 def test_compare_grid_notebook_stays_small(tmp_path):

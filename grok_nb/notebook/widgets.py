@@ -52,7 +52,7 @@ class JobCard(_View):
         self._run: Run | None = None
         self._compact = compact
         self._player_set = False
-        self._static_final = False
+        self._static_kind: str | None = None  # the outcome the static shadow last showed
         self._shadow_key = fallback.new_key()
         self.draws = 0  # how many times the widgets were refreshed (tests bound it)
         self.header = W.HTML()
@@ -113,8 +113,9 @@ class JobCard(_View):
                 self._player_set = True
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
-        if view.finished and self._live is not None and not self._static_final:
-            self._static_final = True
+        kind = gridstate.tile_kind(run)
+        if self._live is not None and kind != self._static_kind and gridstate.TONES[kind] in ("ok", "bad", "warn"):
+            self._static_kind = kind
             self._live.refresh()  # the saved notebook shows the outcome, not "rendering"
 
 
