@@ -147,6 +147,8 @@ def grid_page(lab, browser):  # noqa: F811
 
 def _check_fits(page, label: str) -> dict:
     geo = page.evaluate(_nb(GEOMETRY))
+    print(f"{label}: {geo['cols'].strip()} columns, tiles {min(t['width'] for t in geo['tiles']):.0f} px wide, "
+          f"grid scrollWidth {geo['grid']['scrollWidth']} / clientWidth {geo['grid']['clientWidth']}")
     assert geo["grid"]["scrollWidth"] <= geo["grid"]["clientWidth"] + 1, (label, geo["grid"])
     assert geo["out"]["scrollWidth"] <= geo["out"]["clientWidth"] + 1, (label, geo["out"])
     assert geo["page"]["scrollWidth"] <= geo["page"]["clientWidth"], (label, geo["page"])
@@ -231,6 +233,7 @@ def test_play_all_keeps_every_video_in_step(grid_page):
     assert len(first) == 12 and all(not v["paused"] and v["muted"] for v in second), second
     assert all(b["t"] > a["t"] for a, b in zip(first, second)), (first, second)  # all advancing
     times = [v["t"] for v in second]
+    print(f"Play all: 12 videos, spread {max(times) - min(times):.3f} s after {min(times):.2f} s of playback")
     assert max(times) - min(times) <= 0.25, times
     _shot(page, "grid_playing_1500.png")
     grid.get_by_role("button", name="Pause all").click()
