@@ -225,6 +225,22 @@ class Grid:
                 for i, c in enumerate(self.cells)]
         return plot_timeline(build_timeline(jobs, interval=interval), **options)
 
+    def _ipython_display_(self) -> None:
+        # The notebook layer attaches its view as ``grid.view``; this module never imports widgets.
+        view = getattr(self, "view", None)
+        if view is not None:
+            view._ipython_display_()
+        else:
+            from IPython.display import display
+
+            display(self.table())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        view = getattr(self, "view", None)
+        if view is not None:
+            return view._repr_mimebundle_()
+        return {"text/plain": repr(self.table()), "text/html": self.table().to_html(index=False)}
+
     def to_html(self, path: str | Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
         """Write a self-contained report (players, parameters, cost, latency) that opens without Jupyter."""
         from .report import grid_report

@@ -1,9 +1,14 @@
-"""Self-contained HTML reports: open in any browser, no Jupyter server needed."""
+"""Self-contained HTML reports: open in any browser, no Jupyter server needed.
+
+The report draws the same tile state and runs the same script as the notebook's grid (its ESM is
+inlined, never fetched), so it keeps the 2-D layout and the synchronized playback.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,11 +17,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .compare import Grid
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table.grid{border-collapse:collapse} table.grid td,table.grid th{border:1px solid #ddd;padding:8px;vertical-align:top}
-th{background:#f5f5f5;text-align:left} video{max-width:360px;width:100%;height:auto;background:#000}
-.meta{font-size:12px;color:#555} .err{color:#b00020} .sum{margin:12px 0;font-size:14px}
+_STATIC = Path(__file__).resolve().parent / "notebook" / "static"
+_PAGE_STYLE = "body{font-family:system-ui,sans-serif;margin:24px;background:#fff;color:#212121} .sum{margin:8px 0 16px}"
+# The grid script asks its model for state and sends clicks back; a report's model is a fixed dict.
+_BOOT = """
+const state = JSON.parse(document.getElementById("grok-state").textContent);
+const model = {get: (k) => state[k], set() {}, save_changes() {}, on() {}, off() {}, send() {}};
+render({model, el: document.getElementById("grok-grid")});
 """
 
 
@@ -29,41 +36,48 @@ def _video_src(path: Path, out: Path, embed: bool) -> str:
     return f"{media.name}/{path.name}"
 
 
+def _script_safe(text: str) -> str:
+    return text.replace("</", "<\\/")
+
+
 def grid_report(grid: "Grid", out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
-    """Write the grid as a table of players with parameters, cost and latency; videos inline (``embed``) or alongside."""
+    """Write the grid as rows × columns of players with headers, synchronized playback, cost and latency."""
+    from .compare import short
+    from .notebook import fallback, gridstate
+    from .notebook.posters import poster_data_uri
+    from .probe import probe
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    heads = "".join(f"<th>{html.escape(c)}</th>" for c in grid.columns)
-    rows = []
-    for cell in grid.cells:
+    lay = gridstate.layout([c.label for c in grid.cells], grid.varying, short)
+    tiles = []
+    for i, cell in enumerate(grid.cells):
         run = cell.run
-        params = "".join(f"<td>{html.escape(str(v if not isinstance(v, bytes) else '<bytes>'))[:200]}</td>"
-                         for v in cell.label.values())
-        if run is not None and run.path is not None and Path(run.path).is_file():
-            player = (f'<video controls preload="metadata" src="{_video_src(Path(run.path), out, embed)}"></video>')
-        elif run is not None and run.error is not None:
-            player = f'<div class="err">{html.escape(str(run.error))}</div>'
-        else:
-            player = "<i>not run</i>"
-        meta = []
-        if run is not None:
-            meta.append(f"status {html.escape(run.status)}")
-            if run.cost_usd is not None:
-                meta.append(f"${run.cost_usd:.3f} ({run.cost_basis})")
-            if run.latency_s is not None:
-                meta.append(f"{run.latency_s:.1f} s latency")
-            if run.duration is not None:
-                meta.append(f"{run.duration:g} s video")
-            meta.append(f"request {html.escape(run.request_id or '—')}")
-        fixed = {k: v for k, v in cell.args.items() if k not in cell.label}
-        fixed_text = ", ".join(f"{k}={html.escape(str(v))[:80]}" for k, v in fixed.items())
-        rows.append(f"<tr>{params}<td>{player}<div class='meta'>{' · '.join(meta)}</div>"
-                    f"<div class='meta'>{fixed_text}</div></td></tr>")
-    wall = f"{grid.wall_time_s:.1f} s" if grid.wall_time_s is not None else "not run"
+        source = None
+        if run is not None and run.ok and Path(run.path).is_file():  # type: ignore[arg-type]
+            info = probe(run.path)  # type: ignore[arg-type]
+            source = (_video_src(Path(run.path), out, embed), info.width, info.height, info.duration)  # type: ignore[arg-type]
+        t = gridstate.tile(i, run, position=lay.positions[i], label=lay.cols[lay.positions[i][1]], source=source,
+                           poster=poster_data_uri(run.path) if source else None, prompt=cell.args.get("prompt"))
+        tiles.append({**t, "href": ""})  # the player is the link here; a second copy of the video would double the file
+    summary = gridstate.summary(tiles, grid.runs, estimate_usd=grid.estimate_usd, started=grid.started_at is not None,
+                                wall_s=grid.wall_time_s)
+    axes = (f"rows: {lay.row_axis} · columns: {' · '.join(lay.col_axes)}" if lay.row_axis
+            else f"columns: {' · '.join(lay.col_axes)}" if lay.col_axes else "")
+    state = {"tiles": tiles, "rows": lay.rows, "row_titles": lay.row_titles, "cols": lay.cols,
+             "col_titles": lay.col_titles, "axes": axes, "summary": summary, "message": "", "interactive": False}
+    fixed = {k: v for k, v in (grid.cells[0].args.items() if grid.cells else ()) if k not in grid.cells[0].label}
+    fixed_text = " · ".join(f"{k}={short(v, 80)}" for k, v in fixed.items())
+    still = fallback.grid_html(lay.rows, lay.cols, axes, tiles, summary["text"])
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>
-<div class="sum">{len(grid.cells)} jobs · estimated ${grid.estimate_usd:.3f} · cost ${grid.total_cost_usd:.3f} · wall time {wall}
- · backend {html.escape(str(grid.client.backend))} · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</div>
-<table class="grid"><tr>{heads}<th>video</th></tr>{''.join(rows)}</table></body></html>"""
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{_PAGE_STYLE}</style><style>{(_STATIC / "grid.css").read_text(encoding="utf-8")}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<div class="sum">{len(grid.cells)} jobs · {html.escape(fixed_text)} · backend {html.escape(str(grid.client.backend))}
+ · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</div>
+<div id="grok-grid"></div><noscript>{still}</noscript>
+<script type="application/json" id="grok-state">{_script_safe(json.dumps(state))}</script>
+<script type="module">{_script_safe((_STATIC / "grid.js").read_text(encoding="utf-8"))}
+{_BOOT}</script></body></html>"""
     out.write_text(doc, encoding="utf-8")
     return out

@@ -83,6 +83,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN owner TEXT;
     CREATE INDEX runs_status ON runs(status)
     """,
+    # 5: the run a person picked as the best of its row in a comparison grid (1, else NULL)
+    """
+    ALTER TABLE runs ADD COLUMN winner INTEGER
+    """,
 )
 
 
@@ -98,7 +102,7 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags", "rating", "note", "made_by", "owner",
+    "local_path", "tags", "rating", "note", "made_by", "owner", "winner",
 )
 EXCHANGE_COLUMNS = ("run_id", "at", "method", "path", "status", "elapsed_ms", "summary")
 _JSON_COLUMNS = ("reference_images", "tags")
@@ -307,6 +311,7 @@ class RunStore:
         for col in ("progress", "rating"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
         df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
+        df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
         df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
         for col in _JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) and v else [])

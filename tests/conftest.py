@@ -72,5 +72,15 @@ async def aclient(sim):
 
 
 @pytest.fixture
+def studio(sim):
+    """A notebook Studio on the simulator, with test timings."""
+    import grok_nb
+
+    s = grok_nb.Studio(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
+    yield s
+    s.client.close()
+
+
+@pytest.fixture
 def anyio_backend():
     return "asyncio"

@@ -132,24 +132,29 @@ def test_quickstart_in_jupyterlab(lab, browser):
     for v in videos:
         assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
     assert not any(page.evaluate(_nb("() => [...NB.querySelectorAll('video.grok-video')].map(v => v.autoplay || v.loop)")))
+    # Each card's static shadow (for saved notebooks) is there, and hidden while the live card shows.
+    shadows = page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-shadow')].map(s => s.offsetParent === null)"))
+    assert len(shadows) == 4 and all(shadows), shadows
     page.close()
 
 
 def test_comparison_grid_in_jupyterlab(lab, browser):
     base, token = lab
-    page, errors = _run_notebook(browser, base, token, "02_compare_prompts.ipynb", players=12)
+    page, errors = _run_notebook(browser, base, token, "02_compare_prompts.ipynb", players=0)
+    page.wait_for_function(_nb("""() => {
+      const g = NB.querySelector('.grok-vgrid');
+      return !!g && g.querySelectorAll('.grok-vtile.grok-kind-done').length === 12
+        && [...g.querySelectorAll('.grok-vtile video')].every(v => v.readyState >= 1);
+    }"""), timeout=120_000, polling=500)
     assert "Error displaying widget" not in page.content()
-    bars = page.evaluate(_nb(BARS))
-    assert len(bars) == 12 and all("progress-bar-success" in b["cls"] and b["width"] == "100%" for b in bars), bars
-    grid_players = page.evaluate(_nb("() => NB.querySelectorAll('.grok-grid video.grok-video').length"))
-    assert grid_players == 12  # one player per cell
-    for v in page.evaluate(_nb(VIDEOS)):
-        assert v["ready"] >= 1 and abs(v["duration"] - v["expectedDuration"]) < 0.1 and v["width"] == v["expectedWidth"], v
-    summary = page.evaluate(_nb("() => NB.querySelector('.grok-grid-summary').innerText"))
-    assert "12/12 done" in summary and "total cost $" in summary
+    tiles = page.evaluate(_nb("() => [...NB.querySelectorAll('.grok-vgrid .grok-vtile video')].map(v => ({"
+                              "duration: v.duration, autoplay: v.autoplay, width: v.videoWidth}))"))
+    assert len(tiles) == 12 and all(t["duration"] > 0 and t["width"] > 0 and not t["autoplay"] for t in tiles)
+    summary = page.evaluate(_nb("() => NB.querySelector('.grok-vgrid .grok-vsummary').innerText"))
+    assert summary.startswith("12 of 12 done") and "$" in summary
     # grid.wait()'s table, shown once below the grid: one row per cell
     assert page.evaluate(_nb("() => NB.querySelector('.grok-table-wrap table.grok-table').querySelectorAll('tbody tr').length")) == 12
-    grid = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-grid").first
+    grid = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-vgrid").first
     grid.scroll_into_view_if_needed()
     grid.screenshot(path=str(ARTIFACTS / "02_grid.png"))
     page.close()

@@ -9,11 +9,10 @@ import pytest
 import grok_nb
 from grok_nb.notebook import present
 from grok_nb.notebook.throttle import Throttle
-from grok_nb.notebook.widgets import GridView, JobCard
+from grok_nb.notebook.widgets import JobCard
 from grok_nb.pricing import CostEstimate
 from grok_nb.results import Run
 
-from .conftest import FAST, SPEED, TEST_KEY
 
 
 def _run(**kw) -> Run:
@@ -87,13 +86,6 @@ def test_two_hundred_status_changes_send_a_bounded_number_of_updates():
     assert card.bar.value == 100 and card.bar.bar_style == "success"
 
 
-@pytest.fixture
-def studio(sim):
-    s = grok_nb.Studio(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
-    yield s
-    s.client.close()
-
-
 def test_studio_generate_returns_at_once_and_the_card_finishes(studio):
     handle = studio.generate("card", duration=1, display=False)
     assert isinstance(handle, grok_nb.JobHandle)
@@ -121,19 +113,18 @@ def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
     assert len(table) == 8 and (table["status"] == "done").all()
     assert grid.estimate_usd == pytest.approx(sum(r.estimate.usd for r in grid.runs))
     assert grid.total_cost_usd == pytest.approx(table["cost_usd"].sum()) and grid.wall_time_s > 0
-    view = grid.view
-    labels = [w.value for w in view.grid_box.children if "grok-grid-row" in w._dom_classes or "grok-grid-col" in w._dom_classes]
-    assert any("prompt=cat" in v for v in labels) and any("resolution=720p" in v for v in labels)
-    assert not any("duration" in v for v in labels)  # fixed values are not labels
-    assert all(card.bar.bar_style == "success" for card in view.cards)
-    assert "finished" in view.summary.value
+    view = grid.view.widget
+    assert view.rows == ["cat", "dog"] and view.cols == ["480p · 1", "480p · 2", "720p · 1", "720p · 2"]
+    assert "duration" not in " ".join(view.cols + view.rows + [view.axes])  # fixed values are not labels
+    assert all(t["kind"] == "done" and t["src"] and t["poster"].startswith("data:image/jpeg") for t in view.tiles)
+    assert view.summary["text"].startswith("8 of 8 done") and view.summary["finished"]
     shown = table._repr_html_()  # grid.wait() displays itself once, formatted: dollars, seconds, no None
     assert "$0.0" in shown and " s<" in shown and "None" not in shown and "nan" not in shown
     assert "request_id" in shown and all(r.request_id in shown for r in grid.runs)  # ids whole
     assert ">path<" not in shown and ">cost_basis<" not in shown
     report = grid.to_html(tmp_path / "r.html")
     text = report.read_text()
-    assert text.count("data:video/mp4;base64,") == 8 and "prompt" in text
+    assert text.count("data:video/mp4;base64,") == 8 and '"rows": ["cat", "dog"]' in text
     linked = grid.to_html(tmp_path / "linked.html", embed=False)
     assert len(list((tmp_path / "linked_files").glob("*.mp4"))) == 8 and "linked_files/" in linked.read_text()
 

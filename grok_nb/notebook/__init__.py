@@ -1,7 +1,19 @@
-"""The notebook side of grok_nb: live job cards, comparison grids, a history browser (ipywidgets)."""
+"""The notebook side of grok_nb: live job cards, comparison grids, a history browser (ipywidgets).
 
-from .browser import HistoryBrowser
-from .studio import HistoryFrame, Studio
-from .widgets import GridView, JobCard
+Names load on first use, so the pure modules here (present, gridstate, fallback) import without widgets.
+"""
 
-__all__ = ["GridView", "HistoryBrowser", "HistoryFrame", "JobCard", "Studio"]
+from typing import Any
+
+_WHERE = {"Studio": "studio", "HistoryFrame": "studio", "HistoryBrowser": "browser", "JobCard": "widgets",
+          "VideoGrid": "gridview"}
+
+__all__ = ["HistoryBrowser", "HistoryFrame", "JobCard", "Studio", "VideoGrid"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

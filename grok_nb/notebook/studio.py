@@ -17,8 +17,9 @@ from ..store import filter_runs
 from ..tables import HistoryFrame
 from . import plots
 from .browser import HistoryBrowser
+from .gridview import VideoGrid
 from .media import MediaServer
-from .widgets import ConfirmBar, GridView, JobCard
+from .widgets import ConfirmBar, JobCard
 
 __all__ = ["HistoryFrame", "Studio"]
 
@@ -168,14 +169,13 @@ class Studio:
         """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first."""
         grid = Grid(self.client, axes, repeats, tags=[])
         grid.check_budget(budget_usd, None, None)  # over budget: nothing is sent, no confirmation can help
-        view = GridView(grid, self.player_source)
+        budget = budget_usd if budget_usd is not None else self.budget_usd
+        view = VideoGrid(grid, self.player_source, store=self.client.store, budget_usd=budget)
         grid.view = view  # type: ignore[attr-defined]
 
         def start() -> None:
-            grid.start(lambda i: view.cards[i].update)
-            view.refresh()
-            for cell, card in zip(grid.cells, view.cards):
-                card.update(cell.run)  # type: ignore[arg-type]
+            grid.start(view.cell_callback)
+            view.update(force=True)
 
         try:
             grid.check_budget(None, self.confirm_above_usd, confirm)
@@ -183,8 +183,8 @@ class Studio:
             if not display or not _in_kernel():
                 raise
             bar = ConfirmBar(f"{exc.jobs} jobs, estimated <b>${exc.estimate_usd:.2f}</b> (more than "
-                             f"${exc.threshold_usd:.2f}): run them?", start)
-            _display(bar.widget)
+                             f"${exc.threshold_usd:.2f}): run them?", start, view.cancel)
+            _display(bar)
             _display(view)
             return grid
         start()

@@ -1,0 +1,189 @@
+"""What a comparison grid shows, as plain data: headers, one tile per cell, the summary line (pure: no I/O).
+
+The anywidget view (gridview.py), the saved-notebook fallback (fallback.py) and the HTML report
+(report.py) all draw these same dicts, so they cannot disagree about a cell.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+from ..results import Run
+from . import present
+
+#: How a cell ended badly; each keeps its place in the grid and says so once.
+FAILED_KINDS = ("failed", "moderated", "expired", "rejected", "uncertain", "download_failed")
+#: The one colour language of the grid: a kind maps to a tone, a tone to JupyterLab's colour variables.
+TONES = {"done": "ok", "queued": "idle", "cancelled": "idle", "submitting": "busy", "pending": "busy", "downloading": "busy",
+         "stopped": "warn", **{k: "bad" for k in FAILED_KINDS}}
+_REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
+_KIND_TEXT = {"queued": "not started", "cancelled": "cancelled, not sent", "submitting": "submitting",
+              "pending": "rendering", "downloading": "downloading", "done": "done", "failed": "failed", "moderated": "moderated",
+              "expired": "expired", "rejected": "refused", "uncertain": "submit uncertain",
+              "download_failed": "download failed", "stopped": "stopped waiting"}
+
+
+def tile_kind(run: Run | None, cancelled: bool = False) -> str:
+    """The one word a tile's state reduces to (``download_failed`` when done but the MP4 never arrived)."""
+    if run is None:
+        return "cancelled" if cancelled else "queued"
+    status = str(getattr(run.status, "value", run.status))
+    if status == "done" and run.error is not None:
+        return "download_failed"
+    if status == "done" and run.path is None and not run.stopped:
+        return "downloading"  # the server is done; the MP4 is on its way to the cache
+    if run.stopped and status not in ("done", *FAILED_KINDS):
+        return "stopped"
+    return status if status in TONES else "pending"  # an unknown server status is still running
+
+
+def failure_reason(run: Run) -> str:
+    """Why a cell failed, said once (the error's own message, without the repeated request id)."""
+    err = run.error
+    if err is None:
+        return {"moderated": "withheld by moderation", "expired": "the job expired before it finished",
+                "uncertain": "the submit may have reached the server; not resent"}.get(str(run.status), "")
+    code = getattr(err, "code", None)
+    message = getattr(err, "message", None) or str(err)
+    text = f"{code}: {message}" if code and code not in message else message
+    return _REQUEST_ID.sub("", text).strip()  # the request id is on hover already
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each cell goes: row labels, column labels, and a (row, column) per cell."""
+
+    row_axis: str | None
+    col_axes: tuple[str, ...]
+    rows: list[str]
+    cols: list[str]
+    positions: list[tuple[int, int]]
+    row_titles: list[str]
+    col_titles: list[str]
+
+
+def _label(axis: str) -> str:
+    return "repeat" if axis == "_repeat" else axis
+
+
+def layout(labels: Sequence[dict[str, Any]], varying: Sequence[str], short: Any = lambda v, _w=40: str(v)) -> Layout:
+    """Rows from the first varying parameter, columns from the others; axis values appear only here."""
+    names = [_label(v) for v in varying]
+    row_axis = names[0] if len(names) >= 2 else None
+    col_axes = tuple(names[1:] if row_axis else names)
+    row_keys: list[Any] = []
+    col_keys: list[Any] = []
+    positions = []
+    seen: dict[tuple, int] = {}
+    for label in labels:
+        rk = label.get(row_axis) if row_axis else None
+        ck = tuple(label.get(a) for a in col_axes)
+        n = seen.get((repr(rk), repr(ck)), 0)  # the same values twice (a repeated list entry): a column of its own
+        seen[(repr(rk), repr(ck))] = n + 1
+        ck = ck + (n,)
+        if rk not in row_keys:
+            row_keys.append(rk)
+        if ck not in col_keys:
+            col_keys.append(ck)
+        positions.append((row_keys.index(rk), col_keys.index(ck)))
+
+    def unit(axis: str, value: Any) -> str:
+        text = short(value)
+        return f"{text} s" if axis == "duration" and isinstance(value, (int, float)) else text
+
+    cols = [" · ".join(unit(a, v) for a, v in zip(col_axes, k[:-1])) or "result" for k in col_keys]
+    col_titles = [", ".join(f"{a}={v}" for a, v in zip(col_axes, k[:-1])) or "result" for k in col_keys]
+    rows = [short(k, 200) if row_axis else "" for k in row_keys]  # a row header has the grid's width
+    row_titles = [f"{row_axis}={k}" if row_axis else "" for k in row_keys]
+    return Layout(row_axis, col_axes, rows, cols, positions, row_titles, col_titles)
+
+
+def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), label: str = "",
+         source: tuple[str, int, int, float | None] | None = None, poster: str | None = None,
+         rating: int | None = None, note: str | None = None, winner: bool = False, cancelled: bool = False,
+         prompt: str | None = None, href: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """One tile's state: what the view draws for a cell (every value JSON-able)."""
+    kind = tile_kind(run, cancelled)
+    tone = TONES[kind]
+    progress = None
+    state = _KIND_TEXT[kind]
+    if run is not None and kind in ("pending", "submitting") and run.progress is not None:
+        progress = int(run.progress)
+        state = f"{state} {progress}%"
+    cost = latency = ""
+    request_id = run_id = ""
+    if run is not None:
+        if run.cost_actual_usd is not None:
+            cost = present.usd(run.cost_actual_usd)
+        elif run.cost_usd is not None and tone != "bad":  # an estimate for a job that failed says nothing
+            cost = "≈" + present.usd(run.cost_usd)  # an estimate until the server reports the cost
+        elapsed = present.elapsed_s(run, now)
+        latency = present.seconds(elapsed) if elapsed is not None else ""
+        request_id, run_id = run.request_id or "", run.run_id
+        prompt = run.prompt if prompt is None else prompt
+    src, width, height, duration = source if source else ("", 16, 9, None)
+    title = "\n".join(t for t in (prompt or "", label, f"request id: {request_id}" if request_id else "") if t)
+    return {
+        "index": index, "row": position[0], "col": position[1], "label": label, "kind": kind, "tone": tone,
+        "state": state, "progress": progress, "detail": failure_reason(run) if run is not None and tone == "bad" else "",
+        "cost": cost, "latency": latency, "rating": int(rating or 0), "note": note or "", "winner": bool(winner),
+        "request_id": request_id, "run_id": run_id, "prompt": prompt or "", "title": title,
+        "src": src if kind == "done" else "", "href": (href or src) if kind == "done" else "", "poster": poster or "", "width": int(width), "height": int(height),
+        "duration": duration, "can_stop": run is not None and tone == "busy" and not run.stopped,
+    }
+
+
+def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, estimate_usd: float,
+            budget_usd: float | None = None, spent_usd: float | None = None, started: bool = True,
+            wall_s: float | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The tqdm-like line: N of M done, failed count, overall ETA, dollars against the estimate and budget."""
+    total = len(tiles)
+    done = sum(1 for t in tiles if t["kind"] == "done")
+    failed = sum(1 for t in tiles if t["tone"] == "bad")
+    stopped = sum(1 for t in tiles if t["kind"] == "stopped")
+    busy = sum(1 for t in tiles if t["tone"] == "busy")
+    cancelled = any(t["kind"] == "cancelled" for t in tiles)
+    cost = round(sum(r.cost_usd or 0.0 for r in runs if r is not None and r.status == "done" and r.error is None), 6)
+    eta = overall_eta_s(runs, now)
+    parts = [f"{done} of {total} done"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if stopped:
+        parts.append(f"{stopped} stopped (resumable)")
+    if cancelled:
+        parts.append("cancelled: nothing sent")
+    elif not started:
+        parts.append("waiting for confirmation")
+    elif busy:
+        parts.append(f"ETA {present.seconds(eta)}")
+    elif wall_s is not None:
+        parts.append(f"wall time {present.seconds(wall_s)}")
+    money = f"{present.usd(cost)} of est. {present.usd(estimate_usd)}"
+    if budget_usd is not None:
+        left = budget_usd - (spent_usd if spent_usd is not None else cost)
+        money += f" · budget {present.usd(budget_usd)} ({present.usd(max(left, 0.0))} left)"
+    parts.append(money)
+    return {"total": total, "done": done, "failed": failed, "stopped": stopped, "running": busy,
+            "finished": started and busy == 0, "eta_s": eta, "cost_usd": cost, "estimate_usd": estimate_usd,
+            "budget_usd": budget_usd, "text": " · ".join(parts), "can_stop": busy > 0}
+
+
+def overall_eta_s(runs: Sequence[Run | None], now: datetime | None = None) -> float | None:
+    """Seconds until the last running cell should finish: each cell's own pace, else the finished cells' latency."""
+    latencies = [r.latency_s for r in runs if r is not None and r.status == "done" and r.latency_s]
+    typical = sum(latencies) / len(latencies) if latencies else None
+    etas = []
+    for run in runs:
+        if run is None or run.finished or run.stopped:
+            continue
+        elapsed = present.elapsed_s(run, now)
+        eta = present.eta_s(run.progress, elapsed)
+        if eta is None and typical is not None and elapsed is not None:
+            eta = max(typical - elapsed, 0.0)
+        if eta is None:
+            return None  # one cell with no idea at all: say so rather than guess
+        etas.append(eta)
+    return max(etas) if etas else None

@@ -1,0 +1,504 @@
+// grok_nb video grid (anywidget ESM). The view draws the Python state (tiles, rows, cols, summary) and
+// sends clicks back as messages; the only state of its own is playback, which must not round-trip.
+const MIN_TILE_PX = 260; // below this a 720p clip stops being watchable: wrap the columns instead
+const MAX_TILE_PX = 560;
+const GAP_PX = 8;
+const DRIFT_S = 0.1; // nudge a video back to the clock when it drifts further than this
+const TICK_MS = 100;
+
+function h(tag, cls, attrs = {}, text = "") {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    el.setAttribute(k, v === true ? "" : String(v));
+  }
+  if (text) el.textContent = text;
+  return el;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function setAttr(el, name, value) {
+  const v = value === null || value === undefined || value === false ? null : String(value);
+  if (el.getAttribute(name) !== v) v === null ? el.removeAttribute(name) : el.setAttribute(name, v);
+}
+
+// Every video of the grid plays from one clock: start together from one gesture, nudge the drifters.
+class SyncGroup {
+  constructor(root, onchange) {
+    this.root = root;
+    this.onchange = onchange;
+    this.playing = false;
+    this.loop = true;
+    this.muted = true; // browsers refuse play() with sound without a gesture on each video
+    this.timer = null;
+  }
+  videos() {
+    return [...this.root.querySelectorAll("video.grok-vvideo")].filter((v) => v.getAttribute("src"));
+  }
+  clock(vs) {
+    let best = null;
+    for (const v of vs) {
+      if (v.readyState < 1) continue;
+      if (!best || (v.duration || 0) > (best.duration || 0)) best = v;
+    }
+    return best;
+  }
+  target(v, t) {
+    const d = v.duration;
+    if (!isFinite(d) || d <= 0) return t;
+    return this.loop ? t % d : Math.min(t, d);
+  }
+  seek(v, t) {
+    if (Math.abs(v.currentTime - t) < 0.001) return;
+    v._grokSeeking = true; // our own seek: not a user's scrub to broadcast
+    v.currentTime = t;
+  }
+  setup(v) {
+    v.muted = this.muted;
+    v.loop = this.loop;
+    if (v._grokWatched) return;
+    v._grokWatched = true;
+    v.addEventListener("seeking", () => {
+      if (v._grokSeeking) {
+        v._grokSeeking = false;
+        return;
+      }
+      this.seekAll(v.currentTime, v); // a user scrubbed this one: move all
+    });
+  }
+  async play() {
+    const vs = this.videos();
+    if (!vs.length) return;
+    const c = this.clock(vs);
+    const t = c && !c.ended ? c.currentTime : 0;
+    this.playing = true;
+    for (const v of vs) {
+      this.setup(v);
+      this.seek(v, this.target(v, t));
+    }
+    await Promise.allSettled(vs.map((v) => v.play()));
+    this.start();
+    this.onchange();
+  }
+  pause() {
+    this.playing = false;
+    this.stop();
+    const vs = this.videos();
+    vs.forEach((v) => v.pause());
+    const c = this.clock(vs);
+    if (c) vs.forEach((v) => v !== c && this.seek(v, this.target(v, c.currentTime)));
+    this.onchange();
+  }
+  toggle() {
+    return this.playing ? this.pause() : this.play();
+  }
+  setLoop(on) {
+    this.loop = on;
+    this.videos().forEach((v) => (v.loop = on));
+    this.onchange();
+  }
+  setMuted(on) {
+    this.muted = on;
+    this.videos().forEach((v) => (v.muted = on));
+    this.onchange();
+  }
+  seekAll(t, from) {
+    for (const v of this.videos()) if (v !== from) this.seek(v, this.target(v, t));
+  }
+  tick() {
+    const vs = this.videos();
+    const c = this.clock(vs);
+    if (!c) return;
+    if (!this.loop && c.ended) {
+      this.playing = false;
+      this.stop();
+      this.onchange();
+      return;
+    }
+    const t = c.currentTime;
+    for (const v of vs) {
+      this.setup(v);
+      if (v === c) continue;
+      const want = this.target(v, t);
+      let drift = Math.abs(v.currentTime - want);
+      if (this.loop && isFinite(v.duration)) drift = Math.min(drift, v.duration - drift);
+      if (drift > DRIFT_S) this.seek(v, want);
+      if (this.playing && v.paused && !(v.ended && !this.loop)) v.play().catch(() => {});
+    }
+    if (this.playing && c.paused && !c.ended) c.play().catch(() => {});
+  }
+  start() {
+    if (!this.timer) this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+function stars(n) {
+  return n ? "★".repeat(n) + "☆".repeat(5 - n) : "";
+}
+
+function render({ model, el }) {
+  // Keys typed on the grid's buttons and inputs are the grid's, not JupyterLab's command-mode shortcuts.
+  const root = h("div", "grok-vgrid", { "data-lm-suppress-shortcuts": "true" });
+  const hide = h("style", "grok-vhide"); // hides this view's static shadow (the saved-notebook fallback)
+  hide.textContent = model.get("hide_css") || "";
+  el.append(hide, root);
+  const interactive = () => model.get("interactive") !== false;
+  const send = (msg) => interactive() && model.send(msg);
+
+  // -- summary bar: progress, counts, money, and the controls for all videos -------------------------
+  const bar = h("div", "grok-vbar");
+  const meter = h("div", "grok-vmeter", { role: "progressbar", "aria-label": "jobs finished", "aria-valuemin": 0 });
+  const fillOk = h("span", "grok-vmeter-ok");
+  const fillBad = h("span", "grok-vmeter-bad");
+  meter.append(fillOk, fillBad);
+  const summary = h("span", "grok-vsummary", { "aria-live": "polite" });
+  const buttons = h("span", "grok-vbuttons");
+  const playBtn = h("button", "grok-vbtn grok-play-all", { type: "button", "aria-label": "Play all" }, "▶ Play all");
+  const loopBtn = h("button", "grok-vbtn grok-loop", { type: "button", "aria-pressed": "true" }, "⟳ Loop");
+  const muteBtn = h("button", "grok-vbtn grok-mute", { type: "button", "aria-pressed": "true" }, "Muted");
+  const abBtn = h("button", "grok-vbtn grok-ab-toggle", { type: "button", "aria-expanded": "false" }, "A/B");
+  const stopBtn = h("button", "grok-vbtn grok-stop-all", { type: "button" }, "■ Stop all");
+  buttons.append(playBtn, loopBtn, muteBtn, abBtn, stopBtn);
+  const message = h("span", "grok-vmsg", { role: "status" });
+  bar.append(meter, summary, buttons, message);
+  const axes = h("div", "grok-vaxes");
+
+  // -- A/B: two chosen tiles, one over the other, a wipe slider or a flicker -------------------------
+  const ab = h("div", "grok-vab", { hidden: true });
+  const abControls = h("div", "grok-vab-controls");
+  const selA = h("select", "grok-ab-a", { "aria-label": "A" });
+  const selB = h("select", "grok-ab-b", { "aria-label": "B" });
+  const mode = h("select", "grok-ab-mode", { "aria-label": "A/B mode" });
+  mode.append(h("option", "", { value: "wipe" }, "wipe"), h("option", "", { value: "flicker" }, "flicker"));
+  const wipe = h("input", "grok-ab-wipe", { type: "range", min: 0, max: 100, value: 50, "aria-label": "wipe position" });
+  const labA = h("label", "", {}, "A ");
+  labA.append(selA);
+  const labB = h("label", "", {}, "B ");
+  labB.append(selB);
+  abControls.append(labA, labB, mode, wipe);
+  const abStage = h("div", "grok-vab-stage");
+  const abA = h("video", "grok-vvideo grok-ab-video-a", { muted: true, playsinline: true, preload: "metadata" });
+  const abB = h("video", "grok-vvideo grok-ab-video-b", { muted: true, playsinline: true, preload: "metadata" });
+  const abLine = h("div", "grok-vab-line");
+  abStage.append(abA, abB, abLine);
+  ab.append(abControls, abStage);
+  let flicker = null;
+
+  const head = h("div", "grok-vhead");
+  const body = h("div", "grok-vbody");
+  root.append(bar, axes, ab, head, body);
+
+  const sync = new SyncGroup(root, () => {
+    setText(playBtn, sync.playing ? "❚❚ Pause all" : "▶ Play all");
+    playBtn.setAttribute("aria-label", sync.playing ? "Pause all" : "Play all");
+    loopBtn.setAttribute("aria-pressed", String(sync.loop));
+    muteBtn.setAttribute("aria-pressed", String(sync.muted));
+    setText(muteBtn, sync.muted ? "Muted" : "Sound on");
+  });
+  playBtn.addEventListener("click", () => sync.toggle());
+  loopBtn.addEventListener("click", () => sync.setLoop(!sync.loop));
+  muteBtn.addEventListener("click", () => sync.setMuted(!sync.muted));
+  stopBtn.addEventListener("click", () => send({ type: "stop_all" }));
+
+  const rowEls = [];
+  const tileEls = new Map();
+  let cols = 1;
+  let wrapped = false;
+
+  function drawHeaders() {
+    const colLabels = model.get("cols") || [];
+    const colTitles = model.get("col_titles") || [];
+    head.replaceChildren(...colLabels.map((c, i) => h("div", "grok-vcolhead", { title: colTitles[i] || c }, c)));
+    setText(axes, model.get("axes") || "");
+    const rows = model.get("rows") || [];
+    const rowTitles = model.get("row_titles") || [];
+    while (rowEls.length < rows.length) {
+      const section = h("section", "grok-vrow");
+      const label = h("div", "grok-vrowhead");
+      const tiles = h("div", "grok-vtiles");
+      section.append(label, tiles);
+      body.append(section);
+      rowEls.push({ section, label, tiles });
+    }
+    rows.forEach((r, i) => {
+      setText(rowEls[i].label, r);
+      rowEls[i].label.hidden = !r;
+      setAttr(rowEls[i].label, "title", rowTitles[i] || r);
+    });
+  }
+
+  function makeTile(t) {
+    const fig = h("figure", "grok-vtile", { "data-index": t.index });
+    const cap = h("div", "grok-vcap");
+    const media = h("div", "grok-vmedia");
+    const video = h("video", "grok-vvideo", { muted: true, playsinline: true, preload: "metadata", tabindex: 0 });
+    video.muted = true;
+    const state = h("div", "grok-vstate");
+    const prog = h("div", "grok-vprog");
+    const progFill = h("span");
+    prog.append(progFill);
+    media.append(video, state, prog);
+    const foot = h("figcaption", "grok-vfoot");
+    const status = h("span", "grok-vstatus");
+    const dot = h("span", "grok-vdot", { "aria-hidden": "true" });
+    const statusText = h("span");
+    status.append(dot, statusText);
+    const cost = h("span", "grok-vcost");
+    const latency = h("span", "grok-vlatency");
+    const rate = h("span", "grok-vrate", { role: "group", "aria-label": "rating" });
+    const starBtns = [1, 2, 3, 4, 5].map((n) => {
+      const b = h("button", "grok-star", { type: "button", "aria-label": `rate ${n} of 5`, "aria-pressed": "false" }, "☆");
+      b.addEventListener("click", () => send({ type: "rate", index: +fig.dataset.index, value: tileRating(fig) === n ? 0 : n }));
+      rate.append(b);
+      return b;
+    });
+    const staticStars = h("span", "grok-vstars");
+    const win = h("button", "grok-vbtn-small grok-vwin", { type: "button", "aria-pressed": "false", "aria-label": "winner of this row", title: "winner of this row" }, "♛ best");
+    win.addEventListener("click", () => send({ type: "winner", index: +fig.dataset.index }));
+    const noteBtn = h("button", "grok-vbtn-small grok-vnote-btn", { type: "button", "aria-expanded": "false", "aria-label": "note", title: "note" }, "✎");
+    const stop = h("button", "grok-vbtn-small grok-vstop", { type: "button", "aria-label": "stop waiting", title: "stop waiting (the job goes on; resumable)" }, "■");
+    stop.addEventListener("click", () => send({ type: "stop", index: +fig.dataset.index }));
+    const tools = h("span", "grok-vtools");
+    tools.append(rate, staticStars, stop);
+    foot.append(status, cost, latency, tools);
+    // Review actions sit over the video's corner, shown on hover or focus: the footer stays one line.
+    const corner = h("div", "grok-vcorner");
+    corner.append(win, noteBtn);
+    media.append(corner);
+    const note = h("input", "grok-vnote", { type: "text", placeholder: "note (Enter saves)", "aria-label": "note", hidden: true });
+    const noteText = h("div", "grok-vnote-text");
+    noteBtn.addEventListener("click", () => {
+      note.hidden = !note.hidden;
+      noteBtn.setAttribute("aria-expanded", String(!note.hidden));
+      if (!note.hidden) note.focus();
+    });
+    const saveNote = () => send({ type: "note", index: +fig.dataset.index, value: note.value });
+    note.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        saveNote();
+        note.hidden = true;
+        noteBtn.setAttribute("aria-expanded", "false");
+        noteBtn.focus();
+      }
+      e.stopPropagation(); // keep JupyterLab's shortcuts out of the text box
+    });
+    note.addEventListener("change", saveNote);
+    fig.append(cap, media, foot, note, noteText);
+    // Native controls only while the pointer or the keyboard is on the tile: the video stays clear.
+    const show = () => (video.controls = !!video.getAttribute("src"));
+    const hide = () => {
+      if (!fig.contains(document.activeElement)) video.controls = false;
+    };
+    fig.addEventListener("mouseenter", show);
+    fig.addEventListener("mouseleave", () => (video.controls = false));
+    fig.addEventListener("focusin", show);
+    fig.addEventListener("focusout", () => setTimeout(hide, 0));
+    const parts = { fig, cap, media, video, state, prog, progFill, status, statusText, cost, latency, starBtns, staticStars, win, noteBtn, stop, note, noteText, rate };
+    return parts;
+  }
+
+  function tileRating(fig) {
+    return +(fig.dataset.rating || 0);
+  }
+
+  function drawTile(p, t) {
+    const fig = p.fig;
+    fig.className = `grok-vtile grok-tone-${t.tone} grok-kind-${t.kind}` + (t.winner ? " grok-winner" : "");
+    fig.dataset.rating = t.rating;
+    setAttr(fig, "title", t.title);
+    setText(p.cap, t.label);
+    p.media.style.aspectRatio = `${t.width || 16} / ${t.height || 9}`;
+    if (t.poster) setAttr(p.video, "poster", t.poster);
+    if (t.src && p.video.getAttribute("src") !== t.src) {
+      p.video.setAttribute("src", t.src); // set once: setting it again would restart playback
+      sync.setup(p.video);
+    }
+    setAttr(p.video, "aria-label", `${t.prompt} (${t.label})`);
+    const hasVideo = !!t.src || !!t.poster;
+    p.video.hidden = !hasVideo;
+    // The state is said once: failures explain themselves in the media area, the footer names the state.
+    setText(p.state, t.tone === "bad" ? t.detail || t.state : t.tone === "idle" || t.tone === "warn" ? t.state : "");
+    p.state.hidden = hasVideo;
+    p.prog.hidden = t.tone !== "busy";
+    p.progFill.style.width = t.progress === null || t.progress === undefined ? "100%" : `${t.progress}%`;
+    p.prog.classList.toggle("grok-indeterminate", t.progress === null || t.progress === undefined);
+    setText(p.statusText, t.state);
+    setText(p.cost, t.cost);
+    setText(p.latency, t.latency);
+    const live = interactive();
+    p.rate.hidden = !live || t.kind !== "done";
+    p.starBtns.forEach((b, i) => {
+      setText(b, i < t.rating ? "★" : "☆");
+      b.setAttribute("aria-pressed", String(i < t.rating));
+    });
+    setText(p.staticStars, live ? "" : stars(t.rating));
+    p.win.hidden = !(t.winner || (live && t.kind === "done"));
+    p.win.disabled = !live;
+    p.win.setAttribute("aria-pressed", String(!!t.winner));
+    p.noteBtn.hidden = !live || !t.run_id;
+    p.stop.hidden = !live || !t.can_stop;
+    if (document.activeElement !== p.note) p.note.value = t.note || "";
+    setText(p.noteText, t.note ? `“${t.note}”` : "");
+  }
+
+  function drawTiles() {
+    const tiles = model.get("tiles") || [];
+    for (const t of tiles) {
+      let p = tileEls.get(t.index);
+      if (!p) {
+        p = makeTile(t);
+        tileEls.set(t.index, p);
+      }
+      const row = rowEls[t.row];
+      if (row && p.fig.parentNode !== row.tiles) row.tiles.append(p.fig);
+      p.fig.style.gridColumn = wrapped ? "" : String(t.col + 1);
+      drawTile(p, t);
+    }
+    drawAbChoices(tiles);
+  }
+
+  function drawSummary() {
+    const s = model.get("summary") || {};
+    const total = s.total || 0;
+    setText(summary, s.text || "");
+    const ok = total ? (100 * (s.done || 0)) / total : 0;
+    const bad = total ? (100 * ((s.failed || 0) + (s.stopped || 0))) / total : 0;
+    fillOk.style.width = `${ok}%`;
+    fillBad.style.width = `${bad}%`;
+    meter.setAttribute("aria-valuemax", total);
+    meter.setAttribute("aria-valuenow", (s.done || 0) + (s.failed || 0));
+    stopBtn.hidden = !interactive() || !s.can_stop;
+    setText(message, model.get("message") || "");
+  }
+
+  function drawAbChoices(tiles) {
+    const done = tiles.filter((t) => t.src);
+    const key = done.map((t) => t.index).join(",");
+    if (selA.dataset.key === key) return;
+    selA.dataset.key = key;
+    for (const sel of [selA, selB]) {
+      const keep = sel.value;
+      sel.replaceChildren(...done.map((t) => h("option", "", { value: t.index }, `${t.prompt.slice(0, 40)} · ${t.label}`)));
+      if (keep && done.some((t) => String(t.index) === keep)) sel.value = keep;
+    }
+    if (!selB.dataset.chosen && done.length > 1) selB.value = String(done[1].index);
+    abBtn.hidden = done.length < 2;
+    if (!ab.hidden) drawAb();
+  }
+
+  function drawAb() {
+    const tiles = model.get("tiles") || [];
+    const a = tiles.find((t) => String(t.index) === selA.value);
+    const b = tiles.find((t) => String(t.index) === selB.value);
+    for (const [v, t] of [[abA, a], [abB, b]]) {
+      if (t && v.getAttribute("src") !== t.src) {
+        v.setAttribute("src", t.src);
+        if (t.poster) v.setAttribute("poster", t.poster);
+        sync.setup(v);
+      }
+    }
+    abStage.style.aspectRatio = a ? `${a.width} / ${a.height}` : "16 / 9";
+    const wiping = mode.value === "wipe";
+    wipe.hidden = !wiping;
+    abLine.hidden = !wiping;
+    if (flicker) clearInterval(flicker);
+    flicker = null;
+    if (wiping) {
+      abB.style.visibility = "visible";
+      abB.style.clipPath = `inset(0 0 0 ${wipe.value}%)`;
+      abLine.style.left = `${wipe.value}%`;
+    } else {
+      abB.style.clipPath = "none";
+      let on = true;
+      flicker = setInterval(() => {
+        on = !on;
+        abB.style.visibility = on ? "visible" : "hidden";
+      }, 700);
+    }
+  }
+
+  abBtn.addEventListener("click", () => {
+    ab.hidden = !ab.hidden;
+    abBtn.setAttribute("aria-expanded", String(!ab.hidden));
+    if (ab.hidden) {
+      if (flicker) clearInterval(flicker);
+      flicker = null;
+      for (const v of [abA, abB]) {
+        v.pause();
+        v.removeAttribute("src"); // out of the sync group while closed
+        v.load();
+      }
+    } else drawAb();
+  });
+  selA.addEventListener("change", drawAb);
+  selB.addEventListener("change", () => {
+    selB.dataset.chosen = "1";
+    drawAb();
+  });
+  mode.addEventListener("change", drawAb);
+  wipe.addEventListener("input", drawAb);
+
+  // -- responsive columns: as many as fit at MIN_TILE_PX, the rest wrap (and then label themselves) ----
+  function relayout() {
+    const n = Math.max(1, (model.get("cols") || []).length);
+    const width = root.clientWidth || 800;
+    const fit = Math.max(1, Math.floor((width + GAP_PX) / (MIN_TILE_PX + GAP_PX)));
+    const k = Math.min(n, fit);
+    const nowWrapped = k < n;
+    if (k === cols && nowWrapped === wrapped && root.dataset.laidOut) return;
+    root.dataset.laidOut = "1";
+    cols = k;
+    wrapped = nowWrapped;
+    root.style.setProperty("--grok-cols", String(k));
+    root.style.setProperty("--grok-max-tile", `${MAX_TILE_PX}px`);
+    root.classList.toggle("grok-wrapped", wrapped);
+    head.hidden = wrapped;
+    for (const p of tileEls.values()) {
+      const t = (model.get("tiles") || []).find((x) => x.index === +p.fig.dataset.index);
+      p.fig.style.gridColumn = wrapped || !t ? "" : String(t.col + 1);
+    }
+  }
+  const headSize = new ResizeObserver(() => root.style.setProperty("--grok-head-h", `${head.offsetHeight}px`));
+  headSize.observe(head);
+  const resize = new ResizeObserver(() => relayout());
+  resize.observe(root);
+
+  drawHeaders();
+  relayout();
+  drawTiles();
+  drawSummary();
+  sync.onchange();
+  const onTiles = () => drawTiles();
+  const onHeaders = () => {
+    drawHeaders();
+    relayout();
+    drawTiles();
+  };
+  const onSummary = () => drawSummary();
+  model.on("change:tiles", onTiles);
+  model.on("change:rows", onHeaders);
+  model.on("change:cols", onHeaders);
+  model.on("change:summary", onSummary);
+  model.on("change:message", onSummary);
+  return () => {
+    resize.disconnect();
+    headSize.disconnect();
+    sync.stop();
+    if (flicker) clearInterval(flicker);
+    model.off("change:tiles", onTiles);
+    model.off("change:rows", onHeaders);
+    model.off("change:cols", onHeaders);
+    model.off("change:summary", onSummary);
+    model.off("change:message", onSummary);
+  };
+}
+
+export default { render };
