@@ -143,7 +143,12 @@ class Engine:
             # request id reaches the history; only the waiting stops.
             job.waiter_gone = True
             if job.submit_task.done() and not job.submit_task.cancelled() and job.submit_task.exception() is None:
-                await self._stop(job, "stopped waiting")
+                if not job.run.stopped:
+                    await self._stop(job, "stopped waiting")
+            elif job.run.request_id is not None:
+                # The POST is over and only its bookkeeping remains: let it finish, so that whoever
+                # cancelled finds the job marked stopped.
+                await asyncio.shield(asyncio.wait({job.submit_task}))
             raise
         return await self._wait(job)
 

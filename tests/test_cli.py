@@ -20,7 +20,7 @@ def test_demo_makes_real_mp4s_and_a_history(capsys):
     assert "SIMULATED" in out and "9 runs, 9 done" in out and "MP4s are in" in out
     report = Path(out.split("HTML report of the comparison (open it in a browser): ")[1].splitlines()[0])
     html = report.read_text(encoding="utf-8")
-    assert report.suffix == ".html" and html.count("<video") == 6 and "data:video/mp4;base64," in html
+    assert report.suffix == ".html" and html.count("data:video/mp4;base64,") == 6
     from grok_nb.config import home_dir
     from grok_nb.store import RunStore
 
