@@ -15,6 +15,17 @@ SPEED = 300.0
 FAST = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=60.0)
 
 
+def pytest_configure(config):
+    """Before any fixture: session and module fixtures (JupyterLab, kernels) never touch the user's real home or key."""
+    import os
+    import tempfile
+
+    os.environ["GROK_NB_HOME"] = tempfile.mkdtemp(prefix="grok-nb-test-home-")
+    os.environ["GROK_NB_SHARED_URL"] = "local"
+    for name in ("XAI_API_KEY", "GROK_NB_BASE_URL", "GROK_NB_HISTORY_URL"):
+        os.environ.pop(name, None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """A fresh GROK_NB_HOME per test, and no real key or base URL from the environment."""
