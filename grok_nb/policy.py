@@ -18,7 +18,7 @@ class PollPolicy:
     """Timing knobs for waiting on jobs; all in seconds of wall-clock time."""
 
     interval: float = 1.0  # the shortest gap between two polls of one job (the official SDK's fixed interval)
-    max_interval: float = 60.0  # the longest gap: a prediction is never trusted for longer than this
+    max_interval: float = 120.0  # the longest gap: a prediction is never trusted for longer than this
     growth: float = 1.1  # ``poll_delay``'s fixed schedule (the scheduler plans from progress instead)
     deadline: float = 15 * 60.0
     lag_target: float = 0.04  # without progress, poll again after this share of the time waited so far
