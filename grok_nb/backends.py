@@ -30,9 +30,9 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
                     simulator_speed: float | None = None, quiet: bool = False) -> Backend:
     """Argument → environment → default; with neither a key nor a base URL, start the simulator.
 
-    ``simulator_speed`` is the embedded simulator's time factor; with a base URL it says how much
-    faster than real time that server's clock runs (a shared ``grok-nb simulator --speed N``), so
-    the client's timings follow it.
+    ``simulator_speed`` is the embedded simulator's time factor; with a base URL that is not xAI's it
+    says how much faster than real time that server's clock runs, so the client's timings follow it.
+    Left out, a grok_nb simulator at that URL (a class's shared ``grok-nb simulator``) is asked.
     """
     if simulator_speed is not None and (isinstance(simulator_speed, bool) or not isinstance(simulator_speed, (int, float))
                                         or not 0 < simulator_speed < float("inf")):
@@ -49,4 +49,19 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
         return Backend(server.url, sim_key, "simulator", server.config.speed, embedded=True)
     url = url or DEFAULT_BASE_URL
     name = backend_name(url, simulated=False)
-    return Backend(url, key, name, float(simulator_speed) if simulator_speed and name != "xai" else 1.0)
+    if name == "xai":
+        return Backend(url, key, name, 1.0)
+    speed = float(simulator_speed) if simulator_speed else _simulator_speed(url)
+    return Backend(url, key, name, speed)
+
+
+def _simulator_speed(url: str) -> float:
+    """How fast a grok_nb simulator at ``url`` runs (its root says; no key is sent); 1 for anything else."""
+    import httpx
+
+    try:
+        answer = httpx.get(url + "/", timeout=2.0)
+        speed = answer.json().get("speed") if answer.headers.get("x-grok-nb-simulator") else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return 1.0
+    return float(speed) if isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0 < speed < 1e6 else 1.0

@@ -118,6 +118,17 @@ HOW = [
                   "for c in loners:\n    c.close()\n"
                   "server.config.rate_limit = 1.0  # back to the real service's limit\n"
                   "studio.plot_timeline(handles, rate_limit=limit)"),
+    new_markdown_cell("## 6. A class on one key\nxAI counts the limit **per key**, not per notebook. grok_nb does "
+                      "too: every notebook on this machine that uses the same key draws from one budget (a small "
+                      "file under `GROK_NB_HOME`, named by a hash of the key), so two notebooks never trip the "
+                      "limit together; a card that waits for the others says so. `studio.status()` lists who shares "
+                      "it.\n\n**A teacher** runs one simulator for the class: `grok-nb simulator --host 0.0.0.0 "
+                      "--port 8000 --api-key class-2026`. **Each student** sets `GROK_NB_BASE_URL=http://TEACHER:8000` "
+                      "and `XAI_API_KEY=class-2026` (grok_nb asks that simulator how fast it runs). With one real "
+                      "key instead, `GROK_NB_SHARED_URL=redis://…` shares its budget across machines and "
+                      "`GROK_NB_HISTORY_URL=postgresql://…` gives the class one history to browse and rate. "
+                      "`notebooks/CLASSROOM.md` has the details."),
+    new_code_cell("studio.status()  # the processes and jobs drawing from this key's request budget"),
 ]
 
 

@@ -438,3 +438,36 @@ def test_the_key_is_redacted_from_every_log_line_while_a_client_exists(sim, capl
             logging.getLogger("httpcore.http11").debug("header %s", f"Bearer {TEST_KEY}")
             logging.getLogger("httpx").debug(f"echoed {TEST_KEY}")
     assert "httpcore" in caplog.text and TEST_KEY not in caplog.text and "TESTKEY" not in caplog.text
+
+
+def test_a_job_waiting_for_a_shared_budget_says_so(sim):
+    import asyncio as aio
+
+    class Contended:
+        """A budget other processes use too: each slot takes a while, and its status says why."""
+
+        interval = 0.01
+        jobs = 0
+
+        async def acquire(self) -> None:
+            await aio.sleep(0.3)
+
+        def pause(self, seconds: float) -> None:
+            pass
+
+        def status(self) -> dict:
+            return {"message": "waiting for the key's rate limit: 3 other processes"}
+
+    notes = []
+    with _client(sim, limiter=Contended()) as c:
+        run = c.generate("contended", duration=1, on_update=lambda r: notes.append(r.waiting_note))
+    assert run.ok and "waiting for the key's rate limit: 3 other processes" in notes
+    assert run.waiting_note is None  # said while waiting, gone once served
+
+    from grok_nb.notebook import gridstate
+
+    waiting = grok_nb.Run("r", "generate", "m", "p", status="pending")
+    waiting.waiting_note = "waiting for the key's rate limit: 3 other processes"
+    tile = gridstate.tile(0, waiting)
+    line = gridstate.summary([tile], [waiting], estimate_usd=0.1)["text"]
+    assert "waiting for the key's rate limit: 3 other processes" in line

@@ -159,6 +159,9 @@ def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, esti
         parts.append("waiting for confirmation")
     elif busy:
         parts.append(f"ETA {present.seconds(eta)}")
+        note = next((r.waiting_note for r in runs if r is not None and r.waiting_note), None)
+        if note:  # other notebooks share the key's request budget
+            parts.append(note)
     elif wall_s is not None:
         parts.append(f"wall time {present.seconds(wall_s)}")
     money = f"{present.usd(cost)} of est. {present.usd(estimate_usd)}"
