@@ -395,8 +395,9 @@ class _LoopThread:
         self._thread.join(timeout=5)
 
 
-#: Clients still open; at exit they wait for POSTs in flight so their request ids reach the history.
-_OPEN: "weakref.WeakSet[Client]" = weakref.WeakSet()
+#: Clients still open (held until closed: each runs a loop thread); at exit each is closed, so POSTs in
+#: flight bring back their request ids and the history writer empties its queue.
+_OPEN: "set[Client]" = set()
 
 
 @atexit.register
