@@ -26,9 +26,10 @@ from .backends import Backend, resolve_backend
 from .budget import Budget, Reservation
 from .config import check_home, home_dir, redact_url
 from .engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
-from .errors import ValidationError
+from .errors import ValidationError, error_from_response
 from .jobs import RESUMABLE, Status
 from .logs import protect_secret
+from .models import parse_models_listing
 from .policy import PollPolicy
 from .pricing import CostEstimate
 from .ratelimit import make_limiter
@@ -242,12 +243,12 @@ class AsyncClient:
             if run.status in (Status.FAILED, Status.EXPIRED, Status.MODERATED, Status.REJECTED) or (
                     run.status is Status.DONE and run.path is not None and is_mp4(run.path)):
                 return run if wait else self._handle(run, _finished(run))
-        else:
+            work = await self._engine.attach(run, on_update)
+        else:  # started elsewhere: this history learns of it now
             run = Run(run_id=uuid.uuid4().hex, kind="unknown", model="", prompt=None, backend=self.backend,
                       request_id=request_id, status=Status.PENDING)
-            await asyncio.wrap_future(self._engine.writer.insert(
-                {**run.to_row(self._engine.base_url), "owner": self._engine.owner, "made_by": self._engine.made_by}))
-        return await self._launch(run, await self._engine.attach(run, on_update), wait)
+            work = await self._engine.attach(run, on_update, new=True)
+        return await self._launch(run, work, wait)
 
     async def resume(self, *, on_update: Callable[[Run], UpdateCallback | None] | None = None) -> list[JobHandle]:
         """Re-attach every unfinished job of this history that has a request id; sends no submit.
@@ -290,16 +291,9 @@ class AsyncClient:
             await self.scheduler.turn(POLL)
             answer = await self._engine.api.request("GET", "/v1/video-generation-models")
             if not answer.ok:
-                from .errors import error_from_response
-
                 raise error_from_response(answer.status_code or 0, answer.body, headers=answer.headers,
                                           secret=self._backend.api_key)
-            try:
-                from .models import parse_models_listing as parse
-            except ImportError:
-                parse = None
-            body = answer.body if isinstance(answer.body, dict) else {}
-            self._models = parse(answer.body) if parse else list(body.get("models") or body.get("data") or [])
+            self._models = parse_models_listing(answer.body)
         return list(self._models or [])
 
     # -- plumbing --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from .shared import current_user, owner_alive, process_owner
+from .shared import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
 from .budget import Budget, Reservation
 from .errors import (
@@ -81,7 +81,6 @@ class Engine:
         self.views = ViewDispatcher()
         self.jobs: dict[str, Job] = {}  # run_id → job, while someone may still wait on it
         self.owner = process_owner()
-        self.made_by = current_user()
         self._rng = random.Random()
 
     # -- events ----------------------------------------------------------------------------------
@@ -94,7 +93,7 @@ class Engine:
             run.exchanges.append(event.entry)
             self.writer.exchange(run.run_id, event.entry)
         elif isinstance(event, Created):
-            future = self.writer.insert({**self._row(run), "owner": self.owner, "made_by": self.made_by})
+            future = self.writer.insert(self._row(run))  # the store adds who made it and which process owns it
         else:
             future = self.writer.update(run.run_id, self._row(run))
         if isinstance(event, Finished) and run.status is Status.DONE:
@@ -152,8 +151,8 @@ class Engine:
             raise
         return await self._wait(job)
 
-    async def attach(self, run: Run, on_update: UpdateCallback | None) -> Awaitable[Run]:
-        """Wait for a job that already has a request id (resumed, or started elsewhere)."""
+    async def attach(self, run: Run, on_update: UpdateCallback | None, *, new: bool = False) -> Awaitable[Run]:
+        """Wait for a job that already has a request id (resumed, or started elsewhere: ``new`` records its row)."""
         job = self.jobs.get(run.run_id)
         if job is not None:
             if on_update is not None:
@@ -165,7 +164,7 @@ class Engine:
             job.accepted_at = time.monotonic() - max(0.0, (_now() - run.submitted_at).total_seconds())
         run.stopped, run.error = False, None
         self.jobs[run.run_id] = job
-        await self._emit(job, Progress(run))
+        await self._emit(job, Created(run) if new else Progress(run))
         return self._wait(job)
 
     async def follow(self, job: Job) -> Run:
@@ -501,7 +500,7 @@ def _safe_name(request_id: str) -> str:
 
 
 def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str) -> tuple[list[dict], list[dict]]:
-    """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit) — pure.
+    """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit), asking which owners still live.
 
     A row still ``submitting`` whose process is gone can never learn its request id: it becomes
     ``uncertain``. Rows that another live process is still handling are left alone.
@@ -511,13 +510,13 @@ def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str)
         if row["run_id"] in active:
             continue
         owner = row.get("owner")
-        alive = True if owner == me else owner_alive(owner)
+        alive = owner_alive(owner)  # True for this very process
         if row.get("request_id"):
             if alive and owner != me:
                 continue  # another notebook is waiting for it
             attach.append(row)
             continue
-        if alive or owner == me:
+        if alive:
             continue  # its POST is still in flight
         if alive is None and owner:
             created = datetime.fromisoformat(row["created_at"])

@@ -163,7 +163,6 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self.granted = {SUBMIT: 0, POLL: 0}
-        self.waiting_since: float | None = None  # a due request has waited for a slot since then
 
     @property
     def queued(self) -> int:
@@ -212,15 +211,11 @@ class Scheduler:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            if self.waiting_since is None:
-                self.waiting_since = self._clock()
             await self.limiter.acquire()
             ticket = self._pick(self._clock())
             if ticket is not None:
                 self.granted[ticket.kind] += 1
                 ticket.future.set_result(None)
-            if self._due() is None or self._due() > self._clock():  # type: ignore[operator]
-                self.waiting_since = None
 
     async def aclose(self) -> None:
         """Stop granting (the client is closing)."""
