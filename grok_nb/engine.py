@@ -14,7 +14,7 @@ import os
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
@@ -409,9 +409,13 @@ class Engine:
         await self._emit(job, Finished(run))
 
     async def _stop(self, job: Job, reason: str) -> None:
-        job.run.stopped = True
-        self.jobs.pop(job.run.run_id, None)
-        await self._emit(job, Stopped(job.run, reason=reason))
+        run = job.run
+        self.jobs.pop(run.run_id, None)
+        # On disk before this process shows it: whoever sees run.stopped finds the resume note in the history.
+        row = replace(run, stopped=True).to_row(self.base_url)
+        await asyncio.shield(asyncio.wrap_future(self.writer.update(run.run_id, row)))
+        run.stopped = True
+        await self._emit(job, Stopped(run, reason=reason))
 
     # -- download --------------------------------------------------------------------------------
     async def _download(self, job: Job, started: float) -> None:
