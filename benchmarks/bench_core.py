@@ -45,7 +45,7 @@ def poll_latency(server: SimulatorServer) -> None:
 
 def render_throughput() -> None:
     from grok_nb.simulator.render import RenderSpec, render
-    from grok_nb.validation import frame_size
+    from grok_nb.api.validation import frame_size
 
     with tempfile.TemporaryDirectory() as tmp:
         for res in ("480p", "720p"):

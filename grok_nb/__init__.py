@@ -9,9 +9,9 @@ from .errors import (  # noqa: E402
     JobError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, PermissionDeniedError,
     RateLimitError, ServerError, SubmitUncertainError, ValidationError,
 )
-from .pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
-from .jobs import Status  # noqa: E402
-from .results import JobHandle, Run  # noqa: E402
+from .api.pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
+from .jobs.lifecycle import Status  # noqa: E402
+from .jobs.results import JobHandle, Run  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -28,10 +28,10 @@ def _simulator(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .store import HistoryError, history_location, open_store
+    from .history.store import HistoryError, history_location, open_store
 
     if args.repair:
-        from .stores.sqlite import repair
+        from .history.sqlite import repair
 
         where = history_location(args.home)
         if not isinstance(where, Path):

@@ -21,23 +21,23 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import httpx
 
-from . import media, validation
-from .backends import Backend, resolve_backend
-from .budget import Budget, Reservation
-from .config import check_home, home_dir, redact_url
-from .engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
+from .api import media, validation
+from .runtime.backends import Backend, resolve_backend
+from .jobs.budget import Budget, Reservation
+from .settings import check_home, home_dir, redact_url
+from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .errors import ValidationError, error_from_response
-from .jobs import RESUMABLE, Status
-from .logs import protect_secret
-from .models import parse_models_listing
-from .policy import PollPolicy
-from .pricing import CostEstimate
-from .ratelimit import make_limiter
-from .scheduler import POLL
-from .results import JobHandle, Run
-from .store import open_store
-from .transport import Api, is_mp4
-from .validation import DEFAULT_MODEL, JobSpec, VideoRef
+from .jobs.lifecycle import RESUMABLE, Status
+from .runtime.logs import protect_secret
+from .api.models import parse_models_listing
+from .jobs.policy import PollPolicy
+from .api.pricing import CostEstimate
+from .runtime.ratelimit import make_limiter
+from .runtime.scheduler import POLL
+from .jobs.results import JobHandle, Run
+from .history.store import open_store
+from .runtime.transport import Api, is_mp4
+from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
 
 DEFAULT_DEADLINE_S = 15 * 60.0
 DEFAULT_RATE_LIMIT = 1.0  # requests per second, polls included: xAI's limit for the video models

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .client import Client
-from .compare import Grid
-from .probe import probe
+from .notebook.compare import Grid
+from .api.probe import probe
 
 PROMPTS = (
     "A red fox trotting through fresh snow in a birch forest at dawn",

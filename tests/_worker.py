@@ -12,7 +12,7 @@ import time
 def main() -> None:
     mode, base_url, key, n, prompt = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
     from grok_nb import Client
-    from grok_nb.policy import PollPolicy
+    from grok_nb.jobs.policy import PollPolicy
 
     policy = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=120.0)
     client = Client(api_key=key, base_url=base_url, policy=policy, rate_limit=300.0)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from grok_nb.policy import PollPolicy
+from grok_nb.jobs.policy import PollPolicy
 from grok_nb.simulator import SimulatorConfig, SimulatorServer
 
 TEST_KEY = "xai-TESTKEYabcdef0123456789SECRET"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from grok_nb import AsyncClient
 from grok_nb.errors import GrokError
-from grok_nb.policy import PollPolicy
-from grok_nb.ratelimit import make_limiter
+from grok_nb.jobs.policy import PollPolicy
+from grok_nb.runtime.ratelimit import make_limiter
 
 
 async def main(base_url: str, key: str, rate: float, jobs: int, home: str, start: float, mode: str,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from grok_nb.probe import probe
+from grok_nb.api.probe import probe
 
 from .conftest import SPEED
 

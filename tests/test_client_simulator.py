@@ -14,7 +14,7 @@ from PIL import Image
 
 import grok_nb
 from grok_nb import Client
-from grok_nb.probe import probe
+from grok_nb.api.probe import probe
 
 from .conftest import FAST, SPEED, TEST_KEY, count
 

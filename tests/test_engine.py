@@ -19,7 +19,7 @@ import pytest
 
 import grok_nb
 from grok_nb import AsyncClient, Client
-from grok_nb.compare import Grid
+from grok_nb.notebook.compare import Grid
 from grok_nb.errors import BudgetExceeded, ConfigurationError
 
 from ._proxy import FaultProxy
@@ -311,7 +311,7 @@ def test_a_huge_answer_is_not_read_and_the_job_stays_resumable():
 
 
 def test_a_full_disk_is_a_download_error_with_what_to_do(monkeypatch):
-    from grok_nb import transport
+    from grok_nb.runtime import transport
 
     real_open = open
 

@@ -3,7 +3,7 @@
 import pytest
 
 from grok_nb import errors
-from grok_nb.responses import parse_job_status
+from grok_nb.api.responses import parse_job_status
 
 KEY = "xai-abcdefghijklmnop1234"
 

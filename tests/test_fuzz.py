@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import grok_nb
-from grok_nb import ValidationError, models
-from grok_nb.compare import Grid
-from grok_nb.validation import check_request_id
+from grok_nb import ValidationError
+from grok_nb.api import models
+from grok_nb.notebook.compare import Grid
+from grok_nb.api.validation import check_request_id
 
 from .test_media import _png_declaring
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grok_nb import ValidationError, media
-from grok_nb.validation import ImageRef, VideoRef, edit_spec, extend_spec, generate_spec
+from grok_nb import ValidationError
+from grok_nb.api import media
+from grok_nb.api.validation import ImageRef, VideoRef, edit_spec, extend_spec, generate_spec
 
 V15, LITE = "grok-imagine-video-1.5", "grok-imagine-video-1.5-lite"
 A = ImageRef({"url": "https://example.com/a.png"}, "https://example.com/a.png")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from grok_nb import ValidationError
-from grok_nb.media import MAX_IMAGE_BYTES, image_ref
+from grok_nb.api.media import MAX_IMAGE_BYTES, image_ref
 
 
 def _png(size=(64, 48), colour=(200, 30, 30)) -> bytes:

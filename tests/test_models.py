@@ -4,8 +4,9 @@ import warnings
 
 import pytest
 
-from grok_nb import ValidationError, models
-from grok_nb.validation import ImageRef, VideoRef, edit_spec, extend_spec, generate_spec
+from grok_nb import ValidationError
+from grok_nb.api import models
+from grok_nb.api.validation import ImageRef, VideoRef, edit_spec, extend_spec, generate_spec
 
 IMG = ImageRef({"url": "https://example.com/a.png"}, "https://example.com/a.png")
 VID = VideoRef("https://vidgen.x.ai/v.mp4", duration=6.0, resolution="480p")

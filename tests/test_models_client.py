@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import grok_nb
-from grok_nb.probe import probe
+from grok_nb.api.probe import probe
 
 from .conftest import FAST, SPEED, TEST_KEY
 from .test_client_simulator import _image

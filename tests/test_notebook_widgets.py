@@ -10,8 +10,8 @@ import grok_nb
 from grok_nb.notebook import present
 from grok_nb.notebook.throttle import Throttle
 from grok_nb.notebook.widgets import JobCard
-from grok_nb.pricing import CostEstimate
-from grok_nb.results import Run
+from grok_nb.api.pricing import CostEstimate
+from grok_nb.jobs.results import Run
 
 
 
@@ -130,7 +130,7 @@ def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
 
 
 def test_grid_layout_single_axis_is_one_row(tmp_path):
-    from grok_nb.compare import plan, short
+    from grok_nb.notebook.compare import plan, short
 
     assert short("An A/B test of a fox") == "An A/B test of a fox"  # a prompt, not a path
     (tmp_path / "cat.png").write_bytes(b"x")

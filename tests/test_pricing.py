@@ -2,7 +2,7 @@
 
 import pytest
 
-from grok_nb import pricing
+from grok_nb.api import pricing
 
 
 def test_contract_examples():

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grok_nb.probe import probe
+from grok_nb.api.probe import probe
 from grok_nb.simulator import render as R
-from grok_nb.validation import frame_size
+from grok_nb.api.validation import frame_size
 
 PROMPTS = (
     "A red fox trotting through fresh snow in a birch forest at dawn",

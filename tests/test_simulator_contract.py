@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 
-from grok_nb.probe import probe
+from grok_nb.api.probe import probe
 from grok_nb.simulator import real_latency_s
 
 AUTH = {"Authorization": "Bearer any-key"}

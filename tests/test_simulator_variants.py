@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 import grok_nb
-from grok_nb import models
-from grok_nb.probe import probe
-from grok_nb.responses import parse_job_status, parse_poll_error
+from grok_nb.api import models
+from grok_nb.api.probe import probe
+from grok_nb.api.responses import parse_job_status, parse_poll_error
 from grok_nb.simulator import real_latency_s
 
 AUTH = {"Authorization": "Bearer any-key"}

@@ -9,9 +9,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from grok_nb.shared import process_owner
-from grok_nb.store import MIGRATIONS, HistoryError, RunStore, open_store
-from grok_nb.stores.sqlite import repair
+from grok_nb.settings import process_owner
+from grok_nb.history.store import MIGRATIONS, HistoryError, RunStore, open_store
+from grok_nb.history.sqlite import repair
 from tests.servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 
@@ -50,7 +50,7 @@ def test_an_old_file_is_migrated_forward(tmp_path):
 def test_an_old_postgres_history_is_migrated_forward(postgres_url):
     import psycopg
 
-    from grok_nb.store import POSTGRES_VARIANTS
+    from grok_nb.history.store import POSTGRES_VARIANTS
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         for statement in filter(str.strip, POSTGRES_VARIANTS[1].split(";")):
@@ -116,7 +116,7 @@ def test_a_batch_is_one_transaction(where):
 
 WRITER = textwrap.dedent("""
     import sys
-    from grok_nb.store import RunStore
+    from grok_nb.history.store import RunStore
     store = RunStore(sys.argv[1])
     for i in range(int(sys.argv[3])):
         rid = f"{sys.argv[2]}-{i}"
@@ -136,7 +136,7 @@ def test_two_processes_writing_lose_nothing(where):
 
 OPENER = textwrap.dedent("""
     import sys, time
-    from grok_nb.store import RunStore
+    from grok_nb.history.store import RunStore
     start = float(sys.argv[3])
     time.sleep(max(0.0, start - time.time()))  # all open at the same instant
     store = RunStore(sys.argv[1])

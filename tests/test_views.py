@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 import grok_nb
-from grok_nb import tables
+from grok_nb.notebook import tables
 from grok_nb.notebook import browser as B
 from grok_nb.notebook import present
-from grok_nb.pricing import CostEstimate
-from grok_nb.results import Run
-from grok_nb.store import RunStore
-from grok_nb.tables import GridTable, HistoryFrame
-from grok_nb.timeline import build_timeline, classify
+from grok_nb.api.pricing import CostEstimate
+from grok_nb.jobs.results import Run
+from grok_nb.history.store import RunStore
+from grok_nb.notebook.tables import GridTable, HistoryFrame
+from grok_nb.notebook.timeline import build_timeline, classify
 
 NOW = dt.datetime(2026, 11, 21, 8, 23, 0, tzinfo=dt.timezone.utc)
 LONG = "A paper boat drifting down a rain-soaked street at night, neon signs reflected in every puddle, slow dolly"

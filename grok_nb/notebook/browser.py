@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from .. import tables
-from ..results import Run
-from ..store import filter_runs
-from ..tables import HistoryFrame, MUTED_CSS, TEXT_CSS, TONE_CSS
+from . import tables
+from ..jobs.results import Run
+from ..history.store import filter_runs
+from .tables import HistoryFrame, MUTED_CSS, TEXT_CSS, TONE_CSS
 from . import present
 
 PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]

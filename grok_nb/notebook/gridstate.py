@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from ..results import Run
+from ..jobs.results import Run
 from . import present
 
 #: How a cell ended badly; each keeps its place in the grid and says so once.

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import anywidget
 import traitlets as t
 
-from ..compare import Grid, short
-from ..results import Run
+from .compare import Grid, short
+from ..jobs.results import Run
 from . import fallback, gridstate
 from .posters import poster_data_uri
 from .redraw import MAX_REFRESH_PER_S, Redraw

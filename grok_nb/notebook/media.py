@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from ..localserver import BackgroundServer
+from ..loopback import BackgroundServer
 
 _NAME = re.compile(r"[A-Za-z0-9_\-]{1,120}\.mp4")
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..timeline import Timeline
+from .timeline import Timeline
 
 #: Text and grid colours per theme; backgrounds are always transparent (the notebook's own shows through).
 THEMES = {

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import tables
+from . import tables
 from ..errors import JobFailedError
-from ..results import Run
-from ..tables import MUTED_CSS, TONE_CSS, seconds, usd
+from ..jobs.results import Run
+from .tables import MUTED_CSS, TONE_CSS, seconds, usd
 
 __all__ = ["CardView", "card_view", "dedupe_clauses", "elapsed_s", "error_html", "error_parts", "eta_s",
            "exchanges_html", "header_html", "outcome", "player_html", "seconds", "usd"]

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..client import Client
-from ..compare import Grid
+from .compare import Grid
 from ..errors import ConfirmationRequired
-from ..pricing import CostEstimate
-from ..probe import probe
-from ..results import JobHandle, Run
-from ..store import filter_runs
-from ..tables import HistoryFrame
+from ..api.pricing import CostEstimate
+from ..api.probe import probe
+from ..jobs.results import JobHandle, Run
+from ..history.store import filter_runs
+from .tables import HistoryFrame
 from . import plots
 from .browser import HistoryBrowser
 from .gridview import VideoGrid
@@ -225,7 +225,7 @@ class Studio:
         # runs: a Grid, or Runs / handles / run ids / request ids; without it, the `last` runs that pass
         # `filters` (the arguments of history()). rate_limit: the requests per second the slots show
         # (default: this studio's client's).
-        from ..timeline import build_timeline
+        from .timeline import build_timeline
 
         if isinstance(runs, Grid):
             return runs.timeline(theme=theme)

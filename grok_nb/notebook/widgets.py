@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from ..results import Run
-from ..tables import MUTED_CSS
+from ..jobs.results import Run
+from .tables import MUTED_CSS
 from . import fallback, gridstate, present
 from .posters import poster_data_uri
 from .redraw import MAX_REFRESH_PER_S, Redraw

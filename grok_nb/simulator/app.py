@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__, models
+from .. import __version__
+from ..api import models
 from .state import ApiRefusal, Simulator
 
 _KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
@@ -35,7 +36,7 @@ def _error_response(sim: Simulator, refusal: ApiRefusal) -> JSONResponse:
 
 
 def model_listing() -> list[dict[str, Any]]:
-    """The models the simulator serves, from grok_nb.models, shaped like xAI's model listings."""
+    """The models the simulator serves, from grok_nb.api.models, shaped like xAI's model listings."""
     aliases = {**models.ALIASES, **models.PINNED}
     return [{"id": name, "object": "model", "owned_by": "xai", "created": 0,
              "input_modalities": ["text", "image"] + (["audio"] if rules.max_reference_audios else []),

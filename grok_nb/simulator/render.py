@@ -27,7 +27,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from ..probe import probe
+from ..api.probe import probe
 
 FPS = 24
 SAMPLE_RATE = 48_000
@@ -77,7 +77,7 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.I
 
 def aspect_label(width: int, height: int) -> str:
     """The allowed aspect ratio nearest a frame's shape, e.g. ``16:9``."""
-    from ..validation import nearest_aspect_ratio
+    from ..api.validation import nearest_aspect_ratio
 
     return nearest_aspect_ratio(width, height)
 

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from ..localserver import BackgroundServer
+from ..loopback import BackgroundServer
 from .app import create_app
 from .state import Simulator, SimulatorConfig
 

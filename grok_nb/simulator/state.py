@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .. import models, pricing, validation
+from ..api import models, pricing, validation
 from ..errors import ValidationError
-from ..validation import ImageRef, VideoRef
+from ..api.validation import ImageRef, VideoRef
 from .worker import WorkerPool
 
 REAL_RATE_LIMIT_RPS = 1.0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .compare import Grid
 
-_STATIC = Path(__file__).resolve().parent / "notebook" / "static"
+_STATIC = Path(__file__).resolve().parent / "static"
 _PAGE_STYLE = "body{font-family:system-ui,sans-serif;margin:24px;background:#fff;color:#212121} .sum{margin:8px 0 16px}"
 # The grid script asks its model for state and sends clicks back; a report's model is a fixed dict.
 _BOOT = """
@@ -43,9 +43,9 @@ def _script_safe(text: str) -> str:
 def grid_report(grid: "Grid", out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
     """Write the grid as rows × columns of players with headers, synchronized playback, cost and latency."""
     from .compare import short
-    from .notebook import fallback, gridstate
-    from .notebook.posters import poster_data_uri
-    from .probe import probe
+    from . import fallback, gridstate
+    from .posters import poster_data_uri
+    from ..api.probe import probe
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

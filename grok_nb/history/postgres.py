@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
 
-from ..shared import redact_url
+from ..settings import redact_url
 
 #: One advisory lock id for every grok_nb migration, so of many processes one migrates at a time.
 MIGRATION_LOCK = 7260142
@@ -22,7 +22,7 @@ def to_pyformat(sql: str) -> str:
 
 
 def _error(message: str) -> Exception:
-    from ..store import HistoryError
+    from .store import HistoryError
 
     return HistoryError(message)
 

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import DeadlineExceeded, GrokError
-from .jobs import FINAL, Status, status_of
-from .pricing import CostEstimate
+from ..errors import DeadlineExceeded, GrokError
+from .lifecycle import FINAL, Status, status_of
+from ..api.pricing import CostEstimate
 
 #: Job outcomes after which nothing changes by itself.
 FINAL_STATUSES = tuple(s.value for s in FINAL)
@@ -118,7 +118,7 @@ class Run:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Run":
         """Rebuild a run from its history row (to resume it, or to show it)."""
-        from .errors import JobError
+        from ..errors import JobError
 
         def when(value: Any) -> datetime | None:
             return datetime.fromisoformat(value) if value else None

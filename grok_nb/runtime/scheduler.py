@@ -20,7 +20,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .policy import PollPolicy
+from ..jobs.policy import PollPolicy
 
 
 @dataclass(frozen=True)

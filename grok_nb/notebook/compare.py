@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import validation
-from .errors import BudgetExceeded, ConfirmationRequired, ValidationError
-from .pricing import CostEstimate
-from .results import JobHandle, Run
+from ..api import validation
+from ..errors import BudgetExceeded, ConfirmationRequired, ValidationError
+from ..api.pricing import CostEstimate
+from ..jobs.results import JobHandle, Run
 
 #: Arguments of generate() that may be lists, so become axes of a grid.
 AXES = ("prompt", "resolution", "duration", "aspect_ratio", "image", "model", "generate_audio")
@@ -215,7 +215,7 @@ class Grid:
 
     def timeline(self, **options: Any) -> Any:
         """Every cell's submit, polls, done and download on one time axis, with the shared rate limit (a Figure)."""
-        from .notebook.plots import plot_timeline
+        from .plots import plot_timeline
         from .timeline import build_timeline
 
         limiter = getattr(self.client, "limiter", None)

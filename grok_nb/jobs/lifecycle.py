@@ -3,7 +3,7 @@
 A job goes ``submitting`` → ``pending`` → ``done`` (or ``failed``, ``moderated``, ``expired``,
 ``download_failed``); a submit that may have reached the server without an answer is
 ``uncertain`` and is never resent; one refused before it could start a job is ``rejected``.
-The async driver (``grok_nb.engine``) feeds answers in; the history store and the views
+The async driver (``grok_nb.runtime.engine``) feeds answers in; the history store and the views
 subscribe to the events that come out.
 """
 
@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Callable, ClassVar
 
 from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
-from .responses import JobStatus
+from ..api.responses import JobStatus
 
 
 class Status(str, Enum):

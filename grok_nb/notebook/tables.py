@@ -229,7 +229,7 @@ class HistoryFrame(_RunTable):
 
     @property
     def _SCHEMA(self) -> tuple[str, ...]:  # type: ignore[override]
-        from .store import RUN_COLUMNS
+        from ..history.store import RUN_COLUMNS
 
         return RUN_COLUMNS
 

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import BudgetExceeded, ValidationError
+from ..errors import BudgetExceeded, ValidationError
 
 
 @dataclass

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import parse_error_body
+from ..errors import parse_error_body
 from .pricing import usd_from_ticks
 
 #: Official statuses. Anything else ("processing", a future word) counts as still running.

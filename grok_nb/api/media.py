@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 from .validation import ImageRef, VideoRef, check_text
 
 #: Larger inputs are almost certainly a mistake (a video, a RAW photo) and bloat the request.

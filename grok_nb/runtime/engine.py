@@ -19,21 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
-from .shared import owner_alive, process_owner
+from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
-from .budget import Budget, Reservation
-from .errors import (
-    APIError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError, JobExpiredError, JobFailedError,
-    ModeratedError, NoVideoError, NotFoundError, RateLimitError, SubmitUncertainError, error_from_response, parse_retry_after,
-    redact,
-)
-from .jobs import (
-    Created, Exchange, Finished, JobEvent, Progress, RequestIdKnown, Status, Stopped, Submitted, after_download,
-    after_poll, after_submit, settle_cost,
-)
-from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
-from .responses import JobStatus, parse_job_status, parse_poll_error
-from .results import Run
+from ..jobs.budget import Budget, Reservation
+from ..errors import APIError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, RateLimitError, SubmitUncertainError, error_from_response, parse_retry_after, redact
+from ..jobs.lifecycle import Created, Exchange, Finished, JobEvent, Progress, RequestIdKnown, Status, Stopped, Submitted, after_download, after_poll, after_submit, settle_cost
+from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
+from ..api.responses import JobStatus, parse_job_status, parse_poll_error
+from ..jobs.results import Run
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
 from .transport import Answer, Api, is_mp4, path_of
 

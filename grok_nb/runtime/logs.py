@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import Any
 
-from .errors import redact
+from ..errors import redact
 
 _LOGGERS = ("grok_nb", "httpx", "httpcore", "hpack", "h11", "h2")
 _lock = threading.Lock()

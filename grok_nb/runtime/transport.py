@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import __version__
+from .. import __version__
 
 #: The largest JSON answer read from the API; a job's status is a few hundred bytes.
 MAX_ANSWER_BYTES = 1 << 20

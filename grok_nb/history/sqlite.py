@@ -19,7 +19,7 @@ REPAIR_HINT = "grok-nb history --repair"
 
 
 def _error(message: str) -> Exception:
-    from ..store import HistoryError
+    from .store import HistoryError
 
     return HistoryError(message)
 
@@ -233,7 +233,7 @@ def _readable_rows(source: Path, table: str) -> list[dict[str, Any]]:
 
 def repair(path: str | Path) -> str:
     """Keep a copy of a damaged history, start a fresh one at ``path`` with every row that can be read; says what it did."""
-    from ..store import EXCHANGE_COLUMNS, RUN_COLUMNS, RunStore
+    from .store import EXCHANGE_COLUMNS, RUN_COLUMNS, RunStore
 
     path = Path(path)
     if not path.exists():

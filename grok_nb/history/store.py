@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import GrokError
-from .shared import ENV_HISTORY_URL, current_user, process_owner
+from ..errors import GrokError
+from ..settings import ENV_HISTORY_URL, current_user, process_owner
 
 # Each entry moves the schema one version up; never edit a released one, append a new one.
 # Write new ones in SQL that SQLite and PostgreSQL both run (TEXT, INTEGER, DOUBLE PRECISION,
@@ -148,7 +148,7 @@ class RunStore:
     """
 
     def __init__(self, path: str | os.PathLike):
-        from .stores import engine_for
+        from .engines import engine_for
 
         self._db = engine_for(path)
         #: The SQLite file, or None for a server.
@@ -323,7 +323,7 @@ def history_location(home: str | os.PathLike | None = None, url: str | None = No
     url = url or os.environ.get(ENV_HISTORY_URL, "").strip() or None
     if url:
         return url
-    from .config import home_dir
+    from ..settings import home_dir
 
     return home_dir(home) / "history.sqlite"
 

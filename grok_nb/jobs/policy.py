@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .responses import JobStatus
+from ..api.responses import JobStatus
 
 #: HTTP statuses worth retrying on a poll or a download: the request changes nothing server-side.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from .shared import ENV_SHARED_URL, SharedServiceError, key_fingerprint, redact_url
+from ..settings import ENV_SHARED_URL, SharedServiceError, key_fingerprint, redact_url
 
 #: A process that has not asked for a slot for this long is no longer counted as sharing the key.
 PEER_TTL_S = 30.0

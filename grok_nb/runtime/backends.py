@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
+from ..settings import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
 
 SIMULATED_NOTICE = (
     "grok_nb: no XAI_API_KEY is set, so videos are SIMULATED by grok_nb's embedded simulator at {url} "
@@ -36,12 +36,12 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
     """
     if simulator_speed is not None and (isinstance(simulator_speed, bool) or not isinstance(simulator_speed, (int, float))
                                         or not 0 < simulator_speed < float("inf")):
-        from .errors import ValidationError
+        from ..errors import ValidationError
 
         raise ValidationError("simulator_speed", simulator_speed, "a positive number (1 is real time)")
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
     if key is None and url is None:
-        from .simulator import embedded  # imported only when needed: the real path never loads it
+        from ..simulator import embedded  # imported only when needed: the real path never loads it
 
         server, sim_key = embedded(simulator_speed)
         if not quiet:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 DEFAULT_MODEL = "grok-imagine-video"
 OPERATIONS = ("generate", "edit", "extend")

@@ -3,8 +3,8 @@
 Each ``*_spec`` function turns user arguments into the JSON body to send, the
 parameters to keep in the history, and the price estimate, or raises
 :class:`~grok_nb.errors.ValidationError` naming the field, the value and what is allowed.
-Per-model rules come from :mod:`grok_nb.models`. Nothing here speaks HTTP; the only I/O
-is reading a local image or video the caller named (through :mod:`grok_nb.media`).
+Per-model rules come from :mod:`grok_nb.api.models`. Nothing here speaks HTTP; the only I/O
+is reading a local image or video the caller named (through :mod:`grok_nb.api.media`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import models, pricing
-from .errors import ValidationError
+from ..errors import ValidationError
 
 DEFAULT_MODEL = models.DEFAULT_MODEL
-#: Kept for callers of the first release; the rules per model live in :mod:`grok_nb.models`.
+#: Kept for callers of the first release; the rules per model live in :mod:`grok_nb.api.models`.
 MODEL_ALIASES = models.ALIASES
 MODEL_RESOLUTIONS = {name: rules.resolutions for name, rules in models.MODELS.items()}
 ASPECT_RATIOS = models.ASPECT_RATIOS
