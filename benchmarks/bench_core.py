@@ -44,8 +44,8 @@ def poll_latency(server: SimulatorServer) -> None:
 
 
 def render_throughput() -> None:
-    from grok_nb.simulator.render import RenderSpec, render
     from grok_nb.api.validation import frame_size
+    from grok_nb.simulator.render import RenderSpec, render
 
     with tempfile.TemporaryDirectory() as tmp:
         for res in ("480p", "720p"):

@@ -60,7 +60,7 @@ def main() -> None:
         setups.append(("4 processes × 12, shared PostgreSQL budget", 4, 12, args.postgres))
     print(f"simulator speed {args.speed:g}: the key's limit is {args.speed:g} requests per wall second; "
           f"median of {args.repeats} runs\n")
-    print(f"| set-up | requests/job | 429s | jobs done | failed | wall s |\n|---|---:|---:|---:|---:|---:|")
+    print("| set-up | requests/job | 429s | jobs done | failed | wall s |\n|---|---:|---:|---:|---:|---:|")
     for label, procs, jobs, mode in setups:
         runs = [run(procs, jobs, mode, args.speed) for _ in range(args.repeats)]
         r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}

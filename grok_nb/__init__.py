@@ -2,14 +2,31 @@
 
 __version__ = "0.1.0"
 
+from .api.pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
 from .client import AsyncClient, Client  # noqa: E402
 from .errors import (  # noqa: E402
-    APIError, AuthenticationError, BadRequestError, BudgetExceeded, ConfigurationError, ConfirmationRequired,
-    ConnectionFailed, DeadlineExceeded, DownloadError, GrokError,
-    JobError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, PermissionDeniedError,
-    RateLimitError, ServerError, SubmitUncertainError, ValidationError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceeded,
+    ConfigurationError,
+    ConfirmationRequired,
+    ConnectionFailed,
+    DeadlineExceeded,
+    DownloadError,
+    GrokError,
+    JobError,
+    JobExpiredError,
+    JobFailedError,
+    ModeratedError,
+    NotFoundError,
+    NoVideoError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    SubmitUncertainError,
+    ValidationError,
 )
-from .api.pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
 from .jobs.lifecycle import Status  # noqa: E402
 from .jobs.results import JobHandle, Run  # noqa: E402
 

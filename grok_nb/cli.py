@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 #: Simulator switches for answers seen from the live service beyond the spec.
 _LIVE_VARIANTS = ("moderation_as_http_400", "done_without_status", "done_without_url", "nested_response",
                   "pending_empty_body")

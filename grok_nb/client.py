@@ -16,28 +16,29 @@ import os
 import threading
 import uuid
 import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import httpx
 
 from .api import media, validation
-from .runtime.backends import Backend, resolve_backend
-from .jobs.budget import Budget, Reservation
-from .settings import check_home, home_dir, redact_url
-from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
-from .errors import ValidationError, error_from_response
-from .jobs.lifecycle import RESUMABLE, Status
-from .runtime.logs import protect_secret
 from .api.models import parse_models_listing
-from .jobs.policy import PollPolicy
 from .api.pricing import CostEstimate
+from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
+from .errors import ValidationError, error_from_response
+from .history.store import open_store
+from .jobs.budget import Budget, Reservation
+from .jobs.lifecycle import RESUMABLE, Status
+from .jobs.policy import PollPolicy
+from .jobs.results import JobHandle, Run
+from .runtime.backends import Backend, resolve_backend
+from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
+from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
 from .runtime.scheduler import POLL
-from .jobs.results import JobHandle, Run
-from .history.store import open_store
 from .runtime.transport import Api, is_mp4
-from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
+from .settings import check_home, home_dir, redact_url
 
 DEFAULT_DEADLINE_S = 15 * 60.0
 DEFAULT_RATE_LIMIT = 1.0  # requests per second, polls included: xAI's limit for the video models
@@ -354,7 +355,7 @@ class AsyncClient:
         return handle
 
     @functools.cached_property
-    def _handles(self) -> "weakref.WeakValueDictionary[str, JobHandle]":
+    def _handles(self) -> weakref.WeakValueDictionary[str, JobHandle]:
         return weakref.WeakValueDictionary()
 
     async def aclose(self) -> None:
@@ -362,7 +363,7 @@ class AsyncClient:
         await self._engine.settle_submits(SETTLE_SUBMITS_S)
         await self._engine.aclose()
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -391,7 +392,7 @@ class _LoopThread:
 
 #: Clients still open (held until closed: each runs a loop thread); at exit each is closed, so POSTs in
 #: flight bring back their request ids and the history writer empties its queue.
-_OPEN: "set[Client]" = set()
+_OPEN: set[Client] = set()
 
 
 @atexit.register
@@ -408,7 +409,7 @@ def _blocking(async_method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]
     name = async_method.__name__
 
     @functools.wraps(async_method)
-    def method(self: "Client", *args: Any, **kwargs: Any) -> Any:
+    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
         return self._loop.call(functools.partial(getattr(self._async, name), *args, **kwargs))
 
     return method
@@ -419,7 +420,7 @@ def _blocking_job(async_method: Callable[..., Awaitable[Any]]) -> Callable[..., 
     name = async_method.__name__
 
     @functools.wraps(async_method)
-    def method(self: "Client", *args: Any, wait: bool = True, **kwargs: Any) -> Any:
+    def method(self: Client, *args: Any, wait: bool = True, **kwargs: Any) -> Any:
         handle = self._loop.call(functools.partial(getattr(self._async, name), *args, wait=False, **kwargs))
         return handle.result() if wait else handle
 
@@ -469,7 +470,7 @@ class Client:
         finally:
             self._loop.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .api.probe import probe
 from .client import Client
 from .notebook.compare import Grid
-from .api.probe import probe
 
 PROMPTS = (
     "A red fox trotting through fresh snow in a birch forest at dawn",

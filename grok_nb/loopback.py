@@ -35,7 +35,7 @@ class BackgroundServer:
         """True while the server thread is alive."""
         return self._thread.is_alive()
 
-    def start(self, timeout: float = 30.0) -> "BackgroundServer":
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
         """Serve; returns once the port accepts connections."""
         self._thread.start()
         deadline = time.monotonic() + timeout

@@ -5,14 +5,14 @@ Argument → environment variable → default. Also: safe names for server URLs 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 import getpass
 import hashlib
+import os
 import socket
+import tempfile
 import time
-from functools import lru_cache
+from functools import cache
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError, GrokError
@@ -149,7 +149,7 @@ def _start_ticks(pid: int) -> str | None:
 _IMPORT_TIME = f"t{int(time.time() * 1000)}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _owner_for(pid: int) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or _IMPORT_TIME}"
 

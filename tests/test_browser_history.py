@@ -14,8 +14,7 @@ import httpx
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb
-from .test_browser import browser, lab  # noqa: F401  (the fixtures)
+from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (the fixtures)
 
 pytestmark = [pytest.mark.browser]
 

@@ -4,14 +4,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
-from grok_nb.cli import main
 from grok_nb.api.probe import probe
+from grok_nb.cli import main
 
 
 def test_demo_makes_real_mp4s_and_a_history(capsys):
@@ -21,8 +20,8 @@ def test_demo_makes_real_mp4s_and_a_history(capsys):
     report = Path(out.split("HTML report of the comparison (open it in a browser): ")[1].splitlines()[0])
     html = report.read_text(encoding="utf-8")
     assert report.suffix == ".html" and html.count("data:video/mp4;base64,") == 6
-    from grok_nb.settings import home_dir
     from grok_nb.history.store import RunStore
+    from grok_nb.settings import home_dir
 
     df = RunStore(home_dir() / "history.sqlite").dataframe()
     assert len(df) == 9 and (df["status"] == "done").all()

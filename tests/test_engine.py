@@ -19,8 +19,8 @@ import pytest
 
 import grok_nb
 from grok_nb import AsyncClient, Client
-from grok_nb.notebook.compare import Grid
 from grok_nb.errors import BudgetExceeded, ConfigurationError
+from grok_nb.notebook.compare import Grid
 
 from ._proxy import FaultProxy
 from .conftest import FAST, SPEED, TEST_KEY, count

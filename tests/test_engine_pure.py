@@ -7,13 +7,35 @@ import threading
 
 import pytest
 
-from grok_nb.jobs.budget import Budget
-from grok_nb.errors import BudgetExceeded, ValidationError
-from grok_nb.jobs.lifecycle import FINAL, Created, Finished, RequestIdKnown, Status, Stopped, after_download, after_poll, after_submit, settle_cost, status_of
-from grok_nb.jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait
 from grok_nb.api.responses import parse_job_status
+from grok_nb.errors import BudgetExceeded, ValidationError
+from grok_nb.jobs.budget import Budget
+from grok_nb.jobs.lifecycle import (
+    FINAL,
+    Created,
+    Finished,
+    RequestIdKnown,
+    Status,
+    Stopped,
+    after_download,
+    after_poll,
+    after_submit,
+    settle_cost,
+    status_of,
+)
+from grok_nb.jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait
 from grok_nb.jobs.results import Run
-from grok_nb.runtime.scheduler import POLL, SUBMIT, LatencyPrior, Observation, PriorBook, Scheduler, documented_prior, done_window, plan_next_poll
+from grok_nb.runtime.scheduler import (
+    POLL,
+    SUBMIT,
+    LatencyPrior,
+    Observation,
+    PriorBook,
+    Scheduler,
+    documented_prior,
+    done_window,
+    plan_next_poll,
+)
 
 P = PollPolicy(interval=1.0, max_interval=60.0, deadline=900.0)
 PRIOR = LatencyPrior(low=60.0, typical=100.0, high=200.0)

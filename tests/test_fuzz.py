@@ -24,8 +24,8 @@ from PIL import Image
 import grok_nb
 from grok_nb import ValidationError
 from grok_nb.api import models
-from grok_nb.notebook.compare import Grid
 from grok_nb.api.validation import check_request_id
+from grok_nb.notebook.compare import Grid
 
 from .test_media import _png_declaring
 

@@ -7,10 +7,9 @@ import datetime as dt
 import pytest
 
 import grok_nb
-from grok_nb.notebook import fallback, gridstate
 from grok_nb.api.pricing import CostEstimate
 from grok_nb.jobs.results import Run
-
+from grok_nb.notebook import fallback, gridstate
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 

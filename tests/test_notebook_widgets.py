@@ -7,12 +7,11 @@ import datetime as dt
 import pytest
 
 import grok_nb
+from grok_nb.api.pricing import CostEstimate
+from grok_nb.jobs.results import Run
 from grok_nb.notebook import present
 from grok_nb.notebook.throttle import Throttle
 from grok_nb.notebook.widgets import JobCard
-from grok_nb.api.pricing import CostEstimate
-from grok_nb.jobs.results import Run
-
 
 
 def _run(**kw) -> Run:

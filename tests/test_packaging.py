@@ -11,11 +11,10 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
-import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_STACK = ("ipywidgets", "anywidget", "matplotlib", "ipykernel", "jinja2", "nest_asyncio2")

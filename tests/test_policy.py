@@ -2,9 +2,18 @@
 
 import pytest
 
-from grok_nb.jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
-from grok_nb.runtime.ratelimit import RateLimiter
 from grok_nb.api.responses import parse_job_status
+from grok_nb.jobs.policy import (
+    HttpProblem,
+    PollPolicy,
+    Stop,
+    SubmitOutcome,
+    TransportProblem,
+    Wait,
+    next_step,
+    submit_step,
+)
+from grok_nb.runtime.ratelimit import RateLimiter
 
 P = PollPolicy(interval=1.0, max_interval=5.0, growth=2.0, deadline=100.0, retry_base=1.0, retry_max=30.0, jitter=0.25)
 PENDING = parse_job_status({"status": "pending", "progress": 10})

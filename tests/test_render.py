@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from grok_nb.api.probe import probe
-from grok_nb.simulator import render as R
 from grok_nb.api.validation import frame_size
+from grok_nb.simulator import render as R
 
 PROMPTS = (
     "A red fox trotting through fresh snow in a birch forest at dawn",

@@ -3,8 +3,8 @@
 import pytest
 
 from grok_nb import NoVideoError
-from grok_nb.jobs.policy import PollPolicy, Stop, next_step
 from grok_nb.api.responses import parse_job_status, parse_poll_error
+from grok_nb.jobs.policy import PollPolicy, Stop, next_step
 
 URL = "https://vidgen.x.ai/xai-video-1.mp4"
 

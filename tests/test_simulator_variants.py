@@ -140,8 +140,9 @@ def test_the_simulator_refuses_what_the_service_refuses(sim, body, kind, status,
 
 
 def test_15_inputs_are_accepted_and_rendered(sim, tmp_path):
-    from tests.test_client_simulator import _image
     import base64
+
+    from tests.test_client_simulator import _image
 
     uri = "data:image/png;base64," + base64.b64encode(_image((320, 240))).decode()
     body = {"model": "grok-imagine-video-1.5", "image": {"url": uri}, "reference_images": [{"url": uri}],

@@ -9,9 +9,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from grok_nb.settings import process_owner
-from grok_nb.history.store import MIGRATIONS, HistoryError, RunStore, open_store
 from grok_nb.history.sqlite import repair
+from grok_nb.history.store import MIGRATIONS, HistoryError, RunStore, open_store
+from grok_nb.settings import process_owner
 from tests.servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 

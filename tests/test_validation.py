@@ -3,7 +3,19 @@
 import pytest
 
 from grok_nb import ValidationError
-from grok_nb.api.validation import VideoRef, ImageRef, check_kind, check_request_id, check_sendable, check_tags, edit_spec, extend_spec, frame_size, generate_spec, nearest_aspect_ratio
+from grok_nb.api.validation import (
+    ImageRef,
+    VideoRef,
+    check_kind,
+    check_request_id,
+    check_sendable,
+    check_tags,
+    edit_spec,
+    extend_spec,
+    frame_size,
+    generate_spec,
+    nearest_aspect_ratio,
+)
 
 IMG = ImageRef({"url": "https://example.com/a.png"}, "https://example.com/a.png")
 VID = VideoRef("https://vidgen.x.ai/v.mp4", duration=6.0, resolution="480p")

@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 
 import grok_nb
-from grok_nb.notebook import tables
-from grok_nb.notebook import browser as B
-from grok_nb.notebook import present
 from grok_nb.api.pricing import CostEstimate
-from grok_nb.jobs.results import Run
 from grok_nb.history.store import RunStore
+from grok_nb.jobs.results import Run
+from grok_nb.notebook import browser as B
+from grok_nb.notebook import present, tables
 from grok_nb.notebook.tables import GridTable, HistoryFrame
 from grok_nb.notebook.timeline import build_timeline, classify
 

@@ -16,8 +16,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import models, pricing
 from ..errors import ValidationError
+from . import models, pricing
 
 DEFAULT_MODEL = models.DEFAULT_MODEL
 #: Kept for callers of the first release; the rules per model live in :mod:`grok_nb.api.models`.

@@ -14,8 +14,8 @@ def engine_for(where: str | os.PathLike) -> Any:
 
         return PostgresEngine(text)
     if "://" in text:
-        from .store import HistoryError
         from ..settings import redact_url
+        from .store import HistoryError
 
         raise HistoryError(f"GROK_NB_HISTORY_URL={redact_url(text)} is not understood: use postgresql://user@host/db, "
                            "or leave it unset to keep the history in a SQLite file in GROK_NB_HOME.")

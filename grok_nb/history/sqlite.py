@@ -8,10 +8,11 @@ import sqlite3
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 #: How long a process waits for another that holds the file (a migration, a long write).
 BUSY_TIMEOUT_S = 30.0

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import GrokError
 from ..settings import ENV_HISTORY_URL, current_user, process_owner
@@ -297,7 +298,7 @@ class RunStore:
             return tx.fetchall("SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
                                "WHERE run_id = :run_id ORDER BY id", {"run_id": run_id})
 
-    def dataframe(self) -> "Any":
+    def dataframe(self) -> Any:
         """The history as a pandas DataFrame with proper dtypes (UTC datetimes, floats)."""
         import pandas as pd
 

@@ -7,8 +7,8 @@ never pass the budget together, and a grid that does not fit is refused whole.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import BudgetExceeded, ValidationError
 

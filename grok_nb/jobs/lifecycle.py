@@ -10,12 +10,13 @@ subscribe to the events that come out.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
-from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
 from ..api.responses import JobStatus
+from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
 
 
 class Status(str, Enum):

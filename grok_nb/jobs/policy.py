@@ -42,7 +42,7 @@ class PollPolicy:
         base = min(self.retry_max, self.retry_base * 2 ** max(0, attempt))
         return base * (1.0 - self.jitter + 2.0 * self.jitter * rand)
 
-    def scaled(self, factor: float) -> "PollPolicy":
+    def scaled(self, factor: float) -> PollPolicy:
         """The same policy in time running ``factor`` times faster (the simulator's clock)."""
         return replace(self, interval=self.interval / factor, max_interval=self.max_interval / factor,
                        retry_base=self.retry_base / factor, retry_max=self.retry_max / factor)

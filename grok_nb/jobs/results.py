@@ -6,14 +6,15 @@ import asyncio
 import concurrent.futures
 import html
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ..api.pricing import CostEstimate
 from ..errors import DeadlineExceeded, GrokError
 from .lifecycle import FINAL, Status, status_of
-from ..api.pricing import CostEstimate
 
 #: Job outcomes after which nothing changes by itself.
 FINAL_STATUSES = tuple(s.value for s in FINAL)
@@ -116,7 +117,7 @@ class Run:
                 "goes to the history: client.resume() re-attaches it")
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Run":
+    def from_row(cls, row: dict[str, Any]) -> Run:
         """Rebuild a run from its history row (to resume it, or to show it)."""
         from ..errors import JobError
 
@@ -141,7 +142,7 @@ class Run:
             tags=list(row.get("tags") or []),
         )
 
-    def raise_for_status(self) -> "Run":
+    def raise_for_status(self) -> Run:
         """Raise the job's error, if it has one; else return the run."""
         if self.error is not None:
             raise self.error
@@ -196,7 +197,7 @@ class Run:
 class JobHandle:
     """A job under way: ``result()`` blocks for it, ``await handle`` awaits it, ``run`` is live."""
 
-    def __init__(self, run: Run, task: "asyncio.Task[Run]", loop: asyncio.AbstractEventLoop):
+    def __init__(self, run: Run, task: asyncio.Task[Run], loop: asyncio.AbstractEventLoop):
         self.run = run
         self._task = task
         self._loop = loop
@@ -260,7 +261,7 @@ class JobHandle:
             return asyncio.shield(self._task).__await__()
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()
 
-    def add_done_callback(self, fn: "Callable[[JobHandle], Any]") -> None:
+    def add_done_callback(self, fn: Callable[[JobHandle], Any]) -> None:
         """Call ``fn(handle)`` once waiting is over (on the client's loop thread)."""
         self._loop.call_soon_threadsafe(self._task.add_done_callback, lambda _task: fn(self))
 

@@ -10,17 +10,17 @@ import html
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ipywidgets as W
 
-from . import tables
-from ..jobs.results import Run
 from ..history.store import filter_runs
-from .tables import HistoryFrame, MUTED_CSS, TEXT_CSS, TONE_CSS
-from . import present
+from ..jobs.results import Run
+from . import present, tables
+from .tables import MUTED_CSS, TEXT_CSS, TONE_CSS, HistoryFrame
 
 PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
 

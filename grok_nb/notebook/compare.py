@@ -9,13 +9,14 @@ import itertools
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..api import validation
-from ..errors import BudgetExceeded, ConfirmationRequired, ValidationError
 from ..api.pricing import CostEstimate
+from ..errors import BudgetExceeded, ConfirmationRequired, ValidationError
 from ..jobs.results import JobHandle, Run
 
 #: Arguments of generate() that may be lists, so become axes of a grid.
@@ -88,7 +89,7 @@ class Grid:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self._done = threading.Event()
-        self._listeners: list[Callable[["Grid"], Any]] = []
+        self._listeners: list[Callable[[Grid], Any]] = []
 
     @property
     def columns(self) -> list[str]:
@@ -115,7 +116,7 @@ class Grid:
         if confirm_above_usd is not None and total > confirm_above_usd + 1e-9 and not confirm:
             raise ConfirmationRequired(total, confirm_above_usd, len(self.cells))
 
-    def start(self, on_update: Callable[[int], Callable[[Run], Any] | None] | None = None) -> "Grid":
+    def start(self, on_update: Callable[[int], Callable[[Run], Any] | None] | None = None) -> Grid:
         """Submit every cell at once, all within the client's budget or none; they share its scheduler."""
         if self.started_at is not None:
             return self
@@ -145,7 +146,7 @@ class Grid:
             if cell.handle is not None and not cell.handle.done():
                 cell.handle.stop_waiting()
 
-    def on_finished(self, fn: Callable[["Grid"], Any]) -> None:
+    def on_finished(self, fn: Callable[[Grid], Any]) -> None:
         """Call ``fn(grid)`` once every cell is finished."""
         self._listeners.append(fn)
         if self._done.is_set():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextvars
 import html
 import uuid
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _E = html.escape
 #: Tones of gridstate.TONES as colours, for borders and dots only (text keeps the page's own colour, so

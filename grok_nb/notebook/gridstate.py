@@ -7,9 +7,10 @@ The anywidget view (gridview.py), the saved-notebook fallback (fallback.py) and 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from ..jobs.results import Run
 from . import present

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import anywidget
 import traitlets as t
 
-from .compare import Grid, short
 from ..jobs.results import Run
 from . import fallback, gridstate
+from .compare import Grid, short
 from .posters import poster_data_uri
 from .redraw import MAX_REFRESH_PER_S, Redraw
 

@@ -30,7 +30,7 @@ def _app(root: Path) -> Starlette:
 class MediaServer:
     """Serves one cache folder's MP4s at ``http://127.0.0.1:<port>/videos/<name>``."""
 
-    _servers: dict[Path, "MediaServer"] = {}
+    _servers: dict[Path, MediaServer] = {}
     _lock = threading.Lock()
 
     def __init__(self, root: Path):
@@ -38,7 +38,7 @@ class MediaServer:
         self._server = BackgroundServer(_app(self.root), name="grok-nb-media").start()
 
     @classmethod
-    def for_folder(cls, root: Path) -> "MediaServer":
+    def for_folder(cls, root: Path) -> MediaServer:
         """The one server of a folder, started on first use."""
         key = Path(root).resolve()
         with cls._lock:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from . import tables
 from ..errors import JobFailedError
 from ..jobs.results import Run
+from . import tables
 from .tables import MUTED_CSS, TONE_CSS, seconds, usd
 
 __all__ = ["CardView", "card_view", "dedupe_clauses", "elapsed_s", "error_html", "error_parts", "eta_s",

@@ -6,7 +6,8 @@ import asyncio
 import contextvars
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .throttle import Throttle
 

@@ -40,12 +40,12 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def grid_report(grid: "Grid", out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
+def grid_report(grid: Grid, out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
     """Write the grid as rows × columns of players with headers, synchronized playback, cost and latency."""
-    from .compare import short
-    from . import fallback, gridstate
-    from .posters import poster_data_uri
     from ..api.probe import probe
+    from . import fallback, gridstate
+    from .compare import short
+    from .posters import poster_data_uri
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from ..client import Client
-from .compare import Grid
-from ..errors import ConfirmationRequired
 from ..api.pricing import CostEstimate
 from ..api.probe import probe
-from ..jobs.results import JobHandle, Run
+from ..client import Client
+from ..errors import ConfirmationRequired
 from ..history.store import filter_runs
-from .tables import HistoryFrame
+from ..jobs.results import JobHandle, Run
 from . import plots
 from .browser import HistoryBrowser
+from .compare import Grid
 from .gridview import VideoGrid
 from .media import MediaServer
+from .tables import HistoryFrame
 from .widgets import ConfirmBar, JobCard
 
 __all__ = ["HistoryFrame", "Studio"]
@@ -38,7 +39,7 @@ def _with_card(client_method: Callable[..., Any]) -> Callable[..., Any]:
     name = client_method.__name__
 
     @functools.wraps(client_method)
-    def method(self: "Studio", *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
+    def method(self: Studio, *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
         return self._job(getattr(self.client, name), *args, display=display, **kwargs)
 
     params = [p for n, p in inspect.signature(client_method).parameters.items() if n not in ("wait", "on_update")]
@@ -154,7 +155,7 @@ class Studio:
         return self.client.estimate_cost(*args, **kwargs)
 
     # -- experiments ----------------------------------------------------------------------------
-    def experiment(self, name: str) -> "_Experiment":
+    def experiment(self, name: str) -> _Experiment:
         """Tag every following run with ``name``; as a context manager, only runs inside the block."""
         return _Experiment(self, name)
 
@@ -195,7 +196,7 @@ class Studio:
     # -- history --------------------------------------------------------------------------------
     def history(self, *, status: str | Sequence[str] | None = None, kind: str | Sequence[str] | None = None,
                 text: str | None = None, tags: str | Sequence[str] | None = None, experiment: str | None = None,
-                since: Any = None) -> "HistoryFrame":
+                since: Any = None) -> HistoryFrame:
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
         df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
@@ -265,7 +266,7 @@ class _Experiment:
         self.previous = studio.experiment_name
         studio._set_experiment(name)
 
-    def __enter__(self) -> "_Experiment":
+    def __enter__(self) -> _Experiment:
         return self
 
     def __exit__(self, *exc: Any) -> None:

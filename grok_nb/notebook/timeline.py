@@ -9,9 +9,10 @@ keeps them in one list so a view can show each request slot of the whole client.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 #: Kinds of request, in the order a job makes them.
 KINDS = ("submit", "poll", "done", "download")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as W
 
 from ..jobs.results import Run
-from .tables import MUTED_CSS
 from . import fallback, gridstate, present
 from .posters import poster_data_uri
 from .redraw import MAX_REFRESH_PER_S, Redraw
+from .tables import MUTED_CSS
 
 PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
 #: ipywidgets draws an accordion's title in --jp-ui-font-color2 on --jp-layout-color2 (4.4:1 in the light
@@ -25,7 +26,7 @@ class _View:
     """Shows its ``widget`` when it is the value of a cell, with a static ``text/html`` for saved notebooks."""
 
     widget: W.Widget
-    _live: "fallback.LiveDisplay | None" = None
+    _live: fallback.LiveDisplay | None = None
     _shadow_key: str | None = None  # set by views that carry fallback.hide_css(key): they get a static shadow
 
     def static_html(self) -> str:

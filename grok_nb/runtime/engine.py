@@ -14,19 +14,50 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
+from ..api.responses import JobStatus, parse_job_status, parse_poll_error
+from ..errors import (
+    APIError,
+    ConnectionFailed,
+    DeadlineExceeded,
+    DownloadError,
+    GrokError,
+    JobExpiredError,
+    JobFailedError,
+    ModeratedError,
+    NotFoundError,
+    NoVideoError,
+    RateLimitError,
+    SubmitUncertainError,
+    error_from_response,
+    parse_retry_after,
+    redact,
+)
+from ..jobs.budget import Budget, Reservation
+from ..jobs.lifecycle import (
+    Created,
+    Exchange,
+    Finished,
+    JobEvent,
+    Progress,
+    RequestIdKnown,
+    Status,
+    Stopped,
+    Submitted,
+    after_download,
+    after_poll,
+    after_submit,
+    settle_cost,
+)
+from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
+from ..jobs.results import Run
 from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
-from ..jobs.budget import Budget, Reservation
-from ..errors import APIError, ConnectionFailed, DeadlineExceeded, DownloadError, GrokError, JobExpiredError, JobFailedError, ModeratedError, NoVideoError, NotFoundError, RateLimitError, SubmitUncertainError, error_from_response, parse_retry_after, redact
-from ..jobs.lifecycle import Created, Exchange, Finished, JobEvent, Progress, RequestIdKnown, Status, Stopped, Submitted, after_download, after_poll, after_submit, settle_cost
-from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
-from ..api.responses import JobStatus, parse_job_status, parse_poll_error
-from ..jobs.results import Run
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
 from .transport import Answer, Api, is_mp4, path_of
 

@@ -23,9 +23,10 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..settings import ENV_SHARED_URL, SharedServiceError, key_fingerprint, redact_url
 

@@ -17,8 +17,9 @@ import math
 import statistics
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..jobs.policy import PollPolicy
 

@@ -18,10 +18,10 @@ import hashlib
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -107,7 +107,7 @@ class _Layer:
         self._acc = np.empty(self.pre.shape, np.uint16)  # scratch: no large temporaries per frame
 
     @classmethod
-    def of(cls, image: Image.Image, x: int, y: int) -> "_Layer":
+    def of(cls, image: Image.Image, x: int, y: int) -> _Layer:
         return cls(np.asarray(image.convert("RGBA")), x, y)
 
     def blend(self, frame: np.ndarray) -> None:

@@ -32,7 +32,7 @@ class SimulatorServer:
         """The live knobs (changes apply to the next request)."""
         return self.simulator.config
 
-    def start(self, timeout: float = 30.0) -> "SimulatorServer":
+    def start(self, timeout: float = 30.0) -> SimulatorServer:
         """Serve, and start the render workers now rather than on the first job."""
         self._server.start(timeout)
         self.simulator.pool
@@ -44,7 +44,7 @@ class SimulatorServer:
         self.simulator.close()
         shutil.rmtree(self.simulator.media_dir, ignore_errors=True)
 
-    def __enter__(self) -> "SimulatorServer":
+    def __enter__(self) -> SimulatorServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api import models, pricing, validation
-from ..errors import ValidationError
 from ..api.validation import ImageRef, VideoRef
+from ..errors import ValidationError
 from .worker import WorkerPool
 
 REAL_RATE_LIMIT_RPS = 1.0
