@@ -32,7 +32,7 @@ from .jobs.budget import Budget, Reservation
 from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
-from .runtime.backends import Backend, resolve_backend
+from .backends import Backend, resolve_backend
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
