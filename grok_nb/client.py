@@ -16,18 +16,19 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
 from .api import media, validation
-from .api.models import parse_models_listing
+from .api.models import ModelInfo, parse_models_listing
 from .api.pricing import CostEstimate
 from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
 from .errors import ValidationError, error_from_response
-from .history.store import open_store
+from .history.store import RunStore, open_store
 from .jobs.budget import Budget, Reservation
 from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
@@ -50,9 +51,20 @@ UNFINISHED = sorted(s.value for s in RESUMABLE)
 #: How long closing a client (or the interpreter) waits for POSTs in flight to bring back their ids.
 SETTLE_SUBMITS_S = 30.0
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 class AsyncClient:
     """The async core: ``await client.generate(...)`` and friends."""
+
+    home: Path  # the data folder: history, video cache, key-sharing state
+    budget: Budget  # the ledger of what this client may spend, has spent and holds for jobs under way
+    tags: list[str]  # put on every run of this client
+    policy: PollPolicy  # the timings of waiting: deadline, poll gaps, retries
+    cache_dir: Path  # where finished MP4s are kept
+    store: RunStore  # the run history (SQLite in the home, or PostgreSQL)
+    limiter: Any  # the key's request budget (shared with other processes on the key)
 
     def __init__(
         self,
@@ -63,7 +75,7 @@ class AsyncClient:
         rate_limit: float | None = None,
         poll_interval: float | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        home: str | os.PathLike | None = None,
+        home: str | os.PathLike[str] | None = None,
         tags: Sequence[str] = (),
         budget_usd: float | None = None,
         simulator_speed: float | None = None,
@@ -103,7 +115,7 @@ class AsyncClient:
             store=self.store, cache_dir=self.cache_dir, policy=policy, limiter=self.limiter, budget=self.budget,
             backend=self._backend.name, base_url=redact_url(self._backend.base_url), speed=speed,
             secret=self._backend.api_key)
-        self._models: list[dict] | None = None
+        self._models: list[ModelInfo] | None = None
 
     # -- what users see --------------------------------------------------------------------------
     @property
@@ -153,7 +165,12 @@ class AsyncClient:
 
     def estimate_cost(self, *args: Any, kind: str = "generate", **kwargs: Any) -> CostEstimate:
         """The price of a job before anything is sent; takes the arguments of generate/edit/extend."""
-        return self._spec(kind, *args, **kwargs).estimate
+        kind = validation.check_kind(kind)
+        if kind == "edit":
+            return self._edit_spec(*args, **kwargs).estimate
+        if kind == "extend":
+            return self._extend_spec(*args, **kwargs).estimate
+        return validation.generate_spec(*args, **kwargs).estimate
 
     # -- the three kinds of job ------------------------------------------------------------------
     async def generate(
@@ -169,8 +186,8 @@ class AsyncClient:
         generate_audio: bool | None = None,
         user: str | None = None,
         last_frame: Any = None,
-        keyframes: Sequence[dict] | None = None,
-        reference_audios: Sequence[str | dict] | None = None,
+        keyframes: Sequence[dict[str, Any]] | None = None,
+        reference_audios: Sequence[str | dict[str, Any]] | None = None,
         tags: Sequence[str] = (),
         wait: bool = True,
         on_update: UpdateCallback | None = None,
@@ -180,10 +197,10 @@ class AsyncClient:
         On grok-imagine-video-1.5 also ``last_frame`` (the final frame), ``keyframes`` (up to 4
         ``{"image": ..., "timestamp_s": n}``) and ``reference_audios`` (up to 3 voice ids, ``<AUDIO_n>`` in the prompt).
         """
-        spec = self._spec("generate", prompt, image=image, reference_images=reference_images, duration=duration,
-                          resolution=resolution, aspect_ratio=aspect_ratio, model=model,
-                          generate_audio=generate_audio, user=user, last_frame=last_frame, keyframes=keyframes,
-                          reference_audios=reference_audios)
+        spec = validation.generate_spec(prompt, image=image, reference_images=reference_images, duration=duration,
+                                        resolution=resolution, aspect_ratio=aspect_ratio, model=model,
+                                        generate_audio=generate_audio, user=user, last_frame=last_frame,
+                                        keyframes=keyframes, reference_audios=reference_audios)
         return await self._start(spec, tags, wait, on_update)
 
     async def edit(
@@ -198,8 +215,11 @@ class AsyncClient:
         on_update: UpdateCallback | None = None,
         **unsupported: Any,
     ) -> Run | JobHandle:
-        """Change a video by prompt; ``video`` is a Run, a request id, a URL, a local MP4 (path or bytes) or a file id."""
-        spec = self._spec("edit", video, prompt, model=model, user=user, **unsupported)
+        """Change a video by prompt.
+
+        ``video`` is a Run, a request id, a URL, a local MP4 (path or bytes) or a file id.
+        """
+        spec = self._edit_spec(video, prompt, model=model, user=user, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
     async def extend(
@@ -215,18 +235,18 @@ class AsyncClient:
         **unsupported: Any,
     ) -> Run | JobHandle:
         """Continue a video (same inputs as edit); ``duration`` is the length of the added part only."""
-        spec = self._spec("extend", video, prompt, duration=duration, model=model, **unsupported)
+        spec = self._extend_spec(video, prompt, duration=duration, model=model, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
     async def start_many(self, jobs: Sequence[dict[str, Any]], *, tags: Sequence[str] = (),
                          on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
         """Start several generate() jobs (one dict of arguments each) as one: all fit the budget, or none is sent."""
-        specs = [self._spec("generate", **args) for args in jobs]  # every one validated before anything is sent
+        specs = [validation.generate_spec(**args) for args in jobs]  # every one validated before anything is sent
         tag_list = validation.check_tags(tags)
         reservations = self.budget.reserve([s.estimate.usd for s in specs])
         handles = []
         try:
-            for i, (spec, reservation) in enumerate(zip(specs, reservations)):
+            for i, (spec, reservation) in enumerate(zip(specs, reservations, strict=True)):
                 callback = on_update(i) if on_update else None
                 handles.append(await self._start(spec, tag_list, False, callback, reservation))
         finally:
@@ -234,7 +254,8 @@ class AsyncClient:
                 self.budget.release(reservation)
         return handles  # type: ignore[return-value]
 
-    async def get(self, request_id: str, *, wait: bool = True, on_update: UpdateCallback | None = None) -> Run | JobHandle:
+    async def get(self, request_id: str, *, wait: bool = True,
+                  on_update: UpdateCallback | None = None) -> Run | JobHandle:
         """Re-attach to any job by request id (one started earlier, or in another process)."""
         request_id = validation.check_request_id(request_id)
         await asyncio.to_thread(self._engine.writer.flush)
@@ -286,7 +307,7 @@ class AsyncClient:
         attach, lost = reconcile_orphans(self.store.rows(status=UNFINISHED), set(self._engine.jobs), self._engine.owner)
         return len(attach) + len(lost)
 
-    async def models(self, *, refresh: bool = False) -> list[dict]:
+    async def models(self, *, refresh: bool = False) -> list[ModelInfo]:
         """The video models this key may use (``GET /v1/video-generation-models``), cached after the first call."""
         if self._models is None or refresh:
             await self.scheduler.turn(POLL)
@@ -298,10 +319,6 @@ class AsyncClient:
         return list(self._models or [])
 
     # -- plumbing --------------------------------------------------------------------------------
-    def _spec(self, kind: Any, *args: Any, **kwargs: Any) -> JobSpec:
-        builders = {"generate": validation.generate_spec, "edit": self._edit_spec, "extend": self._extend_spec}
-        return builders[validation.check_kind(kind)](*args, **kwargs)
-
     def _edit_spec(self, video: Any, prompt: Any = None, **options: Any) -> JobSpec:
         return validation.edit_spec(prompt, self._video_ref(video), **options)
 
@@ -382,8 +399,13 @@ class _LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="grok-nb-client", daemon=True)
         self._thread.start()
 
-    def call(self, fn: Callable[[], Awaitable[Any]], timeout: float | None = None) -> Any:
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout)  # type: ignore[arg-type]
+    def call(self, fn: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` on the loop thread and block for its result."""
+        return asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), self.loop).result()
+
+    def alive(self) -> bool:
+        """True until closed."""
+        return self._thread.is_alive()
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -404,69 +426,238 @@ def _close_open_clients() -> None:
             pass
 
 
-def _blocking(async_method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """The sync twin of an AsyncClient method: same signature, same docstring (one source of truth)."""
-    name = async_method.__name__
-
-    @functools.wraps(async_method)
-    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
-        return self._loop.call(functools.partial(getattr(self._async, name), *args, **kwargs))
-
-    return method
-
-
-def _blocking_job(async_method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """The sync twin of a job method: starts the job on the client's loop, then blocks on its handle."""
-    name = async_method.__name__
-
-    @functools.wraps(async_method)
-    def method(self: Client, *args: Any, wait: bool = True, **kwargs: Any) -> Any:
-        handle = self._loop.call(functools.partial(getattr(self._async, name), *args, wait=False, **kwargs))
-        return handle.result() if wait else handle
-
-    return method
-
-
 class Client:
-    """The blocking facade over :class:`AsyncClient`: same methods, same arguments, no ``await``."""
+    """The blocking facade over :class:`AsyncClient`: same methods, same arguments, no ``await``.
 
-    @functools.wraps(AsyncClient.__init__)
-    def __init__(self, *args: Any, **kwargs: Any):
+    Each method runs its AsyncClient twin on the client's loop thread; a job method starts the job
+    there and then blocks on its handle, so Ctrl+C stops the waiting and never the job.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        deadline: float = DEFAULT_DEADLINE_S,
+        rate_limit: float | None = None,
+        poll_interval: float | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        home: str | os.PathLike[str] | None = None,
+        tags: Sequence[str] = (),
+        budget_usd: float | None = None,
+        simulator_speed: float | None = None,
+        policy: PollPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        quiet: bool = False,
+        backend: Backend | None = None,
+        limiter: Any = None,
+    ):
+        """Settings come from the arguments, then XAI_API_KEY / GROK_NB_BASE_URL / GROK_NB_HOME, then defaults.
+
+        With neither a key nor a base URL, videos come from the embedded simulator (it says so).
+        """
         self._loop = _LoopThread()
         try:
-            self._async: AsyncClient = self._loop.call(functools.partial(_make_async, args, kwargs))
+            self._async = self._loop.call(_make_async, api_key, base_url, deadline=deadline, rate_limit=rate_limit,
+                                          poll_interval=poll_interval, timeout=timeout, home=home, tags=tags,
+                                          budget_usd=budget_usd, simulator_speed=simulator_speed, policy=policy,
+                                          transport=transport, quiet=quiet, backend=backend, limiter=limiter)
         except BaseException:
             self._loop.close()
             raise
         _OPEN.add(self)
 
-    def __getattr__(self, name: str) -> Any:
-        # Non-job attributes (policy, store, backend, budget, spent_usd...) come from the core.
-        if name.startswith("__") or name in ("_async", "_loop"):
-            raise AttributeError(name)
-        return getattr(self._async, name)
-
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncClient", "Client", 1)
 
-    generate = _blocking_job(AsyncClient.generate)
-    edit = _blocking_job(AsyncClient.edit)
-    extend = _blocking_job(AsyncClient.extend)
-    get = _blocking_job(AsyncClient.get)
-    resume = _blocking(AsyncClient.resume)
-    start_many = _blocking(AsyncClient.start_many)
-    models = _blocking(AsyncClient.models)
-    history = AsyncClient.history
-    estimate_cost = AsyncClient.estimate_cost
-    waiting = AsyncClient.waiting
+    # -- what users see (the async core's, read from any thread) -----------------------------------
+    @property
+    def home(self) -> Path:
+        """The data folder: history, video cache, key-sharing state."""
+        return self._async.home
+
+    @property
+    def budget(self) -> Budget:
+        """The ledger of what this client may spend, has spent and holds for jobs under way."""
+        return self._async.budget
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags put on every run of this client."""
+        return self._async.tags
+
+    @property
+    def policy(self) -> PollPolicy:
+        """The timings of waiting: deadline, poll gaps, retries."""
+        return self._async.policy
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where finished MP4s are kept."""
+        return self._async.cache_dir
+
+    @property
+    def store(self) -> RunStore:
+        """The run history (SQLite in the home, or PostgreSQL)."""
+        return self._async.store
+
+    @property
+    def limiter(self) -> Any:
+        """The key's request budget (shared with other processes on the key)."""
+        return self._async.limiter
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._async.base_url
+
+    @property
+    def backend(self) -> str:
+        """``xai`` or ``simulator``."""
+        return self._async.backend
+
+    @property
+    def simulated(self) -> bool:
+        """True when videos come from a simulator, not xAI."""
+        return self._async.simulated
+
+    @property
+    def scheduler(self) -> Any:
+        """The scheduler that spends this client's request budget."""
+        return self._async.scheduler
+
+    @property
+    def budget_usd(self) -> float | None:
+        """The spending limit for everything sent through this client (None: no limit)."""
+        return self._async.budget_usd
+
+    @property
+    def spent_usd(self) -> float:
+        """What this client's finished jobs cost (actual where reported, else estimated)."""
+        return self._async.spent_usd
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """What may still be spent: the budget less what is spent and held for jobs under way."""
+        return self._async.remaining_usd
+
+    @property
+    def _backend(self) -> Backend:
+        return self._async._backend
+
+    def history(self) -> Any:
+        """Every run so far, as a pandas DataFrame (one row per run)."""
+        return self._async.history()
+
+    def estimate_cost(self, *args: Any, kind: str = "generate", **kwargs: Any) -> CostEstimate:
+        """The price of a job before anything is sent; takes the arguments of generate/edit/extend."""
+        return self._async.estimate_cost(*args, kind=kind, **kwargs)
+
+    def waiting(self) -> int:
+        """How many jobs of this history wait to be resumed (unfinished, with no live process on them)."""
+        return self._async.waiting()
+
+    # -- jobs: started on the loop thread, waited for here -------------------------------------------
+    def generate(
+        self,
+        prompt: str | None = None,
+        *,
+        image: Any = None,
+        reference_images: Sequence[Any] | None = None,
+        duration: int | None = None,
+        resolution: str | None = None,
+        aspect_ratio: str | None = None,
+        model: str = DEFAULT_MODEL,
+        generate_audio: bool | None = None,
+        user: str | None = None,
+        last_frame: Any = None,
+        keyframes: Sequence[dict[str, Any]] | None = None,
+        reference_audios: Sequence[str | dict[str, Any]] | None = None,
+        tags: Sequence[str] = (),
+        wait: bool = True,
+        on_update: UpdateCallback | None = None,
+    ) -> Run | JobHandle:
+        """Text→video, image→video (``image`` is the first frame) or reference→video (``reference_images``).
+
+        On grok-imagine-video-1.5 also ``last_frame`` (the final frame), ``keyframes`` (up to 4
+        ``{"image": ..., "timestamp_s": n}``) and ``reference_audios`` (up to 3 voice ids, ``<AUDIO_n>`` in the prompt).
+        """
+        return self._job(wait, self._async.generate(
+            prompt, image=image, reference_images=reference_images, duration=duration, resolution=resolution,
+            aspect_ratio=aspect_ratio, model=model, generate_audio=generate_audio, user=user, last_frame=last_frame,
+            keyframes=keyframes, reference_audios=reference_audios, tags=tags, wait=False, on_update=on_update))
+
+    def edit(
+        self,
+        video: Any,
+        prompt: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        user: str | None = None,
+        tags: Sequence[str] = (),
+        wait: bool = True,
+        on_update: UpdateCallback | None = None,
+        **unsupported: Any,
+    ) -> Run | JobHandle:
+        """Change a video by prompt.
+
+        ``video`` is a Run, a request id, a URL, a local MP4 (path or bytes) or a file id.
+        """
+        return self._job(wait, self._async.edit(video, prompt, model=model, user=user, tags=tags, wait=False,
+                                                on_update=on_update, **unsupported))
+
+    def extend(
+        self,
+        video: Any,
+        prompt: str,
+        *,
+        duration: int | None = None,
+        model: str = DEFAULT_MODEL,
+        tags: Sequence[str] = (),
+        wait: bool = True,
+        on_update: UpdateCallback | None = None,
+        **unsupported: Any,
+    ) -> Run | JobHandle:
+        """Continue a video (same inputs as edit); ``duration`` is the length of the added part only."""
+        return self._job(wait, self._async.extend(video, prompt, duration=duration, model=model, tags=tags,
+                                                  wait=False, on_update=on_update, **unsupported))
+
+    def get(self, request_id: str, *, wait: bool = True,
+            on_update: UpdateCallback | None = None) -> Run | JobHandle:
+        """Re-attach to any job by request id (one started earlier, or in another process)."""
+        return self._job(wait, self._async.get(request_id, wait=False, on_update=on_update))
+
+    def start_many(self, jobs: Sequence[dict[str, Any]], *, tags: Sequence[str] = (),
+                   on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
+        """Start several generate() jobs (one dict of arguments each) as one: all fit the budget, or none is sent."""
+        return self._loop.call(self._async.start_many, jobs, tags=tags, on_update=on_update)
+
+    def resume(self, *, on_update: Callable[[Run], UpdateCallback | None] | None = None) -> list[JobHandle]:
+        """Re-attach every unfinished job of this history that has a request id; sends no submit.
+
+        Rows left ``submitting`` by a process that is gone become ``uncertain``: their POST may or
+        may not have started a job, so nothing is resent. Jobs another live process is waiting
+        for are left to it.
+        """
+        return self._loop.call(self._async.resume, on_update=on_update)
+
+    def models(self, *, refresh: bool = False) -> list[ModelInfo]:
+        """The video models this key may use (``GET /v1/video-generation-models``), cached after the first call."""
+        return self._loop.call(self._async.models, refresh=refresh)
+
+    def _job(self, wait: bool, start: Coroutine[Any, Any, Run | JobHandle]) -> Run | JobHandle:
+        """Start a job on the loop thread (``start`` was called with wait=False), then block on it when asked."""
+        handle = self._loop.call(_awaited, start)
+        assert isinstance(handle, JobHandle)
+        return handle.result() if wait else handle
 
     def close(self) -> None:
         """Let submits in flight bring back their request ids, close the connections, stop the loop thread."""
-        if not self._loop._thread.is_alive():
+        if not self._loop.alive():
             return
         _OPEN.discard(self)
         try:
-            self._loop.call(self._async.aclose, timeout=SETTLE_SUBMITS_S + 15)
+            self._loop.call(_within, self._async.aclose(), SETTLE_SUBMITS_S + 15)
         finally:
             self._loop.close()
 
@@ -477,10 +668,13 @@ class Client:
         self.close()
 
 
-for _name in ("base_url", "backend", "simulated", "scheduler", "budget_usd", "spent_usd", "remaining_usd"):
-    setattr(Client, _name, property(lambda self, _n=_name: getattr(self._async, _n),
-                                    doc=getattr(AsyncClient, _name).__doc__))
-
-
-async def _make_async(args: tuple, kwargs: dict) -> AsyncClient:
+async def _make_async(*args: Any, **kwargs: Any) -> AsyncClient:
     return AsyncClient(*args, **kwargs)
+
+
+async def _awaited(coroutine: Coroutine[Any, Any, T]) -> T:
+    return await coroutine
+
+
+async def _within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
+    return await asyncio.wait_for(coroutine, seconds)

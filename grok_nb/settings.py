@@ -21,6 +21,8 @@ DEFAULT_BASE_URL = "https://api.x.ai"
 ENV_API_KEY = "XAI_API_KEY"
 ENV_BASE_URL = "GROK_NB_BASE_URL"
 ENV_HOME = "GROK_NB_HOME"
+#: The longest wait a server's ``Retry-After`` may ask for (seconds); a longer one is cut to this, nonsense is ignored.
+MAX_RETRY_AFTER_S = 60.0
 
 
 def home_dir(home: str | os.PathLike | None = None) -> Path:
@@ -65,7 +67,8 @@ def resolve_api_key(api_key: str | None) -> str | None:
                 "a control character" if not ch.isprintable() else f"a non-ASCII character ({ch!r})")
             raise ConfigurationError(
                 f"The API key ({'api_key=' if api_key is not None else ENV_API_KEY}) has {what} at position {i + 1} "
-                f"of {len(key)}; HTTP headers cannot carry it. Copy the key again from the xAI console. Nothing was sent.")
+                f"of {len(key)}; HTTP headers cannot carry it. Copy the key again from the xAI console. "
+                "Nothing was sent.")
     return key
 
 

@@ -45,6 +45,51 @@ async def test_async_handle_result_blocks_inside_its_own_loop(aclient):
     assert handle.result(timeout=60).ok
 
 
+#: Names only one side has: how each is closed.
+ONLY_ASYNC = {"aclose"}
+ONLY_SYNC = {"close"}
+
+
+def _public(cls: type) -> dict[str, object]:
+    names = {n: v for n, v in vars(cls).items() if not n.startswith("_")}
+    for n in getattr(cls, "__annotations__", {}):  # instance attributes the class declares
+        if not n.startswith("_"):
+            names.setdefault(n, None)
+    return names
+
+
+def test_client_is_written_out_and_equal_to_the_async_core():
+    a, s = _public(AsyncClient), _public(Client)
+    assert set(a) - ONLY_ASYNC == set(s) - ONLY_SYNC
+    assert "__getattr__" not in vars(Client)  # every attribute is written out: editors, help() and mypy see it
+    for name in sorted(set(a) - ONLY_ASYNC):
+        av, sv = a[name], s[name]
+        if av is None or isinstance(av, property):  # an attribute or property of the core: a property here
+            assert isinstance(sv, property), name
+            if isinstance(av, property):
+                assert sv.__doc__ == av.__doc__, name
+            continue
+        assert callable(av) and callable(sv), name
+        assert sv.__doc__ == av.__doc__, name
+        asig, ssig = inspect.signature(av), inspect.signature(sv)
+        assert list(asig.parameters.values()) == list(ssig.parameters.values()), name
+        assert asig.return_annotation == ssig.return_annotation, name
+        assert inspect.iscoroutinefunction(av) == (name in JOB_METHODS + ("resume", "start_many", "models")), name
+        assert not inspect.iscoroutinefunction(sv), name
+    init_a, init_s = inspect.signature(AsyncClient.__init__), inspect.signature(Client.__init__)
+    assert list(init_a.parameters.values()) == list(init_s.parameters.values())
+    assert Client.__init__.__doc__ == AsyncClient.__init__.__doc__
+
+
+def test_the_sync_client_shows_the_core_attributes(client):
+    for name in ("home", "budget", "tags", "policy", "cache_dir", "store", "limiter", "base_url", "backend",
+                 "simulated", "scheduler", "budget_usd", "spent_usd", "remaining_usd"):
+        assert getattr(client, name) is getattr(client._async, name) or \
+            getattr(client, name) == getattr(client._async, name), name
+    with pytest.raises(AttributeError):
+        client.no_such_thing  # noqa: B018
+
+
 def test_validation_errors_surface_synchronously_in_both(client):
     import grok_nb
 

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from ..api.responses import JobStatus
-from .policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step, submit_step
+from .policy import PollPolicy, Problem, Stop, SubmitOutcome, Wait, next_step, submit_step
 
 
 class Status(str, Enum):
@@ -28,7 +28,8 @@ class Status(str, Enum):
     FAILED = "failed"  # the server says the job failed (or sent no video to fetch)
     MODERATED = "moderated"  # made, but withheld by moderation (usually billed)
     EXPIRED = "expired"  # the job ran but its content is gone
-    DOWNLOAD_FAILED = "download_failed"  # done at the server; the MP4 could not be fetched (resumable while the URL lives)
+    # done at the server; the MP4 could not be fetched (resumable while the URL lives)
+    DOWNLOAD_FAILED = "download_failed"
     UNCERTAIN = "uncertain"  # the POST may have started a paid job but no id came back: never resent
     REJECTED = "rejected"  # refused before any job could start (nothing billed)
 
@@ -100,7 +101,7 @@ class Progress(JobEvent):
 class Exchange(JobEvent):
     """One HTTP request of the job (method, path, status, timing, summary) for the history's log."""
 
-    entry: dict = field(default_factory=dict)
+    entry: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,14 @@ def after_submit(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand:
     step = submit_step(policy, outcome, attempt, rand, elapsed)
     if isinstance(step, Wait):
         return step, None
-    return step, {"accepted": Status.PENDING, "uncertain": Status.UNCERTAIN}.get(step.outcome, Status.REJECTED)
+    return step, submit_status(step.outcome)
+
+
+def submit_status(outcome: str) -> Status:
+    """A submit's status from the outcome that ended it: pending once accepted, uncertain when it may have
+    reached the server, else rejected (nothing started)."""
+    return {"accepted": Status.PENDING, "ok": Status.PENDING, "uncertain": Status.UNCERTAIN}.get(outcome,
+                                                                                               Status.REJECTED)
 
 
 #: A poll's outcome (from ``policy.next_step``) → the job's final status.
@@ -139,14 +147,16 @@ _POLL_OUTCOMES = {"done": None, "moderated": Status.MODERATED, "failed": Status.
                   "no_video": Status.FAILED}
 
 
-def after_poll(policy: PollPolicy, observation: JobStatus | HttpProblem | TransportProblem, *, elapsed: float,
-               polls: int, errors_in_a_row: int, rand: float = 0.5) -> tuple[Wait | Stop, Status | None]:
+def after_poll(policy: PollPolicy, observation: JobStatus | Problem, *, elapsed: float, polls: int,
+               errors_in_a_row: int, rand: float = 0.5,
+               planned: float | None = None) -> tuple[Wait | Stop, Status | None]:
     """What follows one poll: keep waiting, download (``done``), or a final status.
 
     A ``Stop("done")`` comes back with status None: the job is done at the server and the
     download decides between ``done`` and ``download_failed``.
     """
-    step = next_step(policy, observation, elapsed=elapsed, polls=polls, errors_in_a_row=errors_in_a_row, rand=rand)
+    step = next_step(policy, observation, elapsed=elapsed, polls=polls, errors_in_a_row=errors_in_a_row, rand=rand,
+                     planned=planned)
     if isinstance(step, Wait):
         return step, None
     return step, _POLL_OUTCOMES.get(step.outcome)

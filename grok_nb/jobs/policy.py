@@ -1,13 +1,18 @@
-"""What the wait loop does next, given the last answer and the clock (pure: no I/O, no sleeping).
+"""What happens after each request, given what it got and the clock (pure: no I/O, no sleeping).
 
-The async client drives these functions; tests run them with no network at all.
+One rule decides, for submits, polls and downloads alike, whether a request is tried again and
+how long to wait first (:func:`retry_step`); :func:`next_step` says what follows a poll that was
+answered, :func:`submit_step` what follows a submit. The engine drives these; tests run them with
+no network at all.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from ..api.responses import JobStatus
+from ..settings import MAX_RETRY_AFTER_S
 
 #: HTTP statuses worth retrying on a poll or a download: the request changes nothing server-side.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -19,7 +24,7 @@ class PollPolicy:
 
     interval: float = 1.0  # the shortest gap between two polls of one job (the official SDK's fixed interval)
     max_interval: float = 120.0  # the longest gap: a prediction is never trusted for longer than this
-    growth: float = 1.1  # ``poll_delay``'s fixed schedule (the scheduler plans from progress instead)
+    growth: float = 1.1  # ``poll_delay``'s fixed schedule, used when no planned time is given
     deadline: float = 15 * 60.0
     lag_target: float = 0.04  # without progress, poll again after this share of the time waited so far
     first_poll_share: float = 0.5  # the first poll comes at this share of the fastest expected latency
@@ -27,19 +32,28 @@ class PollPolicy:
     retry_max: float = 30.0
     jitter: float = 0.25
     submit_retries: int = 5  # only for submits that certainly did not start a job
+    unreadable_retries: int = 2  # answers that cannot be read are asked again this often, then reported
+    max_retry_after: float = MAX_RETRY_AFTER_S  # the longest wait a Retry-After header may impose
 
     def poll_delay(self, polls: int) -> float:
         """Seconds to wait before the next poll, after ``polls`` polls."""
-        return min(self.max_interval, self.interval * self.growth ** max(0, polls))
+        return float(min(self.max_interval, self.interval * self.growth ** max(0, polls)))
+
+    def cap_retry_after(self, seconds: float | None) -> float | None:
+        """What a ``Retry-After`` may ask: None for nonsense (negative, infinite, not a number), at most the cap."""
+        if seconds is None or not math.isfinite(seconds) or seconds < 0:
+            return None
+        return min(seconds, self.max_retry_after)
 
     def retry_delay(self, attempt: int, retry_after: float | None = None, rand: float = 0.5) -> float:
-        """Backoff before retry number ``attempt`` (0-based); honours Retry-After when given.
+        """Backoff before retry number ``attempt`` (0-based); honours a sane Retry-After, capped.
 
         ``rand`` in [0, 1) supplies the jitter, so callers own the randomness.
         """
-        if retry_after is not None:
-            return max(0.0, retry_after)
-        base = min(self.retry_max, self.retry_base * 2 ** max(0, attempt))
+        asked = self.cap_retry_after(retry_after)
+        if asked is not None:
+            return asked
+        base = min(self.retry_max, self.retry_base * 2.0 ** max(0, attempt))
         return base * (1.0 - self.jitter + 2.0 * self.jitter * rand)
 
     def scaled(self, factor: float) -> PollPolicy:
@@ -50,7 +64,7 @@ class PollPolicy:
 
 @dataclass(frozen=True)
 class Wait:
-    """Sleep ``delay`` seconds, then poll again."""
+    """Sleep ``delay`` seconds, then send again."""
 
     delay: float
     reason: str
@@ -58,53 +72,117 @@ class Wait:
 
 @dataclass(frozen=True)
 class Stop:
-    """Stop polling; ``outcome`` is done, moderated, failed, expired, deadline or fatal."""
+    """Stop; ``outcome`` is done, moderated, failed, expired, no_video (a poll's answer), deadline, fatal,
+    unreadable (any request), accepted, uncertain or refused (a submit)."""
 
     outcome: str
 
 
 @dataclass(frozen=True)
 class HttpProblem:
-    """A poll answered with an HTTP error status."""
+    """A request answered with an HTTP error status."""
 
     status_code: int
-    retry_after: float | None = None
+    retry_after: float | None = None  # as the header said it (the policy caps it)
+    out_of_credits: bool = False  # a 429 about money: waiting does not help
 
 
 @dataclass(frozen=True)
 class TransportProblem:
-    """A poll that got no answer (connection refused, reset, timed out)."""
+    """A request that got no answer (connection refused, reset, timed out)."""
 
     detail: str = ""
+    never_sent: bool = False  # the connection was never made: the server saw nothing
+    final: bool = False  # trying again cannot help (an unsupported URL scheme, a video too large)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An answer that came but cannot be read (not JSON, not an object, too large)."""
+
+    status_code: int
+    detail: str = ""
+
+
+Problem = HttpProblem | TransportProblem | Unreadable
+
+
+def retry_step(policy: PollPolicy, problem: Problem, *, resend_safe: bool, attempt: int, elapsed: float,
+               rand: float = 0.5) -> Wait | Stop:
+    """The one retry rule: try again after ``problem`` (and wait how long), or stop and say why.
+
+    ``resend_safe`` is True for GETs; a POST is False: once it may have reached the server it is
+    never resent (``uncertain``), and it is retried only when it surely did not start a job (a 429
+    not about credits, a connection never made: ``submit_retries`` times). ``attempt`` is how many
+    tries of this request failed before this one (0 for the first failure), ``elapsed`` the seconds
+    since the wait began. A wait never runs past the deadline: a GET gets one last try at it.
+    """
+    if isinstance(problem, Unreadable):
+        if not resend_safe:
+            return Stop("uncertain")
+        if attempt >= policy.unreadable_retries:
+            return Stop("unreadable")
+        retry_after = None
+    elif isinstance(problem, HttpProblem):
+        retry_after = problem.retry_after
+        if problem.out_of_credits:
+            return Stop("refused" if not resend_safe else "fatal")
+        if not resend_safe:
+            if problem.status_code != 429:  # a 5xx came from something that read the POST: a gateway may pass it on
+                return Stop("uncertain" if problem.status_code >= 500 else "refused")
+        elif problem.status_code not in RETRYABLE_STATUS:
+            return Stop("fatal")  # 400/401/403/404 will not heal by waiting
+    else:
+        retry_after = None
+        if problem.final:
+            return Stop("fatal" if resend_safe else "refused")
+        if not resend_safe:
+            if not problem.never_sent:
+                return Stop("uncertain")
+            if attempt >= policy.submit_retries:
+                return Stop("refused")
+    remaining = policy.deadline - elapsed
+    if remaining <= 0:
+        return Stop("deadline")
+    delay = policy.retry_delay(attempt, retry_after, rand)
+    reason = (f"HTTP {problem.status_code}" if isinstance(problem, HttpProblem)
+              else f"unreadable answer ({problem.detail})" if isinstance(problem, Unreadable)
+              else f"no answer ({problem.detail})")
+    if delay > remaining:
+        if not resend_safe:
+            return Stop("refused")
+        return Wait(remaining, reason + "; last try at the deadline")
+    return Wait(delay, reason)
 
 
 def next_step(
     policy: PollPolicy,
-    observation: JobStatus | HttpProblem | TransportProblem,
+    observation: JobStatus | Problem,
     *,
     elapsed: float,
     polls: int,
     errors_in_a_row: int,
     rand: float = 0.5,
+    planned: float | None = None,
 ) -> Wait | Stop:
-    """Decide what follows one poll; ``elapsed`` is monotonic seconds since the wait began."""
-    if isinstance(observation, JobStatus):
-        if observation.terminal:
-            return Stop(observation.outcome)
-        step = Wait(policy.poll_delay(polls), f"status {observation.status}")
-    elif isinstance(observation, HttpProblem):
-        if observation.status_code not in RETRYABLE_STATUS:
-            return Stop("fatal")  # 400/401/403/404 will not heal by waiting
-        step = Wait(policy.retry_delay(errors_in_a_row, observation.retry_after, rand),
-                    f"HTTP {observation.status_code}")
-    else:
-        step = Wait(policy.retry_delay(errors_in_a_row, None, rand), "no answer")
+    """Decide what follows one poll; ``elapsed`` is monotonic seconds since the wait began.
+
+    A running job is polled again after ``planned`` seconds (the scheduler's plan) or, without a
+    plan, after ``policy.poll_delay(polls)``; a problem goes to :func:`retry_step` with
+    ``errors_in_a_row`` as its attempt (failed polls before this one).
+    """
+    if not isinstance(observation, JobStatus):
+        return retry_step(policy, observation, resend_safe=True, attempt=errors_in_a_row, elapsed=elapsed, rand=rand)
+    if observation.terminal:
+        return Stop(observation.outcome)
     remaining = policy.deadline - elapsed
     if remaining <= 0:
         return Stop("deadline")
-    if step.delay > remaining:
-        return Wait(remaining, step.reason + "; last poll at the deadline")
-    return step
+    delay = planned if planned is not None else policy.poll_delay(polls)
+    reason = f"status {observation.status}"
+    if delay > remaining:
+        return Wait(remaining, reason + "; last poll at the deadline")
+    return Wait(max(0.0, delay), reason)
 
 
 @dataclass(frozen=True)
@@ -118,6 +196,14 @@ class SubmitOutcome:
     never_sent: bool = False  # the connection was never made: the server saw nothing
     maybe_sent: bool = False  # sent, but no answer: a job may exist
 
+    def problem(self) -> Problem | None:
+        """The same facts as the problem :func:`retry_step` judges (None when accepted)."""
+        if self.accepted:
+            return None
+        if self.status_code is not None:
+            return HttpProblem(self.status_code, self.retry_after, self.out_of_credits)
+        return TransportProblem(never_sent=self.never_sent and not self.maybe_sent)
+
 
 def submit_step(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: float = 0.5,
                 elapsed: float = 0.0) -> Wait | Stop:
@@ -127,16 +213,10 @@ def submit_step(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: 
     honouring ``Retry-After``; a connection that was never made is retried ``submit_retries`` times.
     Stop outcomes: ``accepted``, ``uncertain`` (may have reached the server), ``refused``.
     """
-    if outcome.accepted:
+    problem = outcome.problem()
+    if problem is None:
         return Stop("accepted")
-    if outcome.maybe_sent:
-        return Stop("uncertain")
-    if outcome.status_code is not None and outcome.status_code >= 500:
-        # A 5xx came from something that read the request; a gateway may have passed it on.
-        return Stop("uncertain")
-    rate_limited = outcome.status_code == 429 and not outcome.out_of_credits
-    if rate_limited or (outcome.never_sent and attempt < policy.submit_retries):
-        delay = policy.retry_delay(attempt, outcome.retry_after, rand)
-        if elapsed + delay <= policy.deadline:
-            return Wait(delay, "submit refused before acceptance")
-    return Stop("refused")
+    step = retry_step(policy, problem, resend_safe=False, attempt=attempt, elapsed=elapsed, rand=rand)
+    if isinstance(step, Wait):
+        return Wait(step.delay, "submit refused before acceptance")
+    return Stop("refused") if step.outcome == "deadline" else step

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import html
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +46,8 @@ class Run:
     parent_run_id: str | None = None
     tags: list[str] = field(default_factory=list)
     stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
-    waiting_note: str | None = field(default=None, repr=False)  # e.g. "waiting for the key's rate limit: 2 other processes"
+    # e.g. "waiting for the key's rate limit: 2 other processes"
+    waiting_note: str | None = field(default=None, repr=False)
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -112,7 +113,8 @@ class Run:
         if not self.stopped:
             return None
         if self.request_id:
-            return f"stopped waiting; the job goes on at the server: resume with client.get({self.request_id!r}) or client.resume()"
+            return (f"stopped waiting; the job goes on at the server: resume with client.get({self.request_id!r}) "
+                    "or client.resume()")
         return ("stopped waiting during the submit; the POST is finishing in the background and its request id "
                 "goes to the history: client.resume() re-attaches it")
 
@@ -185,11 +187,13 @@ class Run:
         summary = html.escape(self.summary())
         prompt = html.escape(self.prompt or "")
         if self.error is not None:
-            return (f'<div class="grok-run grok-run-error"><div style="color:#b00020"><b>{html.escape(type(self.error).__name__)}</b>: '
+            name = html.escape(type(self.error).__name__)
+            return (f'<div class="grok-run grok-run-error"><div style="color:#b00020"><b>{name}</b>: '
                     f"{html.escape(str(self.error))}</div><div><i>{prompt}</i></div><div>{summary}</div></div>")
         src = self.video_src()
+        shape = (self.aspect_ratio or "16:9").replace(":", "/")
         player = (f'<video class="grok-player" src="{html.escape(src)}" controls preload="metadata" playsinline '
-                  f'style="max-width:100%;width:480px;aspect-ratio:{(self.aspect_ratio or "16:9").replace(":", "/")}"></video>'
+                  f'style="max-width:100%;width:480px;aspect-ratio:{shape}"></video>'
                   if src and self.status == "done" else "")
         return f'<div class="grok-run">{player}<div><i>{prompt}</i></div><div>{summary}</div></div>'
 
@@ -232,7 +236,7 @@ class JobHandle:
 
             nest_asyncio2.apply(self._loop)
             return self._loop.run_until_complete(asyncio.wait_for(asyncio.shield(self._task), timeout))
-        future: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)
+        future: concurrent.futures.Future[Run] = asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)
         try:
             return future.result(timeout)
         except DeadlineExceeded:  # the job's own deadline (a TimeoutError too): it knows how long it waited
@@ -256,7 +260,7 @@ class JobHandle:
     async def _shielded(self) -> Run:
         return await asyncio.shield(self._task)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Run]:
         if self._on_loop_thread():
             return asyncio.shield(self._task).__await__()
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()

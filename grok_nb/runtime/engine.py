@@ -9,6 +9,7 @@ and view updates go to their own threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -51,15 +52,25 @@ from ..jobs.lifecycle import (
     Submitted,
     after_download,
     after_poll,
-    after_submit,
     settle_cost,
+    submit_status,
 )
-from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
+from ..jobs.policy import (
+    HttpProblem,
+    PollPolicy,
+    Problem,
+    Stop,
+    SubmitOutcome,
+    TransportProblem,
+    Unreadable,
+    Wait,
+    retry_step,
+)
 from ..jobs.results import Run
 from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
-from .transport import Answer, Api, is_mp4, path_of
+from .transport import VIDEO_TOO_LARGE, Answer, Api, is_mp4, path_of
 
 log = logging.getLogger("grok_nb")
 
@@ -72,20 +83,42 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What one answer means to the request that got it: a value, or a problem (and the error it would end in)."""
+
+    value: Any = None
+    problem: Problem | None = None
+    error: GrokError | None = None
+    summary: str = ""  # one line for the history's log of exchanges
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How one request ended under the retry rule: ``ok`` with a value, or the outcome that stopped it."""
+
+    answer: Answer | None  # None: the deadline came before it could be sent
+    value: Any = None
+    problem: Problem | None = None
+    error: GrokError | None = None
+    outcome: str = "ok"  # ok, or a Stop outcome: deadline, fatal, unreadable, uncertain, refused
+    attempts: int = 0
+
+
 @dataclass
 class Job:
     """One job in this process: its run, its spec, its money, who listens."""
 
     run: Run
     endpoint: str | None = None
-    body: dict | None = None
+    body: dict[str, Any] | None = None
     reservation: Reservation | None = None
     listeners: list[UpdateCallback] = field(default_factory=list)
-    submit_task: asyncio.Task | None = None
+    submit_task: asyncio.Task[None] | None = None
     accepted_at: float | None = None  # monotonic time the server accepted it (midpoint of the POST)
     waiter_gone: bool = False  # whoever waited stopped during the submit
     polling: bool = False  # a wait loop is polling it now
-    prior_key: tuple = ()
+    prior_key: tuple[Any, ...] = ()
 
 
 class Engine:
@@ -140,7 +173,7 @@ class Engine:
         await self._emit(job, Exchange(job.run, entry=entry))
 
     # -- starting --------------------------------------------------------------------------------
-    async def start(self, run: Run, endpoint: str, body: dict, reservation: Reservation | None,
+    async def start(self, run: Run, endpoint: str, body: dict[str, Any], reservation: Reservation | None,
                     on_update: UpdateCallback | None) -> Awaitable[Run]:
         """Record the run, start its submit (which no waiter can cancel), return the wait."""
         job = Job(run, endpoint, body, reservation, [on_update] if on_update else [],
@@ -214,60 +247,110 @@ class Engine:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _turn(self, job: Job, kind: int, due: float | None = None) -> None:
-        """Wait for the scheduler's go; when the key's shared budget keeps it waiting for others, say so on the run."""
+    async def _turn(self, job: Job, kind: int, due: float | None = None, until: float | None = None) -> bool:
+        """Wait for the scheduler's go (False when ``until`` passes first); say so on the run when the key's
+        shared budget keeps it waiting for others."""
         turn = asyncio.ensure_future(self.scheduler.turn(kind, due))
         try:
             slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
-            done, _ = await asyncio.wait({turn}, timeout=slack)
-            if not done:
+            left = None if until is None else max(0.0, until - time.monotonic())
+            done, _ = await asyncio.wait({turn}, timeout=slack if left is None else min(slack, left))
+            if not done and (left is None or left > slack):
                 status = getattr(self.scheduler.limiter, "status", None)
                 note = status().get("message") if status is not None else None
                 if note:
                     job.run.waiting_note = note
                     for callback in job.listeners:
                         self.views.notify(callback, job.run)
-                await turn
+                left = None if until is None else max(0.0, until - time.monotonic())
+                done, _ = await asyncio.wait({turn}, timeout=left)
+            if not done:
+                return False
+            turn.result()
+            return True
         finally:
             if not turn.done():
                 turn.cancel()
             if job.run.waiting_note:
                 job.run.waiting_note = None
 
+    # -- the one retry loop ------------------------------------------------------------------------
+    async def _send(self, job: Job, method: str, url: str, read: Callable[[Answer], Reading], *,
+                    started: float, body: Any = None, turn: int | None = None, due: float | None = None,
+                    part: Path | None = None, before: Callable[[], Awaitable[None]] | None = None,
+                    after_problem: Callable[[], Awaitable[None]] | None = None) -> Reply:
+        """Send one request until it gets a usable answer or the policy's one retry rule says stop.
+
+        Submits, polls and downloads all come through here: ``read`` says what an answer means
+        (a value, or a problem and its error), :func:`retry_step` whether to try again and how long
+        to wait (a POST that may have reached the server is never resent), counting attempts the
+        same way for all three. ``turn`` asks the scheduler for a slot (downloads go to another host
+        and take none); ``started`` is when the wait began: the deadline counts from it.
+        """
+        deadline = started + self.policy.deadline
+        # A GET waits for its slot until the deadline (plus one shortest gap, for a last try at it);
+        # a submit waits in line for the key's budget however long the line is: nothing was sent.
+        turn_until = None if method == "POST" else deadline + self.policy.interval
+        attempt = 0
+        while True:
+            if turn is not None:
+                if not await self._turn(job, turn, due, turn_until):
+                    return Reply(None, outcome="deadline", attempts=attempt)
+            elif due is not None and due > time.monotonic():
+                await asyncio.sleep(due - time.monotonic())
+            if before is not None:
+                await before()
+            answer = await (self.api.download(url, part) if part is not None
+                            else self.api.request(method, url, body))
+            reading = read(answer)
+            await self._exchange(job, method, url, answer, reading.summary)
+            if reading.problem is None:
+                return Reply(answer, reading.value, None, reading.error, "ok", attempt + 1)
+            step = retry_step(self.policy, reading.problem, resend_safe=method == "GET", attempt=attempt,
+                              elapsed=time.monotonic() - started, rand=self._rng.random())
+            if isinstance(step, Stop):
+                return Reply(answer, reading.value, reading.problem, reading.error, step.outcome, attempt + 1)
+            if isinstance(reading.problem, HttpProblem) and reading.problem.retry_after is not None:
+                self.scheduler.limiter.pause(step.delay)  # the key's other requests wait too (capped by the policy)
+            log.info("grok_nb: %s %s: %s; trying again in %.2f s", method, path_of(url), step.reason, step.delay)
+            if after_problem is not None:
+                await after_problem()
+            due = time.monotonic() + step.delay
+            attempt += 1
+
     # -- submit ----------------------------------------------------------------------------------
     async def _submit(self, job: Job) -> None:
-        run, attempt, started = job.run, 0, time.monotonic()
+        run = job.run
         assert job.endpoint is not None
-        while True:
-            await self._turn(job, SUBMIT)
+
+        async def before() -> None:
             run.submitted_at = _now()
             await self._emit(job, Submitted(run))
-            answer = await self.api.request("POST", job.endpoint, job.body)
-            outcome, request_id, error = self._classify_submit(run, answer)
-            await self._exchange(job, "POST", job.endpoint, answer,
-                                 f"request_id={request_id}" if request_id else str(getattr(error, "server_message", error)))
-            step, status = after_submit(self.policy, outcome, attempt, self._rng.random(),
-                                        elapsed=time.monotonic() - started)
-            if status is Status.PENDING:
-                # On disk before anything else happens, even before this process shows the id to anyone.
-                await asyncio.shield(asyncio.wrap_future(self.writer.update(
-                    run.run_id, {**self._row(run), "request_id": request_id, "status": Status.PENDING.value})))
-                run.request_id, run.status = str(request_id), Status.PENDING
-                job.accepted_at = (answer.sent_at + answer.received_at) / 2
-                await self._emit(job, RequestIdKnown(run))
-                if job.waiter_gone:
-                    await self._stop(job, "stopped waiting")
-                return
-            if status is not None:
-                assert error is not None
-                run.status, run.error = status, error
-                await self._finish(job)
-                raise error
-            if outcome.retry_after is not None:
-                self.scheduler.limiter.pause(outcome.retry_after)
-            log.info("grok_nb: submit not accepted (%s); retrying in %.2f s", step.reason, step.delay)
-            await asyncio.sleep(step.delay)
-            attempt += 1
+
+        reply = await self._send(job, "POST", job.endpoint, functools.partial(self._read_submit, run),
+                                 started=time.monotonic(), body=job.body, turn=SUBMIT, before=before)
+        if reply.outcome == "ok":
+            assert reply.answer is not None
+            request_id = str(reply.value)
+            # On disk before anything else happens, even before this process shows the id to anyone.
+            await asyncio.shield(asyncio.wrap_future(self.writer.update(
+                run.run_id, {**self._row(run), "request_id": request_id, "status": Status.PENDING.value})))
+            run.request_id, run.status = request_id, Status.PENDING
+            job.accepted_at = (reply.answer.sent_at + reply.answer.received_at) / 2
+            await self._emit(job, RequestIdKnown(run))
+            if job.waiter_gone:
+                await self._stop(job, "stopped waiting")
+            return
+        error = reply.error
+        assert error is not None
+        run.status, run.error = submit_status(reply.outcome), error
+        await self._finish(job)
+        raise error
+
+    def _read_submit(self, run: Run, answer: Answer) -> Reading:
+        outcome, request_id, error = self._classify_submit(run, answer)
+        summary = f"request_id={request_id}" if request_id else str(getattr(error, "server_message", error))
+        return Reading(request_id, outcome.problem(), error, summary)
 
     def _classify_submit(self, run: Run, answer: Answer) -> tuple[SubmitOutcome, str | None, GrokError | None]:
         if answer.never_sent:
@@ -298,59 +381,67 @@ class Engine:
     async def _wait(self, job: Job) -> Run:
         run = job.run
         started = time.monotonic()
+        deadline = started + self.policy.deadline
         if job.accepted_at is None:
             job.accepted_at = started
         observations: list[Observation] = []
-        polls = errors_in_a_row = 0
+        polls = 0
         warned: set[str] = set()
         rtt = 0.0
         prior = self.priors.prior(job.prior_key)
-        due = job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at)
+        due = min(job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at),
+                  deadline)
         path = f"/v1/videos/{run.request_id}"
+
+        async def count_poll() -> None:
+            run.polls += 1
+
+        async def show_progress() -> None:
+            await self._emit(job, Progress(run))
+
         job.polling = True
         try:
             while True:
-                await self._turn(job, POLL, due)
-                answer = await self.api.request("GET", path)
-                polls += 1
-                run.polls += 1
-                observation, error = self._classify_poll(run, answer)
-                await self._exchange(job, "GET", path, answer, _poll_summary(observation, error, answer))
-                if isinstance(observation, JobStatus):
-                    errors_in_a_row = 0
-                    rtt = (answer.received_at - answer.sent_at)
-                    self._apply(run, observation, warned)
-                    observations.append(Observation((answer.sent_at + answer.received_at) / 2 - job.accepted_at,
-                                                    observation.progress))
-                else:
-                    errors_in_a_row += 1
-                    if isinstance(observation, HttpProblem) and observation.retry_after is not None:
-                        self.scheduler.limiter.pause(observation.retry_after)
+                reply = await self._send(job, "GET", path, functools.partial(self._read_poll, run), started=started,
+                                         turn=POLL, due=due, before=count_poll, after_problem=show_progress)
+                polls += reply.attempts
+                if reply.outcome != "ok":
+                    return await self._conclude(job, Stop(reply.outcome), None, None, reply.error, started)
+                answer, observation = reply.answer, reply.value
+                assert answer is not None and isinstance(observation, JobStatus)
+                rtt = answer.received_at - answer.sent_at
+                self._apply(run, observation, warned)
+                observations.append(Observation((answer.sent_at + answer.received_at) / 2 - job.accepted_at,
+                                                observation.progress))
                 now = time.monotonic()
+                planned = job.accepted_at + plan_next_poll(observations, prior, self.policy, now - job.accepted_at,
+                                                           rtt) - now
                 step, status = after_poll(self.policy, observation, elapsed=now - started, polls=polls,
-                                          errors_in_a_row=errors_in_a_row, rand=self._rng.random())
+                                          errors_in_a_row=0, planned=planned)
                 if isinstance(step, Wait):
                     await self._emit(job, Progress(run))
-                    if isinstance(observation, JobStatus):
-                        planned = job.accepted_at + plan_next_poll(observations, prior, self.policy,
-                                                                    now - job.accepted_at, rtt)
-                        due = min(planned, started + self.policy.deadline)
-                    else:
-                        due = now + step.delay
+                    due = now + step.delay
                     continue
-                return await self._conclude(job, step, status, observation, error, started)
+                return await self._conclude(job, step, status, observation, None, started)
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(job, "stopped waiting"))
             raise
         finally:
             job.polling = False
 
-    def _classify_poll(self, run: Run, answer: Answer) -> tuple[JobStatus | HttpProblem | TransportProblem, APIError | None]:
+    def _read_poll(self, run: Run, answer: Answer) -> Reading:
+        observation, error = self._classify_poll(run, answer)
+        summary = _poll_summary(observation, error, answer)
+        if isinstance(observation, JobStatus):
+            return Reading(observation, None, None, summary)
+        return Reading(None, observation, error, summary)
+
+    def _classify_poll(self, run: Run, answer: Answer) -> tuple[JobStatus | Problem, APIError | None]:
         if answer.status_code is None:
-            return TransportProblem(answer.problem or ""), None
+            return TransportProblem(answer.problem or "", never_sent=answer.never_sent), None
         if answer.problem is not None:  # an answer too large to read: nothing to learn from it
-            return HttpProblem(answer.status_code), APIError(answer.problem, status_code=answer.status_code,
-                                                             request_id=run.request_id)
+            return Unreadable(answer.status_code, answer.problem), APIError(
+                answer.problem, status_code=answer.status_code, request_id=run.request_id)
         if answer.status_code < 400:
             return parse_job_status(answer.body), None
         outcome = parse_poll_error(answer.status_code, answer.body)  # moderation sent as a 400, with its cost
@@ -376,39 +467,41 @@ class Engine:
         if status.model and not run.model:
             run.model = status.model
 
-    async def _conclude(self, job: Job, step: Stop, status: Status | None, observation: Any,
-                        error: APIError | None, started: float) -> Run:
+    async def _conclude(self, job: Job, step: Stop, status: Status | None, observation: JobStatus | None,
+                        error: GrokError | None, started: float) -> Run:
         run = job.run
         waited = time.monotonic() - started
         if step.outcome == "deadline":
             run.error = DeadlineExceeded(waited, request_id=run.request_id, run=run)
             await self._stop(job, "deadline")
             raise run.error
-        if step.outcome == "fatal":
+        if step.outcome in ("fatal", "unreadable"):
             assert error is not None
             if isinstance(error, NotFoundError):
                 # The server does not know this id: nothing will ever come of waiting.
                 run.status, run.error = Status.FAILED, error
                 await self._finish(job)
                 raise error
-            # A 400/401/403 on a poll: say so and keep the request id; the job may still be fine.
+            # A 400/401/403 on a poll, or answers that cannot be read: say so and keep the request id;
+            # the job may still be fine.
             run.error = error
-            await self._stop(job, f"the poll was answered {error.status_code}")
+            reason = (f"the poll was answered {error.status_code}" if isinstance(error, APIError) else str(error))
+            await self._stop(job, reason)
             raise error
         self._finish_timing(job)
         if step.outcome == "done":
             run.error = None
-            await self._download(job, started)
+            await self._download(job)
         elif status is Status.MODERATED:
             run.status, run.error = status, ModeratedError(request_id=run.request_id, run=run)
         elif status is Status.EXPIRED:
             run.status, run.error = status, JobExpiredError(request_id=run.request_id, run=run)
         elif step.outcome == "no_video":
-            assert isinstance(observation, JobStatus)
+            assert observation is not None
             run.status = Status.FAILED
             run.error = NoVideoError(observation.no_video_reason, request_id=run.request_id, run=run)
         else:
-            assert isinstance(observation, JobStatus)
+            assert observation is not None
             run.status = Status.FAILED
             run.error = JobFailedError(observation.error_code, observation.error_message,
                                        request_id=run.request_id, run=run)
@@ -442,14 +535,14 @@ class Engine:
         await self._emit(job, Stopped(run, reason=reason))
 
     # -- download --------------------------------------------------------------------------------
-    async def _download(self, job: Job, started: float) -> None:
+    async def _download(self, job: Job) -> None:
         """Stream the MP4 to a temporary file, check it, rename it into the cache: done or download_failed."""
         run = job.run
-        error = await self._fetch(job, started)
+        error = await self._fetch(job)
         run.status = after_download(error is None, gone=getattr(error, "gone", False))
         run.error = error
 
-    async def _fetch(self, job: Job, started: float) -> DownloadError | None:
+    async def _fetch(self, job: Job) -> DownloadError | None:
         run = job.run
         url = run.url
         assert run.request_id
@@ -461,47 +554,51 @@ class Engine:
             run.path = dest
             return None
         part = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        deadline = started + self.policy.deadline  # one attempt at least, retries only within the deadline
-        policy = self.policy
-        errors = 0
         try:
-            while True:
-                try:
-                    answer = await self.api.download(url, part)
-                except OSError as exc:
-                    return DownloadError(f"could not write the video to {self.cache_dir} ({exc.strerror or exc}). "
-                                         f"Free some space or fix GROK_NB_HOME, then call client.resume(): the URL "
-                                         "stays valid for about 24 h", request_id=run.request_id, run=run)
-                summary = (f"{answer.body} bytes" if answer.status_code == 200 and answer.problem is None
-                           else answer.problem or f"download refused ({answer.status_code})")
-                await self._exchange(job, "GET", url, answer, summary)
-                if answer.status_code == 200 and answer.problem is None:
-                    if not is_mp4(part):
-                        return DownloadError("the download is not an MP4 file", request_id=run.request_id, run=run)
-                    os.replace(part, dest)
-                    run.path = dest
-                    return None
-                if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
-                    why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
-                           f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
-                           "are temporary (about 24 h); generate the video again")
-                    error = DownloadError(why, request_id=run.request_id, run=run)
-                    error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
-                    return error
-                errors += 1
-                problem = (HttpProblem(answer.status_code, parse_retry_after(answer.headers.get("retry-after")))
-                           if answer.status_code is not None and answer.headers is not None
-                           else TransportProblem(answer.problem or ""))
-                step = next_step(policy, problem, elapsed=0.0, polls=0, errors_in_a_row=errors,
-                                 rand=self._rng.random())
-                left = deadline - time.monotonic()
-                if isinstance(step, Stop) or left <= 0 or answer.problem == "the video is larger than 2 GiB":
-                    return DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
-                                         f"its URL is {url}, valid for about 24 h: client.resume() tries again",
-                                         request_id=run.request_id, run=run)
-                await asyncio.sleep(min(step.delay, left))
+            try:
+                # A done video gets a whole deadline of its own: its URL expires, the job is paid for.
+                reply = await self._send(job, "GET", url, functools.partial(self._read_download, run, url),
+                                         started=time.monotonic(), part=part)
+            except OSError as exc:
+                return DownloadError(f"could not write the video to {self.cache_dir} ({exc.strerror or exc}). "
+                                     f"Free some space or fix GROK_NB_HOME, then call client.resume(): the URL "
+                                     "stays valid for about 24 h", request_id=run.request_id, run=run)
+            if reply.outcome != "ok":
+                assert isinstance(reply.error, DownloadError)
+                return reply.error
+            if not is_mp4(part):
+                return DownloadError("the download is not an MP4 file", request_id=run.request_id, run=run)
+            os.replace(part, dest)
+            run.path = dest
+            return None
         finally:
             part.unlink(missing_ok=True)
+
+    def _read_download(self, run: Run, url: str, answer: Answer) -> Reading:
+        if answer.status_code == 200 and answer.problem is None:
+            return Reading(answer.body, None, None, f"{answer.body} bytes")
+        summary = answer.problem or f"download refused ({answer.status_code})"
+        problem: Problem
+        if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
+            why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
+                   f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
+                   "are temporary (about 24 h); generate the video again")
+            error = DownloadError(why, request_id=run.request_id, run=run)
+            error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
+            problem = (TransportProblem(summary, final=True) if answer.status_code is None
+                       else HttpProblem(answer.status_code))
+            return Reading(None, problem, error, summary)
+        if answer.status_code is None:
+            problem = TransportProblem(summary, never_sent=answer.never_sent)
+        elif answer.status_code == 200:  # cut short, or too large to keep
+            problem = TransportProblem(summary, final=answer.problem == VIDEO_TOO_LARGE)
+        else:
+            retry_after = parse_retry_after(answer.headers.get("retry-after")) if answer.headers is not None else None
+            problem = HttpProblem(answer.status_code, retry_after)
+        error = DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
+                              f"its URL is {url}, valid for about 24 h: client.resume() tries again",
+                              request_id=run.request_id, run=run)
+        return Reading(None, problem, error, summary)
 
     async def aclose(self) -> None:
         """Stop scheduling, write what is waiting, close the connections."""
@@ -527,13 +624,15 @@ def _safe_name(request_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in request_id)[:100]
 
 
-def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str) -> tuple[list[dict], list[dict]]:
+def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str],
+                      me: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit), asking which owners still live.
 
     A row still ``submitting`` whose process is gone can never learn its request id: it becomes
     ``uncertain``. Rows that another live process is still handling are left alone.
     """
-    attach, lost = [], []
+    attach: list[dict[str, Any]] = []
+    lost: list[dict[str, Any]] = []
     for row in rows:
         if row["run_id"] in active:
             continue

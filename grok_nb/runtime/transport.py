@@ -23,6 +23,8 @@ from .. import __version__
 MAX_ANSWER_BYTES = 1 << 20
 #: The largest video downloaded (a 15 s 1080p clip is tens of MB).
 MAX_VIDEO_BYTES = 2 << 30
+#: The problem of an Answer whose video passed MAX_VIDEO_BYTES (trying again cannot help).
+VIDEO_TOO_LARGE = f"the video is larger than {MAX_VIDEO_BYTES >> 30} GiB"
 #: Transport errors raised before a byte of the request left this machine.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
                httpx.LocalProtocolError)
@@ -104,7 +106,7 @@ class Api:
                     async for chunk in response.aiter_bytes(1 << 20):
                         size += len(chunk)
                         if size > MAX_VIDEO_BYTES:
-                            return Answer(200, size, response.headers, "the video is larger than 2 GiB",
+                            return Answer(200, size, response.headers, VIDEO_TOO_LARGE,
                                           sent_at=sent, received_at=time.monotonic())
                         await asyncio.to_thread(out.write, chunk)
                     await asyncio.to_thread(_sync_to_disk, out)
