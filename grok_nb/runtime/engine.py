@@ -55,8 +55,8 @@ from ..jobs.lifecycle import (
     settle_cost,
 )
 from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
+from ..history.owners import owner_alive, process_owner
 from ..jobs.results import Run
-from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
 from .transport import Answer, Api, is_mp4, path_of
