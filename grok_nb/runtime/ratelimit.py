@@ -349,7 +349,10 @@ class SharedLimiter:
         self._refresh_peers(now)
 
     def _refresh_peers(self, now: float) -> list[dict[str, Any]]:
-        peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
+        try:
+            peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
+        except Exception:  # a failing store: views keep the last list; the scheduler hears of it on acquire()
+            return self._peers_cache[1]
         self._peers_cache = (now, peers)
         return peers
 
