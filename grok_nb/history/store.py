@@ -8,15 +8,21 @@ a team sees each other's runs. SQL is written once with ``:name`` parameters; th
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-from ..settings import history_url, home_dir
+from ..jobs.lifecycle import Status
+from ..settings import history_url, home_dir, redact_url
 from .engines import engine_for
+from .journal import IdJournal
 from .owners import current_user, process_owner
 from .schema import (
     EXCHANGE_COLUMNS,
@@ -28,7 +34,9 @@ from .schema import (
     TIME_COLUMNS,
     utcnow,
 )
-from .storage import HistoryError
+from .storage import HistoryError, StorageError
+
+log = logging.getLogger("grok_nb")
 
 __all__ = ["EXCHANGE_COLUMNS", "MIGRATIONS", "POSTGRES_VARIANTS", "RUN_COLUMNS", "HistoryError", "RunStore",
            "filter_runs", "history_location", "open_store", "utcnow"]
@@ -62,13 +70,25 @@ class RunStore:
     ``RunStore(path)`` is a SQLite file; ``RunStore("postgresql://…")`` a PostgreSQL database.
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None):
+        """``journal``: where request ids wait when the history cannot take them (default: next to the SQLite
+        file, or in ``GROK_NB_HOME`` for a server)."""
         self._db = engine_for(path)
         #: The SQLite file, or None for a server.
         self.path: Path | None = getattr(self._db, "path", None)
         #: Where the history is, safe to show: the file, or the URL without its password.
         self.location: str = self._db.location
         self._db.migrate(MIGRATIONS, POSTGRES_VARIANTS)
+        if journal is None:
+            name = hashlib.sha256(self.location.encode()).hexdigest()[:12]
+            journal = (self.path.with_name(self.path.name + ".ids") if self.path is not None
+                       else home_dir() / f"history-{name}.ids")
+        #: Request ids that could not be written yet (a full disk); they go in at the next write, open or resume.
+        self.journal = IdJournal(Path(journal))
+        self.journal.reserve()  # while there is room: the reserve is what a full disk still lets us write
+        self._journaled = self.journal.pending()
+        if self._journaled:
+            self.replay_journal()
 
     def __repr__(self) -> str:
         return f"RunStore({self.location!r})"
@@ -120,15 +140,89 @@ class RunStore:
                    {"run_id": run_id, "at": at or utcnow(), "method": method, "path": path, "status": status,
                     "elapsed_ms": elapsed_ms, "summary": summary})
 
+    @contextmanager
+    def _writing(self, ids: list[tuple[str, str]]) -> Iterator[Any]:
+        """A write transaction; if the store fails while it carries request ids, they go to the journal first."""
+        try:
+            with self._db.transaction(write=True) as tx:
+                yield tx
+        except Exception as exc:
+            if ids and _store_failed(exc):
+                raise self._keep(ids, exc) from exc
+            raise
+        if self._journaled:  # the history takes writes again: bring in what waited
+            self.replay_journal()
+
+    def _keep(self, ids: list[tuple[str, str]], exc: BaseException) -> HistoryError:
+        """Journal ids the history could not take; the error says where they are and what to do."""
+        kept = []
+        for run_id, request_id in ids:
+            try:
+                self.journal.append(run_id, request_id)
+                kept.append(request_id)
+            except (OSError, ValueError) as journal_exc:
+                log.error("grok_nb: request id %s (run %s) could not be journaled either (%s)",
+                          request_id, run_id, journal_exc)
+        self._journaled = self._journaled or bool(kept)
+        first = ids[0][1]
+        where = (f"It is kept in {self.journal.path} and goes into the history as soon as it can be written "
+                 "(the next write, open or resume)" if kept else
+                 "It could not be journaled either: note it now")
+        return HistoryError(f"The request id {first} could not be written to the history at {self.location} "
+                            f"({exc}). {where}. The job goes on at the server: client.get({first!r}) re-attaches it.",
+                            location=self.location, request_id=first)
+
+    def record_request_id(self, run_id: str, request_id: str) -> None:
+        """Make a submit's request id durable now (its own committed transaction), before the next POST leaves.
+
+        If the history cannot take it (a full disk, a dropped server), the id goes to the journal and a
+        ``HistoryError`` carrying ``.request_id`` is raised.
+        """
+        with self._writing([(run_id, request_id)]) as tx:
+            tx.execute("UPDATE runs SET request_id = :rid, status = :pending WHERE run_id = :run_id",
+                       {"rid": request_id, "pending": Status.PENDING.value, "run_id": run_id})
+
+    def replay_journal(self) -> int:
+        """Write the journal's request ids into the history (rows still without one); how many went in."""
+        entries = self.journal.entries()
+        if not entries:
+            self._journaled = False
+            return 0
+        done: set[tuple[str, str]] = set()
+        try:
+            with self._db.transaction(write=True) as tx:
+                for run_id, request_id in entries:
+                    owner = tx.fetchone("SELECT run_id FROM runs WHERE request_id = :rid", {"rid": request_id})
+                    if owner is not None:  # already there (written after all, or replayed by another process)
+                        done.add((run_id, request_id))
+                        continue
+                    row = tx.fetchone("SELECT status FROM runs WHERE run_id = :run_id", {"run_id": run_id})
+                    if row is None:  # the row itself was lost (a history started afresh): the paid id is not
+                        self._insert(tx, {"run_id": run_id, "request_id": request_id, "backend": "unknown",
+                                          "kind": "unknown", "status": Status.PENDING.value})
+                    else:
+                        tx.execute("UPDATE runs SET request_id = :rid, status = :pending, error_code = NULL, "
+                                   "error_message = NULL WHERE run_id = :run_id AND request_id IS NULL",
+                                   {"rid": request_id, "pending": Status.PENDING.value, "run_id": run_id})
+                    done.add((run_id, request_id))
+        except Exception as exc:
+            if _store_failed(exc):
+                return 0  # still no room: the ids stay in the journal
+            raise
+        self.journal.forget(done)
+        self._journaled = self.journal.pending()
+        log.info("grok_nb: %d request id(s) from %s are in the history now", len(done), self.journal.path)
+        return len(done)
+
     def insert(self, **fields: Any) -> None:
         """Add a run (``run_id``, ``backend``, ``kind``, ``status`` at least); ``made_by``/``owner`` default to here."""
-        with self._db.transaction(write=True) as tx:
+        with self._writing(_ids_in([("insert", fields)])) as tx:
             self._insert(tx, fields)
 
     def update(self, run_id: str, /, **fields: Any) -> None:
         """Change some columns of one run."""
         if fields:
-            with self._db.transaction(write=True) as tx:
+            with self._writing(_ids_in([("update", {**fields, "run_id": run_id})])) as tx:
                 self._update(tx, run_id, fields)
 
     def add_exchange(self, run_id: str | None, method: str, path: str, status: int | None,
@@ -156,7 +250,7 @@ class RunStore:
                 raise ValueError(f"unknown history write {op!r}: use insert, update or add_exchange")
         if not ops:
             return
-        with self._db.transaction(write=True) as tx:
+        with self._writing(_ids_in(ops)) as tx:
             for op, args in ops:
                 if op == "insert":
                     self._insert(tx, dict(args))
@@ -231,6 +325,18 @@ class RunStore:
         return df
 
 
+def _store_failed(exc: BaseException) -> bool:
+    """True when the store itself failed (full, damaged, unreachable), not the caller's row (a duplicate, a typo)."""
+    return isinstance(exc, (StorageError, OSError)) or (
+        isinstance(exc, sqlite3.Error) and not isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError)))
+
+
+def _ids_in(ops: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    """The (run_id, request_id) pairs a batch of writes carries."""
+    return [(str(args["run_id"]), str(args["request_id"])) for op, args in ops
+            if op in ("insert", "update") and args.get("request_id") and args.get("run_id")]
+
+
 def history_location(home: str | os.PathLike[str] | None = None, url: str | None = None) -> str | Path:
     """Where the history is: ``url``, else ``GROK_NB_HISTORY_URL``, else ``home/history.sqlite``."""
     return url or history_url() or home_dir(home) / "history.sqlite"
@@ -238,4 +344,8 @@ def history_location(home: str | os.PathLike[str] | None = None, url: str | None
 
 def open_store(home: str | os.PathLike[str] | None = None, url: str | None = None) -> RunStore:
     """The history to use: ``GROK_NB_HISTORY_URL`` (PostgreSQL) when set, else the SQLite file in the home."""
-    return RunStore(history_location(home, url))
+    where = history_location(home, url)
+    if isinstance(where, Path):
+        return RunStore(where)
+    name = hashlib.sha256(redact_url(where).encode()).hexdigest()[:12]
+    return RunStore(where, journal=home_dir(home) / f"history-{name}.ids")

@@ -38,6 +38,7 @@ from ..errors import (
     parse_retry_after,
     redact,
 )
+from ..history.owners import owner_alive, process_owner
 from ..jobs.budget import Budget, Reservation
 from ..jobs.lifecycle import (
     Created,
@@ -55,7 +56,6 @@ from ..jobs.lifecycle import (
     settle_cost,
 )
 from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
-from ..history.owners import owner_alive, process_owner
 from ..jobs.results import Run
 from .background import HistoryWriter, ViewDispatcher
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
@@ -105,6 +105,7 @@ class Engine:
         self.views = ViewDispatcher()
         self.jobs: dict[str, Job] = {}  # run_id → job, while someone may still wait on it
         self.owner = process_owner()
+        self.submit_slot = asyncio.Lock()
         self._rng = random.Random()
 
     # -- events ----------------------------------------------------------------------------------
@@ -239,11 +240,15 @@ class Engine:
         run, attempt, started = job.run, 0, time.monotonic()
         assert job.endpoint is not None
         while True:
-            await self._turn(job, SUBMIT)
-            run.submitted_at = _now()
-            await self._emit(job, Submitted(run))
-            answer = await self.api.request("POST", job.endpoint, job.body)
-            outcome, request_id, error = self._classify_submit(run, answer)
+            async with self.submit_slot:  # one POST at a time: its request id is on disk before the next one leaves
+                await self._turn(job, SUBMIT)
+                run.submitted_at = _now()
+                await self._emit(job, Submitted(run))
+                answer = await self.api.request("POST", job.endpoint, job.body)
+                outcome, request_id, error = self._classify_submit(run, answer)
+                if request_id is not None:  # in memory, then durable (the history, else the journal, in the error)
+                    run.request_id = request_id
+                    await asyncio.shield(asyncio.to_thread(self.store.record_request_id, run.run_id, request_id))
             await self._exchange(job, "POST", job.endpoint, answer,
                                  f"request_id={request_id}" if request_id else str(getattr(error, "server_message", error)))
             step, status = after_submit(self.policy, outcome, attempt, self._rng.random(),
