@@ -30,7 +30,7 @@ def _history(args: argparse.Namespace) -> int:
     from .history.store import HistoryError, history_location, open_store
 
     if args.repair:
-        from .history.sqlite import repair
+        from .history.repair import repair
 
         where = history_location(args.home)
         if not isinstance(where, Path):

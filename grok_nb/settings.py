@@ -1,21 +1,19 @@
 """Every setting grok_nb reads and every environment variable it knows, read in one place and checked before use.
 
-Argument → environment variable → default. Also: safe names for server URLs and keys, and who is running.
+Argument → environment variable → default. Also: safe names for server URLs and keys.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import os
-import socket
 import tempfile
-import time
-from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ConfigurationError, GrokError
+import platformdirs
+
+from .errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.x.ai"
 ENV_API_KEY = "XAI_API_KEY"
@@ -25,13 +23,11 @@ ENV_HOME = "GROK_NB_HOME"
 MAX_RETRY_AFTER_S = 60.0
 
 
-def home_dir(home: str | os.PathLike | None = None) -> Path:
+def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
     """grok_nb's data folder: the argument, ``GROK_NB_HOME``, or the platform's user data dir."""
     if home is None:
         home = os.environ.get(ENV_HOME) or None
     if home is None:
-        import platformdirs
-
         home = platformdirs.user_data_dir("grok_nb", appauthor=False)
     return Path(home).expanduser()
 
@@ -105,8 +101,19 @@ ENV_HISTORY_URL = "GROK_NB_HISTORY_URL"
 ENV_SHARED_URL = "GROK_NB_SHARED_URL"
 
 
-class SharedServiceError(GrokError):
-    """A shared history or rate-limit server (PostgreSQL, Redis) or file could not be used; says what to check."""
+def user_name() -> str | None:
+    """``GROK_NB_USER``: who makes runs here, when set (else the history says ``user@host``)."""
+    return os.environ.get(ENV_USER, "").strip() or None
+
+
+def history_url() -> str | None:
+    """``GROK_NB_HISTORY_URL``: a PostgreSQL history shared by a team; None keeps it in a SQLite file in the home."""
+    return os.environ.get(ENV_HISTORY_URL, "").strip() or None
+
+
+def shared_url() -> str | None:
+    """``GROK_NB_SHARED_URL``: where the key's request budget is shared (Redis, PostgreSQL, ``local``); None: a file."""
+    return os.environ.get(ENV_SHARED_URL, "").strip() or None
 
 
 def redact_url(url: str) -> str:
@@ -125,63 +132,3 @@ def redact_url(url: str) -> str:
 def key_fingerprint(api_key: str) -> str:
     """A short, one-way name for a key, so shared state never holds the key itself."""
     return hashlib.sha256(b"grok_nb/key/" + api_key.encode()).hexdigest()[:24]
-
-
-def current_user() -> str:
-    """Who makes runs here: ``GROK_NB_USER``, else ``user@host``."""
-    explicit = os.environ.get(ENV_USER, "").strip()
-    if explicit:
-        return explicit
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "someone"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _start_ticks(pid: int) -> str | None:
-    # Field 22 of /proc/PID/stat: start time in clock ticks since boot; with the pid it names one process for good.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-_IMPORT_TIME = f"t{int(time.time() * 1000)}"
-
-
-@cache
-def _owner_for(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or _IMPORT_TIME}"
-
-
-def process_owner() -> str:
-    """This process, as ``host:pid:start``: never reused by another process, even with the same pid."""
-    return _owner_for(os.getpid())
-
-
-def owner_alive(owner: str | None) -> bool | None:
-    """Whether the process named by :func:`process_owner` still runs; None when it cannot be told (another host)."""
-    if not owner:
-        return None
-    try:
-        host, pid_text, start = owner.rsplit(":", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return None
-    if host != socket.gethostname():
-        return None
-    if pid == os.getpid():
-        return owner == process_owner()
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by someone else
-    ticks = _start_ticks(pid)
-    if ticks is None or start.startswith("t"):
-        return True  # no /proc to compare start times: the pid exists, trust it
-    return ticks == start

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from grok_nb.settings import current_user, key_fingerprint, owner_alive, process_owner, redact_url
+from grok_nb.history.owners import current_user, owner_alive, process_owner
+from grok_nb.settings import key_fingerprint, redact_url
 
 
 def test_redact_url_removes_only_the_password():
@@ -28,8 +29,8 @@ def test_current_user(monkeypatch):
 def test_owner_alive_tells_a_live_process_from_a_dead_one():
     me = process_owner()
     assert owner_alive(me) is True and owner_alive(None) is None and owner_alive("garbage") is None
-    out = subprocess.run([sys.executable, "-c", "from grok_nb.settings import process_owner; print(process_owner())"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    code = "from grok_nb.history.owners import process_owner; print(process_owner())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out != me and owner_alive(out) is False  # that process has ended
     host, pid, start = me.rsplit(":", 2)
     assert owner_alive(f"{host}:{pid}:{start}999") is False  # same pid, another start: a reused pid

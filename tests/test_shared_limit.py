@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from grok_nb.history.storage import SharedServiceError
 from grok_nb.runtime.ratelimit import RateLimiter, SharedLimiter, make_limiter, pyrate_rate
-from grok_nb.settings import SharedServiceError, key_fingerprint, redact_url
+from grok_nb.settings import key_fingerprint, redact_url
 from grok_nb.simulator import SimulatorConfig, SimulatorServer
 from tests.conftest import SPEED, TEST_KEY
 from tests.servers import free_port, postgres_server, postgres_url, redis_server, redis_url  # noqa: F401

@@ -9,9 +9,9 @@ import textwrap
 import pandas as pd
 import pytest
 
-from grok_nb.history.sqlite import repair
+from grok_nb.history.owners import process_owner
+from grok_nb.history.repair import repair
 from grok_nb.history.store import MIGRATIONS, HistoryError, RunStore, open_store
-from grok_nb.settings import process_owner
 from tests.servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 
@@ -37,7 +37,8 @@ def test_an_old_file_is_migrated_forward(tmp_path):
     conn = sqlite3.connect(path)
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO runs (run_id, backend, kind, status, created_at) VALUES ('r0', 'xai', 'generate', 'done', '2026-01-01T00:00:00+00:00')")
+    conn.execute("INSERT INTO runs (run_id, backend, kind, status, created_at) "
+                 "VALUES ('r0', 'xai', 'generate', 'done', '2026-01-01T00:00:00+00:00')")
     conn.commit()
     conn.close()
     store = RunStore(path)
@@ -47,7 +48,7 @@ def test_an_old_file_is_migrated_forward(tmp_path):
     assert store.exchanges("r0")[0]["path"] == "/v1/videos/x"
 
 
-def test_an_old_postgres_history_is_migrated_forward(postgres_url):
+def test_an_old_postgres_history_is_migrated_forward(postgres_url):  # noqa: F811  (a fixture)
     import psycopg
 
     from grok_nb.history.store import POSTGRES_VARIANTS
@@ -103,7 +104,7 @@ def test_a_batch_is_one_transaction(where):
                           "elapsed_ms": 3.0, "summary": "request_id=r-a", "at": "2026-11-21T10:00:00+00:00"}),
     ])
     assert store.get("a")["status"] == "pending" and store.exchanges("a")[0]["at"] == "2026-11-21T10:00:00+00:00"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (the engine's own integrity error: sqlite3's or psycopg's)
         store.apply([("update", {"run_id": "a", "status": "done"}),
                      ("insert", {"run_id": "a", "backend": "x", "kind": "generate", "status": "done"})])  # duplicate
     assert store.get("a")["status"] == "pending"  # the failed batch left nothing behind
@@ -185,7 +186,7 @@ def test_eight_processes_migrate_an_old_history_at_once(tmp_path):
     assert len(store.rows()) == 8 and store.schema_version == len(MIGRATIONS)
 
 
-def test_open_store_follows_grok_nb_history_url(tmp_path, monkeypatch, postgres_url):
+def test_open_store_follows_grok_nb_history_url(tmp_path, monkeypatch, postgres_url):  # noqa: F811
     assert open_store(tmp_path).path == tmp_path / "history.sqlite"
     monkeypatch.setenv("GROK_NB_HISTORY_URL", postgres_url)
     store = open_store(tmp_path)
@@ -211,7 +212,8 @@ def _history_with_runs(path, n=300):
     store = RunStore(path)
     for i in range(n):
         store.insert(run_id=f"r{i:04d}", backend="simulator", kind="generate", status="done",
-                     prompt="a lighthouse at dusk, waves " * 8, created_at=f"2026-11-21T10:{i // 60:02d}:{i % 60:02d}+00:00")
+                     prompt="a lighthouse at dusk, waves " * 8,
+                     created_at=f"2026-11-21T10:{i // 60:02d}:{i % 60:02d}+00:00")
         store.add_exchange(f"r{i:04d}", "GET", f"/v1/videos/r{i}", 200, 1.0, "status=done")
     store.close()
     return store
@@ -270,3 +272,59 @@ def test_grok_nb_history_names_the_damage_and_repair_mends_it(isolated_home, cap
     assert main(["history", "--repair"]) == 0
     assert "A copy is kept at" in capsys.readouterr().out
     assert main(["history"]) == 0 and "No runs yet" in capsys.readouterr().out
+
+
+def test_the_run_columns_are_written_once_and_match_the_tables(where):
+    from grok_nb.history.schema import EXCHANGE_COLUMNS, RUN_COLUMNS
+
+    store = RunStore(where)
+    with store._db.transaction() as tx:
+        runs, _ = tx.table("SELECT * FROM runs WHERE 1 = 0")
+        exchanges, _ = tx.table("SELECT * FROM exchanges WHERE 1 = 0")
+    assert tuple(runs) == RUN_COLUMNS and tuple(c for c in exchanges if c != "id") == EXCHANGE_COLUMNS
+
+
+LAYERED = ["grok_nb/history", "grok_nb/runtime/ratelimit.py", "grok_nb/settings.py"]
+#: The only modules imported inside a function there: optional or heavy, each with a comment naming it.
+OPTIONAL_HEAVY = {"psycopg", "psycopg_pool", "redis", "pandas", "pyrate_limiter", "filelock"}
+
+
+def test_the_storage_modules_import_at_the_top_without_a_cycle():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    files = [f for p in LAYERED for f in ((root / p).glob("*.py") if (root / p).is_dir() else [root / p])]
+    late = []
+    for file in files:
+        lines = file.read_text().splitlines()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    names = [inner.module or ""] if isinstance(inner, ast.ImportFrom) else [a.name for a in inner.names]
+                    top = {n.split(".")[0] for n in names}
+                    nearby = " ".join(lines[max(0, inner.lineno - 4):inner.lineno])
+                    if getattr(inner, "level", 0) or not top <= OPTIONAL_HEAVY or "optional heavy" not in nearby:
+                        late.append(f"{file.name}:{inner.lineno} {names}")
+    assert late == []
+    for name in ("schema", "storage", "owners", "sqlite", "postgres", "engines", "store", "repair"):
+        importlib.import_module(f"grok_nb.history.{name}")  # each imports on its own: no cycle to break
+
+
+def test_every_storage_error_is_one_type_that_names_where(tmp_path):
+    from grok_nb.errors import GrokError
+    from grok_nb.history.storage import SharedServiceError, StorageError
+
+    assert issubclass(HistoryError, StorageError) and issubclass(SharedServiceError, StorageError)
+    assert issubclass(StorageError, GrokError)
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(b"not a database" * 300)
+    with pytest.raises(StorageError) as info:
+        RunStore(path)
+    assert info.value.location == str(path)
+    with pytest.raises(StorageError) as info:
+        RunStore("redis://:pw@host/0")  # a URL the history does not take
+    assert info.value.location == "redis://:***@host/0" and "pw" not in str(info.value)

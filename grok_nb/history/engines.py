@@ -1,24 +1,21 @@
-"""The engines under the history (``grok_nb.history.store.RunStore``): a SQLite file or a PostgreSQL database."""
+"""The engines under the history (``store.RunStore``): a SQLite file or a PostgreSQL database."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from ..settings import ENV_HISTORY_URL
+from .postgres import PostgresEngine
+from .sqlite import SQLiteEngine
+from .storage import POSTGRESQL, HistoryError, parse_location
+
+Engine = SQLiteEngine | PostgresEngine
 
 
-def engine_for(where: str | os.PathLike) -> Any:
-    """The engine for a file path or a ``postgresql://`` URL."""
-    text = os.fspath(where)
-    if text.split(":", 1)[0].lower() in ("postgresql", "postgres"):
-        from .postgres import PostgresEngine
-
-        return PostgresEngine(text)
-    if "://" in text:
-        from ..settings import redact_url
-        from .store import HistoryError
-
-        raise HistoryError(f"GROK_NB_HISTORY_URL={redact_url(text)} is not understood: use postgresql://user@host/db, "
-                           "or leave it unset to keep the history in a SQLite file in GROK_NB_HOME.")
-    from .sqlite import SQLiteEngine
-
-    return SQLiteEngine(text)
+def engine_for(where: str | os.PathLike[str]) -> Engine:
+    """The engine for a file path or a ``postgresql://`` URL; any other URL is explained."""
+    location = parse_location(where, setting=ENV_HISTORY_URL, kinds=(POSTGRESQL,), error=HistoryError,
+                              local="to keep the history in a SQLite file in GROK_NB_HOME")
+    if location.kind == POSTGRESQL:
+        return PostgresEngine(location)
+    return SQLiteEngine(location.target)

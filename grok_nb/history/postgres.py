@@ -9,11 +9,20 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from ..settings import redact_url
+from ..settings import ENV_HISTORY_URL
+from .storage import HistoryError, Location, connect_postgres, needs_team, unreachable
+
+try:
+    import psycopg  # optional heavy dependency: psycopg (grok_nb[team])
+    from psycopg.rows import dict_row
+except ImportError:  # the history stays in SQLite; a PostgreSQL URL says what to install
+    psycopg = None  # type: ignore[assignment]
 
 #: One advisory lock id for every grok_nb migration, so of many processes one migrates at a time.
 MIGRATION_LOCK = 7260142
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_PURPOSE = "the history"
+_OTHERWISE = " (unset it to use the local SQLite history)"
 
 
 @lru_cache(maxsize=256)
@@ -22,26 +31,25 @@ def to_pyformat(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-def _error(message: str) -> Exception:
-    from .store import HistoryError
-
-    return HistoryError(message)
-
-
 class _Tx:
+    """One transaction's view: named ``:param`` SQL, rows as dicts."""
+
     def __init__(self, conn: Any):
         self.conn = conn
 
-    def execute(self, sql: str, params: Any = None) -> None:
-        self.conn.execute(to_pyformat(sql), params or None)
+    def execute(self, sql: str, params: Any = None) -> int:
+        """Run one statement; the number of rows it changed."""
+        return int(self.conn.execute(to_pyformat(sql), params or None).rowcount)
 
     def fetchone(self, sql: str, params: Any = None) -> dict[str, Any] | None:
-        return self.conn.execute(to_pyformat(sql), params or None).fetchone()
+        row: dict[str, Any] | None = self.conn.execute(to_pyformat(sql), params or None).fetchone()
+        return row
 
     def fetchall(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
-        return self.conn.execute(to_pyformat(sql), params or None).fetchall()
+        rows: list[dict[str, Any]] = self.conn.execute(to_pyformat(sql), params or None).fetchall()
+        return rows
 
-    def table(self, sql: str, params: Any = None) -> tuple[list[str], list[tuple]]:
+    def table(self, sql: str, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         cur = self.conn.execute(to_pyformat(sql), params or None)
         columns = [d.name for d in cur.description]
         return columns, [tuple(r[c] for c in columns) for r in cur.fetchall()]
@@ -52,47 +60,36 @@ class PostgresEngine:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise _error(f"GROK_NB_HISTORY_URL={redact_url(url)} needs psycopg: pip install 'grok_nb[team]'") from exc
-        self.url = url
-        self.location = redact_url(url)
+    def __init__(self, location: Location):
+        self._where = location
+        if psycopg is None:
+            raise needs_team(location, "psycopg", setting=ENV_HISTORY_URL, error=HistoryError)
+        self.url = location.target
+        self.location = location.shown
         self._local = threading.local()
 
     def _conn(self) -> Any:
-        import psycopg
-        from psycopg.rows import dict_row
-
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            try:
-                conn = psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=10)
-            except psycopg.Error as exc:
-                raise _error(
-                    f"Cannot open the history at {self.location} ({type(exc).__name__}: "
-                    f"{redact_url(str(exc)).strip()}). Check that the PostgreSQL server runs and accepts connections "
-                    "from here, and the host, port, user, password and database name in GROK_NB_HISTORY_URL "
-                    "(unset it to use the local SQLite history).") from exc
+            conn = connect_postgres(self._where, purpose=_PURPOSE, setting=ENV_HISTORY_URL, error=HistoryError,
+                                    otherwise=_OTHERWISE, row_factory=dict_row, connect_timeout=10)
             self._local.conn = conn
         return conn
 
     @contextmanager
     def transaction(self, write: bool = False) -> Iterator[_Tx]:
         """A transaction (PostgreSQL needs no write lock up front)."""
-        import psycopg
-
         conn = self._conn()
         try:
             with conn.transaction():
                 yield _Tx(conn)
         except psycopg.OperationalError as exc:
             conn.close()  # a dropped connection: the next call opens a new one
-            raise _error(f"The history at {self.location} stopped answering ({redact_url(str(exc)).strip()}). "
-                         "Check the PostgreSQL server and the network, then try again.") from exc
+            raise unreachable(self._where, exc, purpose=_PURPOSE, setting=ENV_HISTORY_URL, error=HistoryError,
+                              otherwise=_OTHERWISE) from exc
 
     def schema_version(self) -> int:
+        """The number of migrations applied."""
         with self.transaction() as tx:
             row = tx.fetchone("SELECT max(version) AS v FROM grok_nb_schema")
         return int(row["v"] or 0) if row else 0
@@ -105,15 +102,18 @@ class PostgresEngine:
             row = tx.fetchone("SELECT max(version) AS v FROM grok_nb_schema")
             version = int(row["v"] or 0) if row else 0
             if version > len(migrations):
-                raise _error(f"The history at {self.location} was written by a newer grok_nb (schema {version}, "
-                             f"this one knows {len(migrations)}). Upgrade grok_nb: pip install -U grok_nb.")
+                raise HistoryError(f"The history at {self.location} was written by a newer grok_nb (schema {version}, "
+                                   f"this one knows {len(migrations)}). Upgrade grok_nb: pip install -U grok_nb.",
+                                   location=self.location)
             for number, script in enumerate(migrations[version:], start=version + 1):
                 for statement in filter(str.strip, variants.get(number, script).split(";")):
                     tx.conn.execute(statement)
                 tx.execute("INSERT INTO grok_nb_schema (version, applied_at) VALUES (:v, now()::text)", {"v": number})
 
     def close(self) -> None:
+        """Close this thread's connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+

@@ -9,6 +9,7 @@ and view updates go to their own threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -39,6 +40,7 @@ from ..errors import (
     parse_retry_after,
     redact,
 )
+from ..history.owners import owner_alive, process_owner
 from ..jobs.budget import Budget, Reservation
 from ..jobs.lifecycle import (
     Created,
@@ -67,7 +69,6 @@ from ..jobs.policy import (
     retry_step,
 )
 from ..jobs.results import Run
-from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
 from .transport import VIDEO_TOO_LARGE, Answer, Api, is_mp4, path_of
@@ -138,6 +139,7 @@ class Engine:
         self.views = ViewDispatcher()
         self.jobs: dict[str, Job] = {}  # run_id → job, while someone may still wait on it
         self.owner = process_owner()
+        self.submit_slot = asyncio.Lock()
         self._rng = random.Random()
 
     # -- events ----------------------------------------------------------------------------------
@@ -278,14 +280,18 @@ class Engine:
     async def _send(self, job: Job, method: str, url: str, read: Callable[[Answer], Reading], *,
                     started: float, body: Any = None, turn: int | None = None, due: float | None = None,
                     part: Path | None = None, before: Callable[[], Awaitable[None]] | None = None,
-                    after_problem: Callable[[], Awaitable[None]] | None = None) -> Reply:
+                    after_problem: Callable[[], Awaitable[None]] | None = None,
+                    slot: asyncio.Lock | None = None,
+                    on_answer: Callable[[Reading], Awaitable[None]] | None = None) -> Reply:
         """Send one request until it gets a usable answer or the policy's one retry rule says stop.
 
         Submits, polls and downloads all come through here: ``read`` says what an answer means
         (a value, or a problem and its error), :func:`retry_step` whether to try again and how long
         to wait (a POST that may have reached the server is never resent), counting attempts the
         same way for all three. ``turn`` asks the scheduler for a slot (downloads go to another host
-        and take none); ``started`` is when the wait began: the deadline counts from it.
+        and take none); ``started`` is when the wait began: the deadline counts from it. ``slot`` is
+        held from the turn until ``on_answer`` has run (submits: one POST at a time, so each request
+        id is durable before the next POST leaves).
         """
         deadline = started + self.policy.deadline
         # A GET waits for its slot until the deadline (plus one shortest gap, for a last try at it);
@@ -293,16 +299,19 @@ class Engine:
         turn_until = None if method == "POST" else deadline + self.policy.interval
         attempt = 0
         while True:
-            if turn is not None:
-                if not await self._turn(job, turn, due, turn_until):
-                    return Reply(None, outcome="deadline", attempts=attempt)
-            elif due is not None and due > time.monotonic():
-                await asyncio.sleep(due - time.monotonic())
-            if before is not None:
-                await before()
-            answer = await (self.api.download(url, part) if part is not None
-                            else self.api.request(method, url, body))
-            reading = read(answer)
+            async with slot if slot is not None else contextlib.nullcontext():
+                if turn is not None:
+                    if not await self._turn(job, turn, due, turn_until):
+                        return Reply(None, outcome="deadline", attempts=attempt)
+                elif due is not None and due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
+                if before is not None:
+                    await before()
+                answer = await (self.api.download(url, part) if part is not None
+                                else self.api.request(method, url, body))
+                reading = read(answer)
+                if on_answer is not None:
+                    await on_answer(reading)
             await self._exchange(job, method, url, answer, reading.summary)
             if reading.problem is None:
                 return Reply(answer, reading.value, None, reading.error, "ok", attempt + 1)
@@ -327,8 +336,15 @@ class Engine:
             run.submitted_at = _now()
             await self._emit(job, Submitted(run))
 
+        async def durable(reading: Reading) -> None:
+            # In memory, then durable (the history, else the journal, else in the error) before the next POST leaves.
+            if reading.value is not None:
+                run.request_id = str(reading.value)
+                await asyncio.shield(asyncio.to_thread(self.store.record_request_id, run.run_id, run.request_id))
+
         reply = await self._send(job, "POST", job.endpoint, functools.partial(self._read_submit, run),
-                                 started=time.monotonic(), body=job.body, turn=SUBMIT, before=before)
+                                 started=time.monotonic(), body=job.body, turn=SUBMIT, before=before,
+                                 slot=self.submit_slot, on_answer=durable)
         if reply.outcome == "ok":
             assert reply.answer is not None
             request_id = str(reply.value)

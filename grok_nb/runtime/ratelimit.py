@@ -28,7 +28,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..settings import ENV_SHARED_URL, SharedServiceError, key_fingerprint, redact_url
+from .. import settings
+from ..history.storage import (
+    POSTGRESQL,
+    REDIS,
+    Location,
+    SharedServiceError,
+    connect_redis,
+    open_sqlite,
+    parse_location,
+    postgres_pool,
+    unreachable,
+)
+from ..settings import ENV_SHARED_URL, key_fingerprint
+
+_PURPOSE = "the shared rate limit"
+#: What to do about a damaged or unusable budget file: it holds only the last few seconds of requests.
+_FILE_HINT = "Delete that file (it only holds the last few seconds of requests) or point GROK_NB_HOME elsewhere."
 
 #: A process that has not asked for a slot for this long is no longer counted as sharing the key.
 PEER_TTL_S = 30.0
@@ -99,21 +115,19 @@ class _SQLiteState:
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS grok_pause (id INTEGER PRIMARY KEY CHECK (id = 1), until REAL)")
-            conn.execute("CREATE TABLE IF NOT EXISTS grok_peers (peer_id TEXT PRIMARY KEY, info TEXT, last_seen REAL)")
+        conn = self._conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS grok_pause (id INTEGER PRIMARY KEY CHECK (id = 1), until REAL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS grok_peers (peer_id TEXT PRIMARY KEY, info TEXT, last_seen REAL)")
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            self._local.conn = conn
+            conn = self._local.conn = open_budget_file(self.path)
         return conn
 
     def paused_until(self) -> float:
         row = self._conn().execute("SELECT until FROM grok_pause WHERE id = 1").fetchone()
-        return row[0] if row else 0.0
+        return float(row[0]) if row else 0.0
 
     def pause_until(self, until: float) -> None:
         self._conn().execute("INSERT INTO grok_pause (id, until) VALUES (1, ?) "
@@ -193,7 +207,7 @@ class _PostgresState:
     def paused_until(self) -> float:
         with self.pool.connection() as conn:
             row = conn.execute("SELECT until FROM grok_nb_limiter_pause WHERE key = %s", (self.key,)).fetchone()
-        return row[0] if row else 0.0
+        return float(row[0]) if row else 0.0
 
     def pause_until(self, until: float) -> None:
         with self.pool.connection() as conn:
@@ -204,7 +218,8 @@ class _PostgresState:
     def beat(self, peer_id: str, info: dict[str, Any], now: float) -> None:
         with self.pool.connection() as conn:
             conn.execute("INSERT INTO grok_nb_limiter_peers (key, peer_id, info, last_seen) VALUES (%s, %s, %s, %s) "
-                         "ON CONFLICT (key, peer_id) DO UPDATE SET info = EXCLUDED.info, last_seen = EXCLUDED.last_seen",
+                         "ON CONFLICT (key, peer_id) DO UPDATE SET info = EXCLUDED.info, "
+                         "last_seen = EXCLUDED.last_seen",
                          (self.key, peer_id, json.dumps(info), now))
 
     def peers(self, now: float) -> list[dict[str, Any]]:
@@ -225,7 +240,8 @@ class _PostgresState:
 
 # -- the shared limiter --------------------------------------------------------------------------------
 def pyrate_rate(rate: float) -> Any:
-    """pyrate-limiter's Rate for ``rate`` requests per second: one request per interval, rounded so it is never faster."""
+    """pyrate-limiter's Rate for ``rate`` requests per second: one per interval, rounded so it is never faster."""
+    # optional heavy dependency: pyrate_limiter (0.2 s to import), loaded only when a key's budget is shared
     from pyrate_limiter import Rate
 
     return Rate(1, max(1, math.ceil(1000.0 / rate)))
@@ -285,6 +301,7 @@ class SharedLimiter:
                 self._waiting -= 1
 
     def _acquire_blocking(self, cancel: threading.Event) -> None:
+        # optional heavy dependency: pyrate_limiter, already loaded by the bucket this limiter holds
         from pyrate_limiter import RateItem
 
         while not cancel.is_set():
@@ -332,7 +349,10 @@ class SharedLimiter:
         self._refresh_peers(now)
 
     def _refresh_peers(self, now: float) -> list[dict[str, Any]]:
-        peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
+        try:
+            peers = [p for p in self._state.peers(now) if p.get("peer_id") != self._peer_id]
+        except Exception:  # a failing store: views keep the last list; the scheduler hears of it on acquire()
+            return self._peers_cache[1]
         self._peers_cache = (now, peers)
         return peers
 
@@ -393,75 +413,68 @@ class SharedLimiter:
 
 
 # -- choosing where the budget lives ------------------------------------------------------------------
+def open_budget_file(path: Path) -> sqlite3.Connection:
+    """A connection to the key's budget file (the storage layer's SQLite opening, errors named the same way)."""
+    conn = open_sqlite(path, what="The shared rate limit file", error=SharedServiceError, damaged_hint=_FILE_HINT)
+    conn.row_factory = None  # pyrate-limiter unpacks plain tuples
+    conn.execute("PRAGMA synchronous = NORMAL")  # seconds of data: no fsync per request
+    return conn
+
+
 def _sqlite_limiter(fingerprint: str, rate: float, home: Path) -> SharedLimiter:
+    # optional heavy dependencies: pyrate_limiter (0.2 s to import) and its filelock, loaded only for a shared budget
     from filelock import FileLock
     from pyrate_limiter import SQLiteBucket
+    from pyrate_limiter.buckets.sqlite_bucket import Queries
 
-    folder = home / "ratelimit"
-    path = folder / f"{fingerprint}.sqlite"
+    path = home / "ratelimit" / f"{fingerprint}.sqlite"
+    lock = FileLock(str(path) + ".lock")  # the lock pyrate-limiter takes around each request: one process at a time
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        bucket = SQLiteBucket.init_from_file([pyrate_rate(rate)], table="requests", db_path=str(path),
-                                             use_file_lock=True)
-        with FileLock(str(path) + ".lock"):  # the same lock pyrate-limiter takes: one process creates tables
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with lock:  # one process creates the tables
+            conn = open_budget_file(path)
+            conn.execute(Queries.CREATE_BUCKET_TABLE.format(table="requests"))
+            conn.execute(Queries.CREATE_INDEX_ON_TIMESTAMP.format(index_name="idx_requests_rate_item_timestamp",
+                                                                  table_name="requests"))
+            bucket = SQLiteBucket([pyrate_rate(rate)], conn, table="requests", lock=lock)
             state = _SQLiteState(path)
+    except SharedServiceError:
+        raise
     except (OSError, sqlite3.Error) as exc:
         raise SharedServiceError(
             f"The shared rate limit file {path} cannot be used ({exc}). Check that GROK_NB_HOME "
-            f"({home}) is writable, or delete that file: it only holds the last few seconds of requests.") from exc
+            f"({home}) is writable, or delete that file: it only holds the last few seconds of requests.",
+            location=str(path)) from exc
     return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="sqlite", where=str(path))
 
 
-def _needs_team(url: str, package: str) -> SharedServiceError:
-    return SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(url)} needs {package}: pip install 'grok_nb[team]'")
-
-
-def _unreachable(engine: str, url: str, exc: BaseException, names: str) -> SharedServiceError:
-    return SharedServiceError(
-        f"Cannot use {engine} at {redact_url(url)} for the shared rate limit ({type(exc).__name__}: "
-        f"{redact_url(str(exc)).strip()}). Check that the server runs and accepts connections from here, and the "
-        f"{names} in GROK_NB_SHARED_URL.")
-
-
-def _redis_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
-    try:
-        import redis
-    except ImportError as exc:
-        raise _needs_team(url, "the redis package") from exc
+def _redis_limiter(fingerprint: str, rate: float, location: Location) -> SharedLimiter:
+    # optional heavy dependencies: redis and pyrate_limiter, loaded only for a Redis budget
+    import redis
     from pyrate_limiter import RedisBucket
 
     prefix = f"grok_nb:ratelimit:{fingerprint}"
+    conn = connect_redis(location, purpose=_PURPOSE, setting=ENV_SHARED_URL, error=SharedServiceError)
     try:
-        conn = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
-        conn.ping()
         bucket = RedisBucket.init([pyrate_rate(rate)], conn, prefix)
         state = _RedisState(conn, prefix)
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise _unreachable("Redis", url, exc, "host, port, password and database number") from exc
-    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="redis", where=redact_url(url))
+        raise unreachable(location, exc, purpose=_PURPOSE, setting=ENV_SHARED_URL, error=SharedServiceError) from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="redis", where=location.shown)
 
 
-def _postgres_limiter(fingerprint: str, rate: float, url: str) -> SharedLimiter:
-    try:
-        import psycopg
-        from psycopg_pool import ConnectionPool
-    except ImportError as exc:
-        raise _needs_team(url, "psycopg") from exc
+def _postgres_limiter(fingerprint: str, rate: float, location: Location) -> SharedLimiter:
+    # optional heavy dependency: pyrate_limiter, loaded only for a PostgreSQL budget
     from pyrate_limiter import PostgresBucket
 
-    pool = None
+    pool = postgres_pool(location, purpose=_PURPOSE, setting=ENV_SHARED_URL, error=SharedServiceError)
     try:
-        psycopg.connect(url, connect_timeout=5).close()  # fails fast, with the server's own reason
-        pool = ConnectionPool(url, min_size=1, max_size=3, open=True, timeout=10,
-                              kwargs={"connect_timeout": 5})  # each use is one transaction
-        pool.wait(timeout=10)
         bucket = PostgresBucket(pool, f"grok_nb_{fingerprint}", [pyrate_rate(rate)])
         state = _PostgresState(pool, fingerprint)
-    except Exception as exc:  # psycopg.Error, OSError, and psycopg_pool's PoolTimeout (not a psycopg.Error)
-        if pool is not None:
-            pool.close()
-        raise _unreachable("PostgreSQL", url, exc, "host, port, user, password and database name") from exc
-    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="postgresql", where=redact_url(url),
+    except Exception as exc:  # psycopg.Error, OSError, PoolTimeout
+        pool.close()
+        raise unreachable(location, exc, purpose=_PURPOSE, setting=ENV_SHARED_URL, error=SharedServiceError) from exc
+    return SharedLimiter(bucket, state, name=fingerprint, rate=rate, backend="postgresql", where=location.shown,
                          on_close=pool.close)
 
 
@@ -474,18 +487,18 @@ def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str |
     """
     if rate <= 0:
         raise ValueError(f"rate must be positive requests per second, not {rate!r}")
-    if shared_url is None:
-        shared_url = os.environ.get(ENV_SHARED_URL, "")
-    shared_url = shared_url.strip() or None
-    if not api_key or shared_url == "local":
+    where = (shared_url.strip() or None) if shared_url is not None else settings.shared_url()
+    if not api_key or where == "local":
         return RateLimiter(rate)
     fingerprint = key_fingerprint(api_key)
-    if shared_url is None:
+    if where is None:
         return _sqlite_limiter(fingerprint, rate, Path(home))
-    scheme = shared_url.split(":", 1)[0].lower()
-    if scheme in ("redis", "rediss", "unix"):
-        return _redis_limiter(fingerprint, rate, shared_url)
-    if scheme in ("postgresql", "postgres"):
-        return _postgres_limiter(fingerprint, rate, shared_url)
-    raise SharedServiceError(f"GROK_NB_SHARED_URL={redact_url(shared_url)} is not understood: use redis://host:6379/0 "
-                             "or postgresql://user@host/db (or leave it unset for one machine).")
+    location = parse_location(where, setting=ENV_SHARED_URL, kinds=(REDIS, POSTGRESQL), error=SharedServiceError,
+                              local="for one machine")
+    if location.kind == REDIS:
+        return _redis_limiter(fingerprint, rate, location)
+    if location.kind == POSTGRESQL:
+        return _postgres_limiter(fingerprint, rate, location)
+    raise SharedServiceError(f"{ENV_SHARED_URL}={where} is not understood: use redis://host:6379/0 or "
+                             "postgresql://user@host/db (or leave it unset for one machine).", location=where)
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 import statistics
 import time
@@ -22,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..jobs.policy import PollPolicy
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("grok_nb")
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,9 @@ SUBMIT, POLL = 1, 0  # polls of running jobs go before new submits
 
 @dataclass(order=True)
 class _Ticket:
-    rank: tuple
+    rank: tuple[float, int]
     kind: int
-    future: asyncio.Future
+    future: asyncio.Future[None]
 
 
 class Scheduler:
@@ -162,7 +166,7 @@ class Scheduler:
         self._heap: list[_Ticket] = []
         self._seq = itertools.count()
         self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.granted = {SUBMIT: 0, POLL: 0}
 
     @property
@@ -176,6 +180,7 @@ class Scheduler:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run(), name="grok-nb-scheduler")
+            self._task.add_done_callback(self._ended)
         due = self._clock() if due is None else due
         ticket = _Ticket((due, next(self._seq)), kind, loop.create_future())
         heapq.heappush(self._heap, ticket)
@@ -212,11 +217,41 @@ class Scheduler:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            await self.limiter.acquire()
+            try:
+                await self.limiter.acquire()
+            except Exception as exc:  # its store failed (a damaged or full file, Redis or PostgreSQL down)
+                await self._fall_back(exc)
+                continue
             ticket = self._pick(self._clock())
             if ticket is not None:
                 self.granted[ticket.kind] += 1
                 ticket.future.set_result(None)
+
+    async def _fall_back(self, exc: Exception) -> None:
+        """The limiter's store failed: go on with a limiter of this process alone, and say so once."""
+        broken, rate = self.limiter, float(getattr(self.limiter, "rate", 1.0))
+        self.limiter = RateLimiter(rate)
+        log.warning("grok_nb: the key's shared request budget stopped working (%s: %s); this process alone now "
+                    "spaces its requests (%g/s), without counting other processes on the key. Check the store named "
+                    "above; a new client tries it again.", type(exc).__name__, exc, rate)
+        close = getattr(broken, "close", None)
+        if close is not None:
+            try:
+                await asyncio.to_thread(close)
+            except Exception:  # the store is broken already: nothing more to release
+                pass
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # A scheduler that stops for any reason but aclose() must not leave requests waiting forever.
+        exc = None if task.cancelled() else task.exception()
+        if exc is None:
+            return
+        error = RuntimeError(f"grok_nb's request scheduler stopped ({type(exc).__name__}: {exc}); the jobs keep "
+                             "their request ids in the history: client.resume() picks them up again")
+        for ticket in self._heap:
+            if not ticket.future.done():
+                ticket.future.set_exception(error)
+        self._heap.clear()
 
     async def aclose(self) -> None:
         """Stop granting (the client is closing)."""
