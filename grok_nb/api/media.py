@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
-from .validation import ImageRef, VideoRef, check_text
+from .probe import is_mp4, probe
+from .refs import ImageRef, VideoRef, check_text
 
 #: Larger inputs are almost certainly a mistake (a video, a RAW photo) and bloat the request.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -44,11 +45,6 @@ def sniff_image_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-def is_mp4(data: bytes) -> bool:
-    """True when the bytes start like an MP4/ISO-BMFF file (an ``ftyp`` box first)."""
-    return len(data) >= 12 and data[4:8] == b"ftyp"
 
 
 def content_label(data: bytes, mime: str) -> str:
@@ -132,7 +128,7 @@ def _from_data_uri(value: str, field: str, types: tuple[str, ...]) -> tuple[byte
     return data, shown
 
 
-def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: int) -> tuple[bytes, str]:
+def _local_file(value: str | os.PathLike[str], field: str, allowed: str, max_bytes: int) -> tuple[bytes, str]:
     """The bytes of a local file, or ValidationError (never OSError/ValueError/RuntimeError)."""
     shown = str(value) if len(str(value)) <= 200 else str(value)[:200] + "..."
     try:
@@ -148,7 +144,7 @@ def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: i
         raise ValidationError(field, shown, f"{allowed} ({type(exc).__name__}: {exc})") from None
 
 
-def _file_id_of(value: dict, field: str) -> str | None:
+def _file_id_of(value: dict[str, Any], field: str) -> str | None:
     """The file id of a ``{"file_id": ...}`` dict (checked), or None when it has none."""
     file_id = value.get("file_id")
     if not isinstance(file_id, str) or not file_id.strip():
@@ -190,9 +186,9 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
             mime = _check_bytes(data, field, shown)
             return ImageRef({"url": value}, content_label(data, mime))
         if len(value) >= 16 and _BASE64.fullmatch(value):
-            data = _b64decode(value)
-            if data is not None and sniff_image_type(data):
-                return _from_bytes(data, field, f"<base64 string, {len(value)} characters>")
+            decoded = _b64decode(value)
+            if decoded is not None and sniff_image_type(decoded):
+                return _from_bytes(decoded, field, f"<base64 string, {len(value)} characters>")
             if len(value) > 255:  # longer than any file name: it was meant as data
                 raise ValidationError(field, f"<base64 string, {len(value)} characters>",
                                       "base64 of a JPEG, PNG or WebP image (this decodes to none of these)")
@@ -207,8 +203,6 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
 # -- input videos (edits and extensions) ----------------------------------------------------------
 def _video_facts(data: bytes) -> tuple[float | None, str | None]:
     """(seconds, resolution) of an MP4 held in memory; (None, None) when PyAV cannot read it."""
-    from .probe import probe
-
     try:
         info = probe(io.BytesIO(data))
     except Exception:  # the server judges a file PyAV cannot read; an unknown length is estimated high

@@ -101,7 +101,7 @@ def family_of(name: Any) -> str | None:
         return None
     name = ALIASES.get(name, PINNED.get(name, name))
     if name in MODELS:
-        return name
+        return str(name)
     pinned = _PINNED.fullmatch(name)
     if pinned:
         base = ALIASES.get(pinned["base"], pinned["base"])
@@ -170,7 +170,7 @@ class ModelInfo:
 
 
 def parse_models_listing(body: Any) -> list[ModelInfo]:
-    """Normalise the answer of ``GET /v1/video-generation-models``: ``{"models": [...]}``, ``{"data": [...]}`` or a list."""
+    """Normalise ``GET /v1/video-generation-models``'s answer: ``{"models": [...]}``, ``{"data": [...]}`` or a list."""
     entries: Any = body
     if isinstance(body, dict):
         entries = body.get("models", body.get("data", [body] if "id" in body else []))

@@ -101,8 +101,8 @@ def _dearest_family() -> str:
 def _family(model: str, notes: list[str]) -> str:
     """The family whose prices apply; an unknown model is priced at the dearest known rates, and says so."""
     family = family_of(model)
-    if family in PRICES:
-        return family  # type: ignore[return-value]
+    if family is not None and family in PRICES:
+        return family
     dearest = _dearest_family()
     notes.append(f"price unknown for model {model!r}: estimated at {dearest}'s rates as a budget guard")
     return dearest

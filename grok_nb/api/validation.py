@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from . import models, pricing
+from . import media, models, pricing
+
+# ImageRef, VideoRef and check_text are re-exported: callers of the first release import them from here.
+from .refs import ImageRef as ImageRef
+from .refs import VideoRef as VideoRef
+from .refs import check_text as check_text
 
 DEFAULT_MODEL = models.DEFAULT_MODEL
 #: Kept for callers of the first release; the rules per model live in :mod:`grok_nb.api.models`.
@@ -51,31 +56,6 @@ ENDPOINTS = {"generate": "/v1/videos/generations", "edit": "/v1/videos/edits", "
 KINDS = tuple(ENDPOINTS)
 
 
-@dataclass(frozen=True)
-class ImageRef:
-    """An image ready to send: the JSON payload and what the history keeps (URL or hash, never base64)."""
-
-    payload: dict[str, str]
-    label: str
-
-
-@dataclass(frozen=True)
-class VideoRef:
-    """An input video: its URL (https or ``data:video/mp4``) or file id, and its length and resolution when known."""
-
-    url: str | None
-    duration: float | None = None
-    resolution: str | None = None
-    parent_run_id: str | None = None
-    file_id: str | None = None
-    label: str | None = None  # what the history keeps: the URL, or a hash for inline data
-
-    @property
-    def payload(self) -> dict[str, str]:
-        """The body's ``video`` object."""
-        return {"file_id": self.file_id} if self.file_id else {"url": self.url or ""}
-
-
 @dataclass
 class JobSpec:
     """A validated request: where to send it, what to send, what to record, what it costs."""
@@ -96,18 +76,6 @@ class JobSpec:
 
 
 # -- single values ---------------------------------------------------------------------------------
-def check_text(value: Any, field_name: str, allowed: str = "a string") -> str:
-    """A str that can be sent as UTF-8 (no lone surrogates)."""
-    if not isinstance(value, str):
-        raise ValidationError(field_name, value, allowed)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(field_name, value, f"{allowed} that can be sent as UTF-8 (it holds a lone "
-                                                 f"surrogate {value[exc.start]!r} at index {exc.start})") from None
-    return value
-
-
 def _finite_number(value: Any, field_name: str, allowed: str) -> float | int:
     """An int or finite float from a number or a numeric string; never Overflow/ValueError."""
     if isinstance(value, bool):
@@ -243,19 +211,11 @@ def _warn(notes: list[str], enabled: bool) -> None:
 
 
 def _image(value: Any, field_name: str) -> ImageRef:
-    if isinstance(value, ImageRef):
-        return value
-    from .media import image_ref  # media imports this module: resolved at call time
-
-    return image_ref(value, field_name)
+    return value if isinstance(value, ImageRef) else media.image_ref(value, field_name)
 
 
 def _video(value: Any) -> VideoRef:
-    if isinstance(value, VideoRef):
-        return value
-    from .media import video_ref
-
-    return video_ref(value, "video")
+    return value if isinstance(value, VideoRef) else media.video_ref(value, "video")
 
 
 def _model(value: Any, operation: str, notes: list[str]) -> models.Model:
@@ -341,7 +301,7 @@ def _reference_audios(value: Any, model: models.Model) -> list[str]:
     for i, item in enumerate(value):
         voice = item.get("voice_id") if isinstance(item, dict) and set(item) == {"voice_id"} else item
         where = f"reference_audios[{i}]"
-        check_text(voice, where, allowed)
+        voice = check_text(voice, where, allowed)
         if len(voice) > MAX_VOICE_ID_LENGTH or not _TOKEN.fullmatch(voice):
             raise ValidationError(where, item, f"a voice id without spaces or control characters, at most "
                                                f"{MAX_VOICE_ID_LENGTH} characters")
@@ -387,7 +347,7 @@ def generate_spec(
     _warn_now: bool = True,
     **unknown: Any,
 ) -> JobSpec:
-    """Validate a text→video, image→video (first frame, optionally ``last_frame``/``keyframes``) or reference→video request.
+    """Validate text→video, image→video (first frame, optionally ``last_frame``/``keyframes``) or reference→video.
 
     Images may be :class:`ImageRef` or anything ``media.image_ref`` takes.
     """
@@ -558,9 +518,9 @@ def extend_spec(prompt: Any, video: Any, *, duration: Any = None, model: Any = D
     params = {"prompt": prompt, "duration": total, "added_duration": added, "resolution": resolution,
               "aspect_ratio": None, "input_video": _video_params(video), "generate_audio": None,
               "model_family": spec_model.family}
+    input_s = video.duration if video.duration is not None else EXTEND_DOCUMENTED_MAX_INPUT_S
     cost = pricing.estimate("extend", model=spec_model.name, duration=added, resolution=resolution,
-                            input_duration=video.duration if video.duration is not None else EXTEND_DOCUMENTED_MAX_INPUT_S,
-                            input_duration_known=video.duration is not None)
+                            input_duration=input_s, input_duration_known=video.duration is not None)
     _warn(notes, _warn_now)
     return JobSpec("extend", spec_model.name, body, params, cost, parent_run_id=video.parent_run_id, warnings=notes,
                    family=spec_model.family)

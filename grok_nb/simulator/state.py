@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..api import models, pricing, validation
+from ..api import latency, models, pricing, validation
 from ..api.validation import ImageRef, VideoRef
 from ..errors import ValidationError
 from .worker import WorkerPool
@@ -24,8 +24,6 @@ REAL_URL_LIFETIME_S = 24 * 3600.0
 #: [sim:fail=<code>], [sim:moderate], [sim:moderate=http400], [sim:slow], and the live-service answer
 #: variants [sim:done=no_status], [sim:done=no_url], [sim:done=nested], [sim:pending=empty].
 _MARKER = re.compile(r"\[sim:(fail|moderate|slow|done|pending)(?:=([a-z_0-9]+))?\]")
-#: Relative speed of each family (the price table's cheaper lite model is assumed faster).
-_MODEL_LATENCY = {"grok-imagine-video-1.5-lite": 0.6}
 
 
 @dataclass
@@ -81,15 +79,8 @@ class SimulatorConfig:
 
 def real_latency_s(kind: str, seconds: float, resolution: str, *, has_image: bool = False,
                    model: str | None = None) -> float:
-    """The service's typical latency in real seconds, from the documented figures.
-
-    1 s 480p ≈ 20 s, 6 s 480p ≈ 1.5 min, 15 s 720p ≈ 6 min, a ~6 s edit ≈ 80 s.
-    """
-    factor = {"480p": 1.0, "720p": 1.7, "1080p": 2.6}.get(resolution, 1.0)
-    factor *= _MODEL_LATENCY.get(models.family_of(model) or "", 1.0)
-    if kind == "edit":
-        return 20.0 + 10.0 * seconds * factor
-    return 8.0 + 14.0 * seconds * factor + (5.0 if has_image else 0.0)
+    """The service's typical latency in real seconds (grok_nb.api.latency, which the client's planner uses too)."""
+    return latency.typical_latency_s(kind, seconds, resolution, has_image=has_image, model=model)
 
 
 class ApiRefusal(Exception):
