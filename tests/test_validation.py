@@ -46,7 +46,7 @@ def test_resolutions_depend_on_the_model():
     spec = generate_spec("a cat", resolution="1080p", model="grok-imagine-video-1.5-preview")
     assert spec.model == "grok-imagine-video-1.5-preview" == spec.body["model"]  # sent as given
     assert spec.family == "grok-imagine-video-1.5"
-    assert not spec.estimate.exact  # the 1080p price is an unofficial quote
+    assert spec.estimate.exact  # 1080p is on xAI's pricing page of 2026-09-29
 
 
 def test_impossible_model_names_and_aspect_ratios_are_refused():

@@ -15,6 +15,7 @@ import re
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ValidationError
 from .probe import is_mp4, probe
@@ -155,10 +156,24 @@ def _file_id_of(value: dict[str, Any], field: str) -> str | None:
     return file_id
 
 
-def _check_url(value: str, field: str) -> str:
+def check_url(value: str, field: str) -> str:
+    """An http(s) URL the service can fetch: a host, no spaces, a sane length."""
     if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
         raise ValidationError(field, value, f"a URL without spaces, at most {MAX_URL_LENGTH} characters")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:  # a malformed port or IPv6 literal
+        host = None
+    if not host:
+        raise ValidationError(field, value, "an http(s) URL with a host, such as https://example.com/photo.jpg "
+                                            "(this one names no host)")
     return value
+
+
+def _looks_like_path(value: str) -> bool:
+    """True for a string shaped like a file path (absolute, ~, ./, or one with a file extension), not data."""
+    return value.startswith(("/", "~", "./", "../")) or bool(re.search(r"\.[A-Za-z0-9]{1,5}$", value)) or \
+        "\\" in value or bool(re.match(r"[A-Za-z]:[\\/]", value))
 
 
 def image_ref(value: Any, field: str = "image") -> ImageRef:
@@ -180,7 +195,7 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
     if isinstance(value, str):
         check_text(value, field, _ALLOWED)
         if value.startswith(("http://", "https://")):
-            return ImageRef({"url": _check_url(value, field)}, value)
+            return ImageRef({"url": check_url(value, field)}, value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, IMAGE_TYPES)
             mime = _check_bytes(data, field, shown)
@@ -189,9 +204,10 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
             decoded = _b64decode(value)
             if decoded is not None and sniff_image_type(decoded):
                 return _from_bytes(decoded, field, f"<base64 string, {len(value)} characters>")
-            if len(value) > 255:  # longer than any file name: it was meant as data
+            if len(value) > 255 and not _looks_like_path(value):  # longer than a file name, no path: data
                 raise ValidationError(field, f"<base64 string, {len(value)} characters>",
-                                      "base64 of a JPEG, PNG or WebP image (this decodes to none of these)")
+                                      "base64 of a JPEG, PNG or WebP image, or the path of an existing file "
+                                      "(it is neither: no file has this name, and it decodes to none of these)")
         if not value.strip() or len(value) > MAX_PATH_LENGTH or "\x00" in value:
             raise ValidationError(field, value, _ALLOWED)
     if isinstance(value, (str, os.PathLike)):
@@ -256,7 +272,7 @@ def video_ref(value: Any, field: str = "video") -> VideoRef:
     if isinstance(value, str):
         check_text(value, field, _VIDEO_ALLOWED)
         if value.startswith(("http://", "https://")):
-            return VideoRef(_check_url(value, field), label=value)
+            return VideoRef(check_url(value, field), label=value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, ("video/mp4",))
             ref = _video_from_bytes(data, field, shown)

@@ -470,8 +470,8 @@ class Engine:
                     answer = await self.api.download(url, part)
                 except OSError as exc:
                     return DownloadError(f"could not write the video to {self.cache_dir} ({exc.strerror or exc}). "
-                                         f"Free some space or fix GROK_NB_HOME, then call client.resume(): the URL "
-                                         "stays valid for about 24 h", request_id=run.request_id, run=run)
+                                         f"Free some space or fix GROK_NB_HOME, then call client.resume() soon: the "
+                                         "URL is ephemeral (minutes to hours)", request_id=run.request_id, run=run)
                 summary = (f"{answer.body} bytes" if answer.status_code == 200 and answer.problem is None
                            else answer.problem or f"download refused ({answer.status_code})")
                 await self._exchange(job, "GET", url, answer, summary)
@@ -484,7 +484,7 @@ class Engine:
                 if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
                     why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
                            f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
-                           "are temporary (about 24 h); generate the video again")
+                           "are ephemeral (minutes to hours, 1 hour for batches); generate the video again")
                     error = DownloadError(why, request_id=run.request_id, run=run)
                     error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
                     return error
@@ -497,7 +497,8 @@ class Engine:
                 left = deadline - time.monotonic()
                 if isinstance(step, Stop) or left <= 0 or answer.problem == "the video is larger than 2 GiB":
                     return DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
-                                         f"its URL is {url}, valid for about 24 h: client.resume() tries again",
+                                         f"its URL is {url}, ephemeral (minutes to hours): client.resume() "
+                                         "soon tries again",
                                          request_id=run.request_id, run=run)
                 await asyncio.sleep(min(step.delay, left))
         finally:
