@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from .api import media, validation
-from .api.models import parse_models_listing
+from .api.models import parse_models_listing, with_allowed_values
 from .api.pricing import CostEstimate
 from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
 from .errors import ValidationError, error_from_response
@@ -156,6 +156,7 @@ class AsyncClient:
         return self._spec(kind, *args, **kwargs).estimate
 
     # -- the three kinds of job ------------------------------------------------------------------
+    @with_allowed_values("generate")  # the values each argument may take, per model (help(), Shift-Tab)
     async def generate(
         self,
         prompt: str | None = None,
@@ -186,6 +187,7 @@ class AsyncClient:
                           reference_audios=reference_audios)
         return await self._start(spec, tags, wait, on_update)
 
+    @with_allowed_values("edit")
     async def edit(
         self,
         video: Any,
@@ -202,6 +204,7 @@ class AsyncClient:
         spec = self._spec("edit", video, prompt, model=model, user=user, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
+    @with_allowed_values("extend")
     async def extend(
         self,
         video: Any,

@@ -170,8 +170,8 @@ class NotFoundError(APIError):
     def hint_for(self, message: str) -> str:
         """A missing model gets a hint about models, a missing job one about request ids."""
         if "model" in message.lower():
-            return ("Check the model name: client.models() lists the video models this key can use "
-                    "(grok-imagine-video, grok-imagine-video-1.5, ...)")
+            return ("Check the model name: client.models() lists the video models this key can use, "
+                    "such as grok-imagine-video")
         if "request" in message.lower() or "id" in message.lower().split():
             return "Check the request id; jobs are only known to the server that made them."
         return self.hint

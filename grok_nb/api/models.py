@@ -7,9 +7,12 @@ decides. Rules below follow xAI's docs as of late 2026 (``shared/xai-video-api.m
 
 from __future__ import annotations
 
+import inspect
 import re
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ValidationError
 
@@ -159,7 +162,8 @@ def check_operation(model: Model, operation: str) -> None:
     noun = {"edit": "edits", "extend": "extensions"}.get(operation, operation)
     takers = documented_for(operation)
     raise ValidationError("model", model.name, f"{' or '.join(takers)} (xAI documents {noun} for "
-                                               f"{' and '.join(takers)} only; {model.name} answers failed_precondition)")
+                                               f"{' and '.join(takers)} only; {model.name} answers "
+                                               "failed_precondition)")
 
 
 def allowed_values(operation: str = "generate") -> str:
@@ -168,11 +172,11 @@ def allowed_values(operation: str = "generate") -> str:
         noun = "edit" if operation == "edit" else "extension"
         where = ", ".join(documented_for(operation))
         if operation == "edit":
-            return (f"Allowed values ({noun}s: {where} only): the input video is an MP4 of at most 8.7 s; the "
-                    "output keeps its length and resolution (capped at 720p); no duration, resolution or "
-                    "aspect_ratio.")
-        return (f"Allowed values ({noun}s: {where} only): duration is the added part, 1-10 s (default 6; the docs "
-                "say 2-10 s); the input video is 2-30 s (the docs say 2-15 s); the output is capped at 720p.")
+            return _wrap(f"Allowed values ({noun}s: {where} only): the input video is an MP4 of at most 8.7 s; the "
+                         "output keeps its length and resolution (capped at 720p); no duration, resolution or "
+                         "aspect_ratio.")
+        return _wrap(f"Allowed values ({noun}s: {where} only): duration is the added part, 1-10 s (default 6; the "
+                     "docs say 2-10 s); the input video is 2-30 s (the docs say 2-15 s); the output is capped at 720p.")
     lines = ["Allowed values: duration 1-15 s (default 8); resolution 480p (default), 720p, 1080p where the model "
              "has it; aspect_ratio default 16:9 (image→video follows the image); prompt up to 4,096 characters "
              "advised (a warning above); up to 7 reference_images; any reference→video (reference images or "
@@ -193,7 +197,26 @@ def allowed_values(operation: str = "generate") -> str:
         lines.append(f"  {name}: {', '.join(rules.resolutions)}; aspect_ratio {' '.join(rules.aspect_ratios)}; "
                      f"{'; '.join(inputs)}; operations: {', '.join(rules.operations)}.")
     lines.append("  Other names are sent with a warning and checked against these limits combined.")
-    return "\n".join(lines)
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    indent = " " * (len(line) - len(line.lstrip()))
+    return textwrap.fill(line, width, subsequent_indent=indent + ("    " if indent else "")) if line else line
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def with_allowed_values(operation: str) -> Callable[[_F], _F]:
+    """A decorator adding :func:`allowed_values` to a method's docstring (what ``help()`` and Shift-Tab show)."""
+
+    def decorate(func: _F) -> _F:
+        doc = inspect.cleandoc(func.__doc__ or "")
+        func.__doc__ = f"{doc}\n\n{allowed_values(operation)}"
+        return func
+
+    return decorate
 
 
 def served_names() -> dict[str, str]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..api import latency, models, pricing, validation
+from ..api import latency, media, models, pricing, validation
 from ..api.validation import ImageRef, VideoRef
 from ..errors import ValidationError
 from .worker import WorkerPool
@@ -469,6 +469,8 @@ def _image_of(value: Any, field_name: str) -> ImageRef:
     if isinstance(value, str):
         value = {"url": value}
     if isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"]:
+        if value["url"].startswith(("http://", "https://")):
+            media.check_url(value["url"], field_name)  # a URL without a host cannot be fetched: 400
         return ImageRef({"url": value["url"]}, value["url"][:80])
     if isinstance(value, dict) and isinstance(value.get("file_id"), str) and value["file_id"]:
         return ImageRef({"file_id": value["file_id"]}, f"file_id:{value['file_id']}")
