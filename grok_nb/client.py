@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import httpx
 
 from .api import media, validation
-from .api.models import ModelInfo, parse_models_listing
+from .api.models import ModelInfo, parse_models_listing, with_allowed_values
 from .api.pricing import CostEstimate
 from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
 from .errors import ValidationError, error_from_response
@@ -173,6 +173,7 @@ class AsyncClient:
         return validation.generate_spec(*args, **kwargs).estimate
 
     # -- the three kinds of job ------------------------------------------------------------------
+    @with_allowed_values("generate")  # the values each argument may take, per model (help(), Shift-Tab)
     async def generate(
         self,
         prompt: str | None = None,
@@ -203,6 +204,7 @@ class AsyncClient:
                                         keyframes=keyframes, reference_audios=reference_audios)
         return await self._start(spec, tags, wait, on_update)
 
+    @with_allowed_values("edit")
     async def edit(
         self,
         video: Any,
@@ -222,6 +224,7 @@ class AsyncClient:
         spec = self._edit_spec(video, prompt, model=model, user=user, **unsupported)
         return await self._start(spec, tags, wait, on_update)
 
+    @with_allowed_values("extend")
     async def extend(
         self,
         video: Any,

@@ -42,15 +42,29 @@ class GrokError(Exception):
     """Root of every grok_nb error."""
 
 
+def shown_value(value: Any, limit: int = 80) -> str:
+    """A short, safe repr of any value: cut to ``limit``, keys redacted, never raising (a hostile ``__repr__``)."""
+    try:
+        if isinstance(value, (str, bytes, bytearray)) and len(value) > limit:
+            value = value[:limit]  # never repr a huge string whole
+        shown = repr(value)
+    except Exception:  # a value whose __repr__ raises (or returns a non-str): shown by its type alone
+        shown = f"<{type(value).__name__} object>"
+    if not isinstance(shown, str):
+        shown = f"<{type(value).__name__} object>"
+    shown = redact(shown)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
 class ValidationError(GrokError, ValueError):
     """Input rejected before anything was sent: names the field, the value and what is allowed."""
 
     def __init__(self, field: str, value: Any, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}={shown} is not allowed: {allowed}")
+        super().__init__(f"{field}={shown_value(value)} is not allowed: {redact(str(allowed))}")
+
+    def __repr__(self) -> str:
+        return f"ValidationError({self.args[0]!r})"
 
 
 class BudgetExceeded(GrokError):
@@ -62,7 +76,8 @@ class BudgetExceeded(GrokError):
         self.remaining_usd = max(0.0, budget_usd - committed_usd)
         what = f"{jobs} jobs are" if jobs != 1 else "This job is"
         left = (f", and ${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved "
-                f"(${self.remaining_usd:.2f} remains)" if committed_usd > 0 else f", above the budget of ${budget_usd:.2f}")
+                f"(${self.remaining_usd:.2f} remains)" if committed_usd > 0
+                else f", above the budget of ${budget_usd:.2f}")
         super().__init__(f"{what} estimated at ${estimate_usd:.2f}{left}; nothing was sent. "
                          "Shrink the request or raise budget_usd=...")
 
@@ -116,12 +131,17 @@ class APIError(GrokError):
         text = f"HTTP {status_code}"
         if code:
             text += f" ({code})"
-        text += f": {message}"
+        text += f": {message.rstrip().rstrip('.')}"  # the server's sentence may end with its own period
         if request_id:
             text += f" [request_id={request_id}]"
-        if self.hint:
-            text += f". {self.hint}"
+        hint = self.hint_for(message)
+        if hint:
+            text += f". {hint}"
         super().__init__(text)
+
+    def hint_for(self, message: str) -> str:
+        """What to do next, for this answer (the class's hint unless a subclass knows better)."""
+        return self.hint
 
 
 class BadRequestError(APIError):
@@ -146,6 +166,15 @@ class NotFoundError(APIError):
     """404: unknown request id, model or path."""
 
     hint = "Check the request id or model name; jobs are only known to the server that made them."
+
+    def hint_for(self, message: str) -> str:
+        """A missing model gets a hint about models, a missing job one about request ids."""
+        if "model" in message.lower():
+            return ("Check the model name: client.models() lists the video models this key can use, "
+                    "such as grok-imagine-video")
+        if "request" in message.lower() or "id" in message.lower().split():
+            return "Check the request id; jobs are only known to the server that made them."
+        return self.hint
 
 
 class RateLimitError(APIError):
@@ -194,8 +223,8 @@ class JobExpiredError(JobError):
     """The job ran but its content is gone (status "expired")."""
 
     def __init__(self, *, request_id: str | None, run: Any = None):
-        super().__init__("the video has expired on the server (result URLs live about 24 h); "
-                         "generate it again", request_id=request_id, run=run)
+        super().__init__("the video has expired on the server (result URLs are ephemeral: minutes to hours, "
+                         "1 hour for batches); generate it again", request_id=request_id, run=run)
 
 
 class ModeratedError(JobError):

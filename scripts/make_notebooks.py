@@ -83,9 +83,9 @@ HOW = [
                       "turns red with the error code and the request id."),
     new_code_cell('failed = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=2)\n'
                   "print(failed.result().error)"),
-    new_markdown_cell("**An expired URL**: result URLs are temporary (about 24 h). Here the simulator's URLs are "
-                      "made to expire at once, so the download is refused; the job and its request id stay in "
-                      "the history. grok_nb downloads at once for exactly this reason."),
+    new_markdown_cell("**An expired URL**: result URLs are ephemeral (minutes to hours; 1 hour for batches). "
+                      "Here the simulator's URLs are made to expire at once, so the download is refused; the job "
+                      "and its request id stay in the history. grok_nb downloads at once for exactly this reason."),
     new_code_cell("from grok_nb.simulator import embedded\n\nserver, _ = embedded()\n"
                   "server.config.url_lifetime_s = 0\n"
                   'late = studio.generate("A lantern drifting in the dark", duration=1).result()\n'

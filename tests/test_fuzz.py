@@ -35,7 +35,7 @@ settings.register_profile("explore", derandomize=False, database=None, deadline=
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-V15 = "grok-imagine-video-1.5"
+V15, LITE = "grok-imagine-video-1.5", "grok-imagine-video-1.5-lite"
 URL = "https://example.com/a.png"
 VIDEO_URL = "https://example.com/v.mp4"
 SENT: list[httpx.Request] = []
@@ -78,7 +78,8 @@ def _parses_as_number(text: str) -> bool:
     return True
 
 
-surrogate_text = st.builds(lambda a, s, b: a + s + b, st.text(max_size=8), st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]),
+surrogate_text = st.builds(lambda a, s, b: a + s + b, st.text(max_size=8),
+                           st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]),
                            st.text(max_size=8))
 not_a_str = st.one_of(st.integers(), st.floats(), st.lists(st.integers(), max_size=2), st.binary(max_size=4),
                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2), st.just(object()))
@@ -113,13 +114,15 @@ bad_image = st.one_of(
     st.text(min_size=4097, max_size=4200),
     surrogate_text,
     st.sampled_from(["", "   ", "data:image/gif;base64,R0lGODlh", "data:image/png;base64,@@@", "data:text/plain,hi",
-                     "https://example.com/a b.png", str(Path(__file__)), str(Path(__file__).parent),
+                     "https://example.com/a b.png", "http://", "https://", "http:///a.png", "https://:443/a.png",
+                     str(Path(__file__)), str(Path(__file__).parent),
                      "~no_such_user_grok_nb/a.png", "a\x00b.png", {"url": 5}, {"file_id": ""}, {"file_id": "a b"},
                      {}]),
     st.integers(), st.floats(), st.lists(st.just(URL), max_size=2),
 )
 bad_model = st.one_of(
     st.text(max_size=30).filter(lambda s: not models._NAME.fullmatch(s)),
+    st.sampled_from(["grok-2", "grok-3", "grok-4", "grok-4-0709", "grok-2-image", "grok-code-fast-1"]),
     st.integers(129, 400).map(lambda n: "g" * n), surrogate_text,
     not_a_str,
 )
@@ -127,7 +130,8 @@ bad_prompt = st.one_of(surrogate_text, st.text(alphabet=" \t\n\r", max_size=4), 
 bad_user = st.one_of(surrogate_text, not_a_str)
 bad_flag = st.one_of(st.integers(), st.text(max_size=5), st.floats(), st.lists(st.booleans(), max_size=2))
 bad_resolution = st.one_of(st.text(max_size=8).filter(lambda s: s not in ("480p", "720p")), not_a_str)
-bad_aspect = st.one_of(st.text(max_size=8).filter(lambda s: s not in models.ASPECT_RATIOS), st.sampled_from(["21:9", "5:2"]),
+bad_aspect = st.one_of(st.text(max_size=8).filter(lambda s: s not in models.ASPECT_RATIOS),
+                       st.sampled_from(["21:9", "5:2"]),
                        not_a_str)
 bad_references = st.one_of(
     st.integers(8, 12).map(lambda n: [URL] * n),
@@ -186,11 +190,16 @@ estimate_15_cases = st.one_of(
     st.tuples(st.just("keyframes"), _keyframes_cases()).map(lambda c: (c[0], {c[0]: c[1]})),
     st.tuples(st.just("last_frame"), bad_image).map(lambda c: (c[0], {c[0]: c[1]})),
     st.tuples(st.just("reference_audios"), bad_voices).map(lambda c: (c[0], {c[0]: c[1]})),
-    # Tags that do not match the voices given
-    st.tuples(st.integers(0, 3), st.lists(st.integers(0, 9), max_size=4)).filter(
-        lambda c: sorted(set(c[1])) != list(range(1, c[0] + 1)) or len(c[1]) == 0 and c[0]).map(
-        lambda c: ("prompt", {"prompt": "x " + " ".join(f"<AUDIO_{n}>" for n in c[1]),
-                              "reference_audios": [f"v{i}" for i in range(c[0])]})),
+    # Any reference→video, voices too, is capped at 720p
+    st.integers(1, 3).map(lambda n: ("resolution", {"reference_audios": [f"v{i}" for i in range(n)],
+                                                    "resolution": "1080p"})),
+    # Two keyframes in one 1/3-s slot
+    st.tuples(st.integers(1, 20), st.floats(0, 0.16)).map(lambda c: ("keyframes", {"keyframes": [
+        {"image": URL, "timestamp_s": c[0] / 3}, {"image": URL, "timestamp_s": c[0] / 3 + c[1]}]})),
+    # grok-imagine-video-1.5-lite does text→video and image→video only
+    st.sampled_from(["last_frame", "keyframes", "reference_audios", "reference_images"]).map(lambda name: (name, {
+        "model": LITE, name: {"last_frame": URL, "keyframes": [{"image": URL, "timestamp_s": 1}],
+                              "reference_audios": ["v1"], "reference_images": [URL]}[name]})),
     st.sampled_from(["last_frame", "keyframes", "reference_audios"]).map(lambda name: (name, {
         "model": "grok-imagine-video", name: {"last_frame": URL, "keyframes": [{"image": URL, "timestamp_s": 1}],
                                               "reference_audios": ["v1"]}[name]})),
@@ -224,15 +233,16 @@ def test_estimate_cost_refuses_bad_kinds(fuzz_client, kind):
 bad_video = st.one_of(
     st.binary(max_size=32), st.integers(), st.floats(), st.none(), st.lists(st.just(VIDEO_URL), max_size=2),
     st.text(max_size=30).filter(lambda s: not s.startswith(("http://", "https://"))),
-    st.sampled_from(["", "  ", "ftp://example.com/v.mp4", "a" * 5000]),
+    st.sampled_from(["", "  ", "ftp://example.com/v.mp4", "a" * 5000, "http://", "https:///v.mp4"]),
 )
 edit_cases = st.one_of(
     st.tuples(st.just("video"), bad_video),
     st.tuples(st.just("prompt"), bad_prompt),
     st.tuples(st.just("user"), bad_user),
-    st.tuples(st.just("model"), bad_model),
+    st.tuples(st.just("model"), st.one_of(bad_model, st.sampled_from([V15, LITE]))),  # edits: grok-imagine-video only
     st.tuples(st.just("generate_audio"), st.one_of(st.booleans(), bad_flag)),
-    st.tuples(st.sampled_from(["duration", "resolution", "aspect_ratio"]), st.one_of(st.integers(), st.text(max_size=5))),
+    st.tuples(st.sampled_from(["duration", "resolution", "aspect_ratio"]),
+              st.one_of(st.integers(), st.text(max_size=5))),
 )
 
 
@@ -249,7 +259,7 @@ extend_cases = st.one_of(
     st.tuples(st.just("video"), bad_video),
     st.tuples(st.just("prompt"), bad_prompt),
     st.tuples(st.just("duration"), bad_seconds(1, 10)),
-    st.tuples(st.just("model"), bad_model),
+    st.tuples(st.just("model"), st.one_of(bad_model, st.sampled_from([V15, LITE]))),
     st.tuples(st.just("user"), st.one_of(st.text(max_size=5), bad_user)),  # the extension body has no user
     st.tuples(st.just("generate_audio"), st.one_of(st.booleans(), bad_flag)),
 )

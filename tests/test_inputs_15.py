@@ -2,6 +2,7 @@
 
 import base64
 import io
+import warnings
 
 import av
 import numpy as np
@@ -55,14 +56,17 @@ def test_references_without_prompt_on_15():
 def test_last_frame_and_keyframes_body():
     spec = generate_spec("a flower opens", model=V15, image=A, last_frame=B, duration=10, aspect_ratio="21:9",
                          keyframes=[{"image": A, "timestamp_s": 2}, {"image": B, "timestamp_s": "4.5"},
-                                    {"image": A, "timestamp_s": 10}])
+                                    {"image": A, "timestamp_s": 9.6}])
     assert spec.body["last_frame"] == B.payload and spec.body["aspect_ratio"] == "21:9"
     assert spec.body["keyframes"] == [{"image": A.payload, "timestamp_s": 2}, {"image": B.payload, "timestamp_s": 4.5},
-                                      {"image": A.payload, "timestamp_s": 10}]
-    assert spec.params["keyframes"][1] == {"image": B.label, "timestamp_s": 4.5} and spec.params["last_frame"] == B.label
-    # 10 s at 480p + 5 input images; the frame images' price is assumed, so the estimate says so
-    assert spec.estimate.usd == pytest.approx(10 * 0.08 + 5 * 0.01) and not spec.estimate.exact
-    assert "keyframes" in str(spec.estimate)
+                                      {"image": A.payload, "timestamp_s": 9.6}]
+    assert spec.params["keyframes"][1] == {"image": B.label, "timestamp_s": 4.5}
+    assert spec.params["last_frame"] == B.label
+    # 10 s at 480p + 5 input images (first frame, 3 keyframes, last frame), all at the published image price
+    assert spec.estimate.usd == pytest.approx(10 * 0.08 + 5 * 0.01) and spec.estimate.exact
+    # 4.5 s and 9.6 s are off the 1/3-s grid: sent as given, with a note of where the service puts them
+    assert any("4.5 s is snapped" in n and "4.667" in n for n in spec.warnings)
+    assert any("9.6 s is snapped" in n and "9.667" in n for n in spec.warnings)
 
 
 def test_local_images_work_in_every_new_slot():
@@ -79,7 +83,15 @@ def test_local_images_work_in_every_new_slot():
     ([{"image": A, "timestamp_s": 9}], "keyframes[0].timestamp_s", "0 to 8"),
     ([{"image": A, "timestamp_s": -1}], "keyframes[0].timestamp_s", "0 to 8"),
     ([{"image": A, "timestamp_s": float("nan")}], "keyframes[0].timestamp_s", "0 to 8"),
-    ([{"image": A, "timestamp_s": 3}, {"image": B, "timestamp_s": 3}], "keyframes[1].timestamp_s", "increasing"),
+    # strictly inside the clip: neither end, nor a time that snaps to an end on the 1/3-s grid
+    ([{"image": A, "timestamp_s": 0}], "keyframes[0].timestamp_s", "strictly inside"),
+    ([{"image": A, "timestamp_s": 8}], "keyframes[0].timestamp_s", "strictly inside"),
+    ([{"image": A, "timestamp_s": 0.1}], "keyframes[0].timestamp_s", "snaps to 0 s"),
+    ([{"image": A, "timestamp_s": 7.9}], "keyframes[0].timestamp_s", "snaps to 8 s"),
+    # at most one per 1/3-s slot
+    ([{"image": A, "timestamp_s": 3}, {"image": B, "timestamp_s": 3}], "keyframes[1].timestamp_s", "1/3-s slot"),
+    ([{"image": A, "timestamp_s": 1}, {"image": B, "timestamp_s": 1.1}], "keyframes[1].timestamp_s",
+     r"keyframes\[0\] is in the same slot"),
     ([{"image": A, "timestamp_s": 5}, {"image": B, "timestamp_s": 2}], "keyframes[1].timestamp_s", "increasing"),
     ([{"image": A}], "keyframes[0]", "timestamp_s"),
     ([{"image": A, "timestamp_s": 1, "weight": 2}], "keyframes[0]", "timestamp_s"),
@@ -93,39 +105,77 @@ def test_keyframe_rules(keyframes, field, message):
     assert info.value.field == field
 
 
-def test_reference_audios_body_and_tag_matching():
-    spec = generate_spec("<AUDIO_1> greets <AUDIO_2>", model=V15, reference_audios=["v-1", {"voice_id": "v-2"}])
+def _quiet(*args, **kwargs):
+    """generate_spec with every warning recorded rather than shown: (spec, warning texts)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = generate_spec(*args, **kwargs)
+    return spec, [str(w.message) for w in caught]
+
+
+def test_reference_audios_body_and_zero_based_tags():
+    spec, said = _quiet("<AUDIO_0> greets <AUDIO_1>", model=V15, reference_audios=["v-1", {"voice_id": "v-2"}])
     assert spec.body["reference_audios"] == [{"voice_id": "v-1"}, {"voice_id": "v-2"}]
-    assert "no published price for reference audio" in str(spec.estimate)
-    for prompt, problem in [("<AUDIO_1> only", "never addressed as <AUDIO_2>"),
-                            ("<AUDIO_1> <AUDIO_2> <AUDIO_3>", "<AUDIO_3> has no voice"),
-                            ("no tags", "never addressed as <AUDIO_1>")]:
-        with pytest.raises(ValidationError, match=problem) as info:
-            generate_spec(prompt, model=V15, reference_audios=["v-1", "v-2"])
-        assert info.value.field == "prompt"
+    assert spec.body["prompt"] == "<AUDIO_0> greets <AUDIO_1>" and said == []
+    assert spec.estimate.exact  # audio is not billed apart
+    # a prompt need not tag every voice, nor any: sent as written, no warning
+    for prompt in ("<AUDIO_0> only", "<AUDIO_1> only", "no tags at all"):
+        spec, said = _quiet(prompt, model=V15, reference_audios=["v-1", "v-2"])
+        assert spec.body["prompt"] == prompt and said == []
+    # a tag that names no voice is sent as written, with one warning naming the tags there are
+    spec, said = _quiet("<AUDIO_0> <AUDIO_1> <AUDIO_2>", model=V15, reference_audios=["v-1", "v-2"])
+    assert spec.body["prompt"] == "<AUDIO_0> <AUDIO_1> <AUDIO_2>"
+    assert len(said) == 1 and "<AUDIO_2> names no voice" in said[0] and "<AUDIO_0> to <AUDIO_1>" in said[0]
+    spec, said = _quiet("<AUDIO_0> sings", model=V15)
+    assert spec.body["prompt"] == "<AUDIO_0> sings" and len(said) == 1 and "names no voice" in said[0]
     with pytest.raises(ValidationError, match="at most 3"):
-        generate_spec("<AUDIO_1>", model=V15, reference_audios=["a", "b", "c", "d"])
-    with pytest.raises(ValidationError, match="unless reference_audios"):
-        generate_spec("<AUDIO_1> sings", model=V15)
+        generate_spec("<AUDIO_0>", model=V15, reference_audios=["a", "b", "c", "d"])
     with pytest.raises(ValidationError, match="prompt"):
         generate_spec(None, model=V15, image=A, reference_audios=["v"])
     for bad in ("v", [""], ["has space"], [{"voice_id": 3}], [{"voice": "v"}], ["\ud800"]):
         with pytest.raises(ValidationError) as info:
-            generate_spec("<AUDIO_1>", model=V15, reference_audios=bad)
+            generate_spec("<AUDIO_0>", model=V15, reference_audios=bad)
         assert info.value.field.startswith("reference_audios")
-    # on grok-imagine-video, "<AUDIO_1>" is just text
-    assert generate_spec("a sign reading <AUDIO_1>").body["prompt"] == "a sign reading <AUDIO_1>"
+    # on grok-imagine-video, "<AUDIO_0>" is just text
+    spec, said = _quiet("a sign reading <AUDIO_0>")
+    assert spec.body["prompt"] == "a sign reading <AUDIO_0>" and said == []
 
 
-@pytest.mark.parametrize("model,resolution,per_s,exact", [
-    (V15, "1080p", 0.25, False), (LITE, "480p", 0.02, False), (LITE, "720p", 0.03, False),
-    (LITE, "1080p", 0.14, False), (V15, "720p", 0.14, True), ("grok-imagine-video", "720p", 0.07, True),
+def test_image_tags_are_never_refused_and_warned_only_when_they_name_no_input():
+    for prompt in ("<IMAGE_0> dances with <IMAGE_1>", "<IMAGE_1> and <IMAGE_2>"):  # zero- or one-based
+        spec, said = _quiet(prompt, model=V15, image=A, reference_images=[B])
+        assert spec.body["prompt"] == prompt and said == []
+    spec, said = _quiet("<IMAGE_5> waves", model=V15, image=A, reference_images=[B])
+    assert spec.body["prompt"] == "<IMAGE_5> waves" and len(said) == 1 and "<IMAGE_5> names no input" in said[0]
+
+
+def test_voices_cap_reference_to_video_at_720p():
+    with pytest.raises(ValidationError, match="reference_audios.*capped at 720p") as info:
+        generate_spec("<AUDIO_0> sings", model=V15, reference_audios=["eve"], resolution="1080p")
+    assert info.value.field == "resolution" and info.value.value == "1080p"
+    assert generate_spec("x", model=V15, reference_audios=["eve"], resolution="720p").body["resolution"] == "720p"
+
+
+def test_long_prompts_are_sent_with_a_warning_not_refused():
+    long = "a fox " * 700  # 4,200 characters
+    spec, said = _quiet(long)
+    assert spec.body["prompt"] == long and len(said) == 1 and "4,200 characters" in said[0] and "4,096" in said[0]
+    assert _quiet("a" * 4096)[1] == []
+    with pytest.warns(UserWarning, match="4,096"):
+        edit_spec(long, VID)
+    with pytest.warns(UserWarning, match="4,096"):
+        extend_spec(long, VID, duration=2)
+
+
+@pytest.mark.parametrize("model,resolution,per_s,image", [
+    (V15, "1080p", 0.25, 0.01), (LITE, "480p", 0.02, 0.01), (LITE, "720p", 0.03, 0.01),
+    (LITE, "1080p", 0.14, 0.01), (V15, "720p", 0.14, 0.01), ("grok-imagine-video", "720p", 0.07, 0.002),
 ])
-def test_estimates_per_model_and_resolution(model, resolution, per_s, exact):
+def test_estimates_per_model_and_resolution(model, resolution, per_s, image):
     spec = generate_spec("x", model=model, resolution=resolution, duration=10)
-    assert spec.estimate.usd == pytest.approx(10 * per_s) and spec.estimate.exact is exact
-    if not exact:
-        assert "unofficial" in str(spec.estimate)
+    assert spec.estimate.usd == pytest.approx(10 * per_s) and spec.estimate.exact  # the 2026-09-29 page
+    spec = generate_spec("x", model=model, resolution=resolution, duration=10, image=A)
+    assert spec.estimate.usd == pytest.approx(10 * per_s + image) and spec.estimate.exact
 
 
 def test_edit_and_extension_bodies_only_carry_their_fields():

@@ -43,7 +43,7 @@ def test_moderation_as_a_poll_time_400_with_usage(sim, how):
     last = _final(sim, _submit(sim, {"prompt": prompt, "duration": 2}))[-1]
     assert last.status_code == 400
     body = last.json()
-    assert body["code"] == "Client specified an invalid argument"
+    assert body["code"] == "imagine:content-moderated"
     assert body["error"] == "Generated video rejected by content moderation."
     status = parse_poll_error(400, body)
     assert status.outcome == "moderated" and status.cost_usd == pytest.approx(2 * 0.05)
@@ -125,8 +125,14 @@ def test_models_endpoint_lists_grok_nb_models(sim):
      "generations", 400, "at most 4"),
     ({"prompt": "x", "model": "grok-imagine-video-1.5",
       "keyframes": [{"image": {"url": "https://e/a.png"}, "timestamp_s": 9}]}, "generations", 400, "timestamp_s"),
-    ({"prompt": "<AUDIO_1>", "model": "grok-imagine-video-1.5",
-      "reference_audios": [{"voice_id": "a"}, {"voice_id": "b"}]}, "generations", 400, "AUDIO_2"),
+    ({"prompt": "x", "model": "grok-imagine-video-1.5", "reference_audios": [{"voice_id": "a"}],
+      "resolution": "1080p"}, "generations", 400, "resolution"),
+    ({"prompt": "x", "model": "grok-imagine-video-1.5-lite", "reference_images": [{"url": "https://e/b.png"}]},
+     "generations", 400, "reference_images"),
+    ({"prompt": "x", "model": "grok-imagine-video-1.5",
+      "keyframes": [{"image": {"url": "https://e/a.png"}, "timestamp_s": t} for t in (1, 1.1)]},
+     "generations", 400, "1/3-s slot"),
+    ({"prompt": "x", "image": {"url": "http://"}}, "generations", 400, "host"),
     ({"prompt": "x", "model": "grok-imagine-video-1.5", "reference_audios": [{"voice_id": v} for v in "abcd"]},
      "generations", 400, "at most 3"),
     ({"prompt": "x", "video": {"url": "https://e/v.mp4"}, "generate_audio": False}, "edits", 400, "generate_audio"),
@@ -147,7 +153,7 @@ def test_15_inputs_are_accepted_and_rendered(sim, tmp_path):
     uri = "data:image/png;base64," + base64.b64encode(_image((320, 240))).decode()
     body = {"model": "grok-imagine-video-1.5", "image": {"url": uri}, "reference_images": [{"url": uri}],
             "last_frame": {"url": uri}, "keyframes": [{"image": {"url": uri}, "timestamp_s": 1}],
-            "reference_audios": [{"voice_id": "v-1"}], "prompt": "<AUDIO_1> speaks", "duration": 2,
+            "reference_audios": [{"voice_id": "v-1"}], "prompt": "<AUDIO_0> speaks", "duration": 2,
             "aspect_ratio": "21:9"}
     done = _final(sim, _submit(sim, body))[-1].json()
     assert done["status"] == "done"

@@ -46,7 +46,7 @@ def test_resolutions_depend_on_the_model():
     spec = generate_spec("a cat", resolution="1080p", model="grok-imagine-video-1.5-preview")
     assert spec.model == "grok-imagine-video-1.5-preview" == spec.body["model"]  # sent as given
     assert spec.family == "grok-imagine-video-1.5"
-    assert not spec.estimate.exact  # the 1080p price is an unofficial quote
+    assert spec.estimate.exact  # 1080p is on xAI's pricing page of 2026-09-29
 
 
 def test_impossible_model_names_and_aspect_ratios_are_refused():
@@ -209,3 +209,72 @@ def test_check_sendable_names_the_path():
     with pytest.raises(ValidationError) as info:
         check_sendable({"x": object()})
     assert info.value.field == "x"
+
+
+# -- the contract's modules: one definition each, no cycle -----------------------------------------
+def _api_imports():
+    """For each grok_nb.api module: the api modules it imports at module level, and any import inside a function."""
+    import ast
+    from pathlib import Path
+
+    import grok_nb.api
+
+    graph, nested = {}, {}
+    for path in Path(grok_nb.api.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = set()
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                top |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = top
+        nested[path.stem] = [(n.module or n.names[0].name) if isinstance(n, ast.ImportFrom) else n.names[0].name
+                             for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                             for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return graph, nested
+
+
+def test_api_modules_import_each_other_without_a_cycle():
+    graph, nested = _api_imports()
+    assert "refs" in graph["media"] and "refs" in graph["validation"] and "validation" not in graph["media"]
+
+    def reach(start, seen):
+        for nxt in graph.get(start, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                reach(nxt, seen)
+        return seen
+
+    for module in graph:
+        assert module not in reach(module, set()), f"api.{module} imports itself through a cycle"
+    # Only heavy optional dependencies are imported inside functions (PIL, PyAV).
+    assert {m for names in nested.values() for m in names} <= {"PIL", "av"}, nested
+
+
+def test_one_is_mp4_for_bytes_and_paths(tmp_path):
+    from grok_nb.api import probe
+    from grok_nb.runtime import transport
+
+    assert transport.is_mp4 is probe.is_mp4
+    head = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00"
+    assert probe.is_mp4(head) and not probe.is_mp4(b"\x00\x00\x00\x18moov") and not probe.is_mp4(b"")
+    (tmp_path / "a.mp4").write_bytes(head)
+    (tmp_path / "b.mp4").write_bytes(b"<html>")
+    assert probe.is_mp4(tmp_path / "a.mp4") and probe.is_mp4(str(tmp_path / "a.mp4"))
+    assert not probe.is_mp4(tmp_path / "b.mp4") and not probe.is_mp4(tmp_path / "missing.mp4")
+    assert not probe.is_mp4(tmp_path)  # a directory: False, not IsADirectoryError
+
+
+def test_one_latency_model_for_the_planner_and_the_simulator():
+    from grok_nb.api import latency
+    from grok_nb.runtime import scheduler
+    from grok_nb.simulator import real_latency_s
+
+    assert scheduler.documented_prior is latency.documented_prior and scheduler.LatencyPrior is latency.LatencyPrior
+    lite = "grok-imagine-video-1.5-lite"
+    for kind, seconds, res, model in [("generate", 6, "480p", None), ("generate", 15, "720p", None),
+                                      ("edit", 6, "480p", None), ("generate", 6, "1080p", lite)]:
+        typical = latency.typical_latency_s(kind, seconds, res, model=model)
+        assert real_latency_s(kind, seconds, res, model=model) == typical
+        assert latency.documented_prior(kind, seconds, res, model=model).typical == typical
+    assert latency.documented_prior("generate", 6, "480p", speed=10).typical == \
+        latency.typical_latency_s("generate", 6, "480p") / 10

@@ -15,9 +15,11 @@ import re
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ValidationError
-from .validation import ImageRef, VideoRef, check_text
+from .probe import is_mp4, probe
+from .refs import ImageRef, VideoRef, check_text
 
 #: Larger inputs are almost certainly a mistake (a video, a RAW photo) and bloat the request.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -44,11 +46,6 @@ def sniff_image_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-def is_mp4(data: bytes) -> bool:
-    """True when the bytes start like an MP4/ISO-BMFF file (an ``ftyp`` box first)."""
-    return len(data) >= 12 and data[4:8] == b"ftyp"
 
 
 def content_label(data: bytes, mime: str) -> str:
@@ -132,7 +129,7 @@ def _from_data_uri(value: str, field: str, types: tuple[str, ...]) -> tuple[byte
     return data, shown
 
 
-def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: int) -> tuple[bytes, str]:
+def _local_file(value: str | os.PathLike[str], field: str, allowed: str, max_bytes: int) -> tuple[bytes, str]:
     """The bytes of a local file, or ValidationError (never OSError/ValueError/RuntimeError)."""
     shown = str(value) if len(str(value)) <= 200 else str(value)[:200] + "..."
     try:
@@ -148,7 +145,7 @@ def _local_file(value: str | os.PathLike, field: str, allowed: str, max_bytes: i
         raise ValidationError(field, shown, f"{allowed} ({type(exc).__name__}: {exc})") from None
 
 
-def _file_id_of(value: dict, field: str) -> str | None:
+def _file_id_of(value: dict[str, Any], field: str) -> str | None:
     """The file id of a ``{"file_id": ...}`` dict (checked), or None when it has none."""
     file_id = value.get("file_id")
     if not isinstance(file_id, str) or not file_id.strip():
@@ -159,10 +156,24 @@ def _file_id_of(value: dict, field: str) -> str | None:
     return file_id
 
 
-def _check_url(value: str, field: str) -> str:
+def check_url(value: str, field: str) -> str:
+    """An http(s) URL the service can fetch: a host, no spaces, a sane length."""
     if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
         raise ValidationError(field, value, f"a URL without spaces, at most {MAX_URL_LENGTH} characters")
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:  # a malformed port or IPv6 literal
+        host = None
+    if not host:
+        raise ValidationError(field, value, "an http(s) URL with a host, such as https://example.com/photo.jpg "
+                                            "(this one names no host)")
     return value
+
+
+def _looks_like_path(value: str) -> bool:
+    """True for a string shaped like a file path (absolute, ~, ./, or one with a file extension), not data."""
+    return value.startswith(("/", "~", "./", "../")) or bool(re.search(r"\.[A-Za-z0-9]{1,5}$", value)) or \
+        "\\" in value or bool(re.match(r"[A-Za-z]:[\\/]", value))
 
 
 def image_ref(value: Any, field: str = "image") -> ImageRef:
@@ -184,18 +195,19 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
     if isinstance(value, str):
         check_text(value, field, _ALLOWED)
         if value.startswith(("http://", "https://")):
-            return ImageRef({"url": _check_url(value, field)}, value)
+            return ImageRef({"url": check_url(value, field)}, value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, IMAGE_TYPES)
             mime = _check_bytes(data, field, shown)
             return ImageRef({"url": value}, content_label(data, mime))
         if len(value) >= 16 and _BASE64.fullmatch(value):
-            data = _b64decode(value)
-            if data is not None and sniff_image_type(data):
-                return _from_bytes(data, field, f"<base64 string, {len(value)} characters>")
-            if len(value) > 255:  # longer than any file name: it was meant as data
+            decoded = _b64decode(value)
+            if decoded is not None and sniff_image_type(decoded):
+                return _from_bytes(decoded, field, f"<base64 string, {len(value)} characters>")
+            if len(value) > 255 and not _looks_like_path(value):  # longer than a file name, no path: data
                 raise ValidationError(field, f"<base64 string, {len(value)} characters>",
-                                      "base64 of a JPEG, PNG or WebP image (this decodes to none of these)")
+                                      "base64 of a JPEG, PNG or WebP image, or the path of an existing file "
+                                      "(it is neither: no file has this name, and it decodes to none of these)")
         if not value.strip() or len(value) > MAX_PATH_LENGTH or "\x00" in value:
             raise ValidationError(field, value, _ALLOWED)
     if isinstance(value, (str, os.PathLike)):
@@ -207,8 +219,6 @@ def image_ref(value: Any, field: str = "image") -> ImageRef:
 # -- input videos (edits and extensions) ----------------------------------------------------------
 def _video_facts(data: bytes) -> tuple[float | None, str | None]:
     """(seconds, resolution) of an MP4 held in memory; (None, None) when PyAV cannot read it."""
-    from .probe import probe
-
     try:
         info = probe(io.BytesIO(data))
     except Exception:  # the server judges a file PyAV cannot read; an unknown length is estimated high
@@ -262,7 +272,7 @@ def video_ref(value: Any, field: str = "video") -> VideoRef:
     if isinstance(value, str):
         check_text(value, field, _VIDEO_ALLOWED)
         if value.startswith(("http://", "https://")):
-            return VideoRef(_check_url(value, field), label=value)
+            return VideoRef(check_url(value, field), label=value)
         if value.startswith("data:"):
             data, shown = _from_data_uri(value, field, ("video/mp4",))
             ref = _video_from_bytes(data, field, shown)

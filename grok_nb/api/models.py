@@ -7,9 +7,12 @@ decides. Rules below follow xAI's docs as of late 2026 (``shared/xai-video-api.m
 
 from __future__ import annotations
 
+import inspect
 import re
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ValidationError
 
@@ -58,13 +61,16 @@ GROK_IMAGINE_VIDEO_15 = ModelRules(
     source="docs.x.ai model differences (late 2026)",
 )
 GROK_IMAGINE_VIDEO_15_LITE = replace(
-    GROK_IMAGINE_VIDEO_15, family="grok-imagine-video-1.5-lite", documented=False,
-    source="released about 2026-09-30; no rules published: grok-imagine-video-1.5's assumed",
+    GROK_IMAGINE_VIDEO_15, family="grok-imagine-video-1.5-lite",
+    # text→video and image→video only: no references, voices, last frame or keyframes; 1080p is upscaled from 720p.
+    max_reference_images=0, last_frame=False, max_keyframes=0, max_reference_audios=0,
+    source="docs.x.ai model differences (late 2026); released about 2026-09-30",
 )
-#: The limits for a name grok_nb does not know: whatever any known model accepts.
+#: The limits for a name grok_nb does not know: whatever any known model accepts. Reference→video (images
+#: or voices) is capped at 720p on every model, so here too.
 GENERAL = ModelRules(
     family="", operations=OPERATIONS, resolutions=RESOLUTIONS, aspect_ratios=WIDE_ASPECT_RATIOS,
-    reference_max_duration=15, reference_max_resolution="1080p", image_with_references=True,
+    reference_max_duration=15, image_with_references=True,
     reference_prompt_required=False, last_frame=True, max_keyframes=4, max_reference_audios=3, known=False,
     documented=False, source="general limits for a model grok_nb does not know",
 )
@@ -74,6 +80,8 @@ MODELS: dict[str, ModelRules] = {r.family: r for r in (GROK_IMAGINE_VIDEO, GROK_
 ALIASES: dict[str, str] = {"grok-imagine-video-1.5-preview": "grok-imagine-video-1.5"}
 #: Date-pinned snapshots seen in xAI's docs (the service lists the current ones).
 PINNED: dict[str, str] = {"grok-imagine-video-1.5-2026-05-30": "grok-imagine-video-1.5"}
+#: xAI's other models (chat, code, image): a name like these is not a video model and would come back a 404.
+_NOT_VIDEO = re.compile(r"grok-(?!.*video)[A-Za-z0-9._:-]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def family_of(name: Any) -> str | None:
         return None
     name = ALIASES.get(name, PINNED.get(name, name))
     if name in MODELS:
-        return name
+        return str(name)
     pinned = _PINNED.fullmatch(name)
     if pinned:
         base = ALIASES.get(pinned["base"], pinned["base"])
@@ -118,8 +126,16 @@ def check_name(value: Any, field_name: str = "model") -> str:
 
 
 def resolve(value: Any = None) -> Model:
-    """The model for a name (None means the default); raises ValidationError only for impossible names."""
+    """The model for a name (None means the default); raises ValidationError for impossible names.
+
+    Impossible: not shaped like a model id, or one of xAI's chat, code or image models
+    (``grok-2``, ``grok-4``, ``grok-2-image``...): those are not video models.
+    """
     name = DEFAULT_MODEL if value is None else check_name(value)
+    if _NOT_VIDEO.fullmatch(name):
+        raise ValidationError("model", name, f"a video model such as {', '.join(MODELS)}; {name} is one of xAI's "
+                                             "chat, code or image models (client.models() lists the video models "
+                                             "your key can use)")
     family = family_of(name)
     pinned = _PINNED.fullmatch(name)
     return Model(name, MODELS[family] if family else GENERAL, pinned["date"] if pinned and family else None)
@@ -131,14 +147,76 @@ def unknown_model_note(name: str) -> str:
             f"(the server decides). Known: {', '.join(MODELS)}; client.models() lists what your key can use")
 
 
-def undocumented_operation_note(model: Model, operation: str) -> str | None:
-    """A warning when a known model's docs do not document ``operation`` (sent anyway), else None."""
+def documented_for(operation: str) -> list[str]:
+    """The known families whose docs document ``operation`` (generate, edit, extend)."""
+    return [m for m, r in MODELS.items() if operation in r.operations]
+
+
+def check_operation(model: Model, operation: str) -> None:
+    """Refuse an operation a known model's docs leave out (the service answers failed_precondition, billed or not).
+
+    A name grok_nb does not know is not refused here: it goes out with the unknown-model warning.
+    """
     if not model.known or operation in model.rules.operations:
-        return None
-    documented = [m for m, r in MODELS.items() if operation in r.operations]
+        return
     noun = {"edit": "edits", "extend": "extensions"}.get(operation, operation)
-    return (f"xAI documents {noun} for {', '.join(documented)} only; {model.name} may answer failed_precondition "
-            "(sent anyway)")
+    takers = documented_for(operation)
+    raise ValidationError("model", model.name, f"{' or '.join(takers)} (xAI documents {noun} for "
+                                               f"{' and '.join(takers)} only; {model.name} answers "
+                                               "failed_precondition)")
+
+
+def allowed_values(operation: str = "generate") -> str:
+    """What each argument of ``operation`` may be, per model (for docstrings, ``help()`` and Shift-Tab)."""
+    if operation != "generate":
+        noun = "edit" if operation == "edit" else "extension"
+        where = ", ".join(documented_for(operation))
+        if operation == "edit":
+            return _wrap(f"Allowed values ({noun}s: {where} only): the input video is an MP4 of at most 8.7 s; the "
+                         "output keeps its length and resolution (capped at 720p); no duration, resolution or "
+                         "aspect_ratio.")
+        return _wrap(f"Allowed values ({noun}s: {where} only): duration is the added part, 1-10 s (default 6; the "
+                     "docs say 2-10 s); the input video is 2-30 s (the docs say 2-15 s); the output is capped at 720p.")
+    lines = ["Allowed values: duration 1-15 s (default 8); resolution 480p (default), 720p, 1080p where the model "
+             "has it; aspect_ratio default 16:9 (image→video follows the image); prompt up to 4,096 characters "
+             "advised (a warning above); up to 7 reference_images; any reference→video (reference images or "
+             "voices) at most 720p. Voices are tagged <AUDIO_0>, <AUDIO_1>... in the prompt (zero-based).", "",
+             "Per model:"]
+    for name, rules in MODELS.items():
+        inputs = ["text→video", "image→video"]
+        if rules.max_reference_images:
+            inputs.append(f"reference_images (≤{rules.max_reference_images}, ≤{rules.reference_max_duration} s"
+                          + (", prompt required" if rules.reference_prompt_required else "")
+                          + ("" if rules.image_with_references else ", not with image=") + ")")
+        if rules.last_frame:
+            inputs.append("last_frame")
+        if rules.max_keyframes:
+            inputs.append(f"keyframes (≤{rules.max_keyframes}, 0 < timestamp_s < duration, 1/3-s grid)")
+        if rules.max_reference_audios:
+            inputs.append(f"reference_audios (≤{rules.max_reference_audios} voices)")
+        lines.append(f"  {name}: {', '.join(rules.resolutions)}; aspect_ratio {' '.join(rules.aspect_ratios)}; "
+                     f"{'; '.join(inputs)}; operations: {', '.join(rules.operations)}.")
+    lines.append("  Other names are sent with a warning and checked against these limits combined.")
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    indent = " " * (len(line) - len(line.lstrip()))
+    return textwrap.fill(line, width, subsequent_indent=indent + ("    " if indent else "")) if line else line
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def with_allowed_values(operation: str) -> Callable[[_F], _F]:
+    """A decorator adding :func:`allowed_values` to a method's docstring (what ``help()`` and Shift-Tab show)."""
+
+    def decorate(func: _F) -> _F:
+        doc = inspect.cleandoc(func.__doc__ or "")
+        func.__doc__ = f"{doc}\n\n{allowed_values(operation)}"
+        return func
+
+    return decorate
 
 
 def served_names() -> dict[str, str]:
@@ -170,7 +248,7 @@ class ModelInfo:
 
 
 def parse_models_listing(body: Any) -> list[ModelInfo]:
-    """Normalise the answer of ``GET /v1/video-generation-models``: ``{"models": [...]}``, ``{"data": [...]}`` or a list."""
+    """Normalise ``GET /v1/video-generation-models``'s answer: ``{"models": [...]}``, ``{"data": [...]}`` or a list."""
     entries: Any = body
     if isinstance(body, dict):
         entries = body.get("models", body.get("data", [body] if "id" in body else []))

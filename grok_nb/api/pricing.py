@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 
 from .models import family_of
 
-#: When the official figures below were last checked against xAI's model page.
-PRICES_AS_OF = "2026-06-01"
+#: When xAI published the figures below (its pricing page; every figure is official).
+PRICES_AS_OF = "2026-09-29"
 
 #: One US dollar in the API's ``cost_in_usd_ticks`` unit.
 TICKS_PER_USD = 10_000_000_000
 
-_XAI_PAGE = "xAI's model page (docs.x.ai), as quoted in May–June 2026"
-_THIRD_PARTY = "third-party quotes, unverified (no official page)"
-_RECORDED = "2026-11-21"  # when grok_nb recorded the unofficial quotes
+_XAI_PAGE = "xAI's pricing page (docs.x.ai), published 2026-09-29"
 
 
 @dataclass(frozen=True)
@@ -34,26 +32,23 @@ class Price:
 
 
 def _official(usd: float | None) -> Price:
-    return Price(usd, usd is not None, _XAI_PAGE if usd is not None else "no figure published", PRICES_AS_OF)
+    return Price(usd, usd is not None, _XAI_PAGE if usd is not None else "not offered", PRICES_AS_OF)
 
 
-def _quoted(usd: float | None) -> Price:
-    return Price(usd, False, _THIRD_PARTY if usd is not None else "no figure published", _RECORDED)
-
-
-#: Per model: USD per second of output by resolution, per input image, per second of input video.
+#: Per model: USD per second of output by resolution, per input image (first frame, each reference, each
+#: keyframe, a last frame), per second of input video (edits, extensions). Audio is not billed apart.
 PRICES: dict[str, dict[str, Price]] = {
     "grok-imagine-video": {
         "480p": _official(0.05), "720p": _official(0.07), "1080p": _official(None),
         "input_image": _official(0.002), "input_video_per_s": _official(0.01),
     },
     "grok-imagine-video-1.5": {
-        "480p": _official(0.08), "720p": _official(0.14), "1080p": _quoted(0.25),
+        "480p": _official(0.08), "720p": _official(0.14), "1080p": _official(0.25),
         "input_image": _official(0.01), "input_video_per_s": _official(None),
     },
     "grok-imagine-video-1.5-lite": {
-        "480p": _quoted(0.02), "720p": _quoted(0.03), "1080p": _quoted(0.14),
-        "input_image": _quoted(0.01), "input_video_per_s": _quoted(None),
+        "480p": _official(0.02), "720p": _official(0.03), "1080p": _official(0.14),
+        "input_image": _official(0.01), "input_video_per_s": _official(None),
     },
 }
 
@@ -101,8 +96,8 @@ def _dearest_family() -> str:
 def _family(model: str, notes: list[str]) -> str:
     """The family whose prices apply; an unknown model is priced at the dearest known rates, and says so."""
     family = family_of(model)
-    if family in PRICES:
-        return family  # type: ignore[return-value]
+    if family is not None and family in PRICES:
+        return family
     dearest = _dearest_family()
     notes.append(f"price unknown for model {model!r}: estimated at {dearest}'s rates as a budget guard")
     return dearest
@@ -138,6 +133,9 @@ def estimate(
 
     ``duration`` is the output's length for generations and edits, the added part
     for extensions; ``input_duration`` is the input video's length (edit/extend).
+    Generations: seconds × resolution rate + each input image. Edits: seconds × (resolution
+    rate + input video rate). Extensions: added seconds × resolution rate + the input's seconds
+    at the input video rate, an estimate (xAI gives no example for extensions).
     """
     if kind not in ("generate", "edit", "extend"):
         raise ValueError(f"kind must be generate, edit or extend, not {kind!r}")
@@ -153,11 +151,11 @@ def estimate(
                              fallback=("grok-imagine-video", "input_video_per_s"))
         usd = seconds * per_s + seconds * video_rate
     else:
-        # No official figure: bill the whole output (input + added) at the resolution
-        # rate, which errs high, as a budget guard should.
-        seconds = duration + (input_duration or 0.0)
-        usd = seconds * per_s
-        notes.append("no published extension price, output seconds at the resolution rate")
+        video_rate = _figure(family, "input_video_per_s", notes,
+                             fallback=("grok-imagine-video", "input_video_per_s"))
+        usd = duration * per_s + (input_duration or 0.0) * video_rate
+        notes.append(f"extension: {duration:g} s added at the {resolution} rate plus the input's "
+                     f"{input_duration or 0.0:g} s at ${video_rate:g}/s (xAI publishes no extension example)")
     if not input_duration_known:
         notes.append("input video length unknown, the longest documented input assumed")
     return CostEstimate(usd=round(usd, 6), exact=not notes, notes=tuple(dict.fromkeys(notes)))

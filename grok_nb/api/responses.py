@@ -18,6 +18,10 @@ from .pricing import usd_from_ticks
 #: Official statuses. Anything else ("processing", a future word) counts as still running.
 TERMINAL_STATUSES = ("done", "failed", "expired")
 _MODERATION = re.compile(r"moderat", re.IGNORECASE)
+#: The error code the live service gives moderation at poll time (HTTP 400), whatever the message says.
+MODERATION_CODES = ("imagine:content-moderated",)
+#: A failed job with this code whose message speaks of moderation was moderated (billed), not refused.
+_MODERATED_FAILURE_CODES = ("invalid_argument", "invalid-argument")
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,9 @@ class JobStatus:
     @property
     def outcome(self) -> str:
         """done, moderated, no_video (done without a usable URL), failed, expired, or running."""
+        if self.moderated and self.status in ("done", "failed"):
+            return "moderated"  # withheld (done) or blocked (failed invalid_argument): billed either way, final
         if self.status == "done":
-            if self.moderated:
-                return "moderated"
             return "no_video" if self.url is None else "done"
         return self.status if self.terminal else "running"
 
@@ -130,8 +134,10 @@ def parse_job_status(body: Any) -> JobStatus:
         code, message = error.get("code"), error.get("message")
     elif isinstance(error, str):
         message = error
-    # Moderation withholds the video: respect_moderation false, and the URL left empty.
-    moderated = status == "done" and video.get("respect_moderation") in (False, "false")
+    # Moderation withholds the video (done, respect_moderation false, URL left empty), or blocks the job
+    # (failed, invalid_argument, a message about moderation): a moderated, billed outcome either way.
+    moderated = (status == "done" and video.get("respect_moderation") in (False, "false")) or (
+        status == "failed" and str(code).lower() in _MODERATED_FAILURE_CODES and bool(_MODERATION.search(str(message))))
     progress = _int_or_none(body.get("progress", nested.get("progress")))
     if status == "done" and progress is None:
         progress = 100
@@ -154,14 +160,15 @@ def parse_job_status(body: Any) -> JobStatus:
 def parse_poll_error(status_code: int, body: Any) -> JobStatus | None:
     """An HTTP error answer to a poll that is really a job outcome, else None.
 
-    Seen live: moderation at poll time as HTTP 400, ``{"code": "Client specified an invalid
-    argument", "error": "Generated video rejected by content moderation.", "usage": {...}}``,
-    reported as billed. That is the moderated outcome, with its cost, not a bad request.
+    Seen live: moderation at poll time as HTTP 400, ``{"code": "imagine:content-moderated",
+    "error": "Generated video rejected by content moderation.", "usage": {...}}`` (earlier with the
+    code "Client specified an invalid argument"), reported as billed. It is recognised by its code
+    whatever the wording, else by the wording: the moderated outcome, with its cost, final.
     """
     if not isinstance(status_code, int) or not 400 <= status_code < 500:
         return None
     code, message = parse_error_body(body)
-    if not _MODERATION.search(message or ""):
+    if (code or "").strip().lower() not in MODERATION_CODES and not _MODERATION.search(message or ""):
         return None
     usage = _dict(body.get("usage")) if isinstance(body, dict) else {}
     return JobStatus(status="done", progress=100, moderated=True,

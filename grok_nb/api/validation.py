@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
-from . import models, pricing
+from . import media, models, pricing
+
+# ImageRef, VideoRef and check_text are re-exported: callers of the first release import them from here.
+from .refs import ImageRef as ImageRef
+from .refs import VideoRef as VideoRef
+from .refs import check_text as check_text
 
 DEFAULT_MODEL = models.DEFAULT_MODEL
 #: Kept for callers of the first release; the rules per model live in :mod:`grok_nb.api.models`.
@@ -42,38 +47,18 @@ MAX_TAG_LENGTH = 200
 MAX_REQUEST_ID_LENGTH = 128
 MAX_VOICE_ID_LENGTH = 256
 _RES_ORDER = {"480p": 0, "720p": 1, "1080p": 2}
-_AUDIO_TAG = re.compile(r"<AUDIO_(\d+)>")
+#: No limit is published; third-party clients cap prompts here, so grok_nb warns above it and sends.
+PROMPT_ADVISED_MAX = 4096
+#: Keyframe times are snapped by the service to this grid (seconds); one keyframe per slot.
+KEYFRAME_GRID_S = 1 / 3
+_AUDIO_TAG = re.compile(r"<AUDIO_(\d{1,6})>")
+_IMAGE_TAG = re.compile(r"<IMAGE_(\d{1,6})>")
 #: xAI ids are UUIDs; allow letters, digits, '-', '_' and single dots between them (never "..", "/", "?", "#").
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 ENDPOINTS = {"generate": "/v1/videos/generations", "edit": "/v1/videos/edits", "extend": "/v1/videos/extensions"}
 KINDS = tuple(ENDPOINTS)
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An image ready to send: the JSON payload and what the history keeps (URL or hash, never base64)."""
-
-    payload: dict[str, str]
-    label: str
-
-
-@dataclass(frozen=True)
-class VideoRef:
-    """An input video: its URL (https or ``data:video/mp4``) or file id, and its length and resolution when known."""
-
-    url: str | None
-    duration: float | None = None
-    resolution: str | None = None
-    parent_run_id: str | None = None
-    file_id: str | None = None
-    label: str | None = None  # what the history keeps: the URL, or a hash for inline data
-
-    @property
-    def payload(self) -> dict[str, str]:
-        """The body's ``video`` object."""
-        return {"file_id": self.file_id} if self.file_id else {"url": self.url or ""}
 
 
 @dataclass
@@ -96,18 +81,6 @@ class JobSpec:
 
 
 # -- single values ---------------------------------------------------------------------------------
-def check_text(value: Any, field_name: str, allowed: str = "a string") -> str:
-    """A str that can be sent as UTF-8 (no lone surrogates)."""
-    if not isinstance(value, str):
-        raise ValidationError(field_name, value, allowed)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(field_name, value, f"{allowed} that can be sent as UTF-8 (it holds a lone "
-                                                 f"surrogate {value[exc.start]!r} at index {exc.start})") from None
-    return value
-
-
 def _finite_number(value: Any, field_name: str, allowed: str) -> float | int:
     """An int or finite float from a number or a numeric string; never Overflow/ValueError."""
     if isinstance(value, bool):
@@ -243,30 +216,25 @@ def _warn(notes: list[str], enabled: bool) -> None:
 
 
 def _image(value: Any, field_name: str) -> ImageRef:
-    if isinstance(value, ImageRef):
-        return value
-    from .media import image_ref  # media imports this module: resolved at call time
-
-    return image_ref(value, field_name)
+    return value if isinstance(value, ImageRef) else media.image_ref(value, field_name)
 
 
 def _video(value: Any) -> VideoRef:
-    if isinstance(value, VideoRef):
-        return value
-    from .media import video_ref
-
-    return video_ref(value, "video")
+    return value if isinstance(value, VideoRef) else media.video_ref(value, "video")
 
 
 def _model(value: Any, operation: str, notes: list[str]) -> models.Model:
     model = models.resolve(value)
     if not model.known:
         notes.append(models.unknown_model_note(model.name))  # the one warning for an unknown name
-    else:
-        note = models.undocumented_operation_note(model, operation)
-        if note:
-            notes.append(note)
+    models.check_operation(model, operation)
     return model
+
+
+def _prompt_notes(prompt: str | None, notes: list[str]) -> None:
+    if prompt is not None and len(prompt) > PROMPT_ADVISED_MAX:
+        notes.append(f"the prompt has {len(prompt):,} characters: xAI publishes no limit, but clients cap at "
+                     f"{PROMPT_ADVISED_MAX:,} and a prompt that is too long fails as invalid_argument (sent anyway)")
 
 
 def _common_body(model: str, generate_audio: Any, user: Any) -> dict[str, Any]:
@@ -286,7 +254,10 @@ def _reference_images(value: Any, image: ImageRef | None, model: models.Model) -
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise ValidationError("reference_images", value, f"a list of up to {rules.max_reference_images} images")
+        raise ValidationError("reference_images", value,
+                              f"a list of up to {rules.max_reference_images or MAX_REFERENCE_IMAGES} images")
+    if value and not rules.max_reference_images:
+        raise _only_on(model, "reference_images", f"{len(value)} image(s)", "max_reference_images")
     check_reference_count(len(value), rules.max_reference_images)
     refs = [_image(r, f"reference_images[{i}]") for i, r in enumerate(value)]
     if refs and image is not None and not rules.image_with_references:
@@ -298,10 +269,24 @@ def _reference_images(value: Any, image: ImageRef | None, model: models.Model) -
 
 def _only_on(model: models.Model, name: str, shown: Any, what: str) -> ValidationError:
     takers = [m for m, r in models.MODELS.items() if getattr(r, what)]
-    return ValidationError(name, shown, f"not an input of {model.name}; {' and '.join(takers)} take {name}=")
+    scope = " (it does text→video and image→video only)" if model.rules is models.GROK_IMAGINE_VIDEO_15_LITE else ""
+    return ValidationError(name, shown, f"not an input of {model.name}{scope}; {' and '.join(takers)} take {name}=")
 
 
-def _keyframes(value: Any, model: models.Model, duration: int) -> list[tuple[ImageRef, float | int]]:
+def _keyframe_time(value: Any, where: str, duration: int) -> tuple[float | int, int]:
+    """A keyframe's time as given, and its 1/3-s slot; strictly inside the clip once snapped to the grid."""
+    allowed = (f"seconds strictly inside the {duration} s clip (0 to {duration}, both ends excluded), on the "
+               f"service's 1/3-s grid")
+    when = check_number(value, where, 0, duration)
+    slot = round(when / KEYFRAME_GRID_S)
+    if not 0 < when < duration or not 0 < slot < round(duration / KEYFRAME_GRID_S):
+        raise ValidationError(where, value, allowed + (f" ({when:g} s snaps to {slot * KEYFRAME_GRID_S:.3g} s)"
+                                                       if 0 < when < duration else ""))
+    return when, slot
+
+
+def _keyframes(value: Any, model: models.Model, duration: int,
+               notes: list[str]) -> list[tuple[ImageRef, float | int]]:
     rules = model.rules
     if value is None:
         return []
@@ -313,15 +298,24 @@ def _keyframes(value: Any, model: models.Model, duration: int) -> list[tuple[Ima
     if len(value) > rules.max_keyframes:
         raise ValidationError("keyframes", f"{len(value)} keyframes", f"at most {rules.max_keyframes}")
     frames: list[tuple[ImageRef, float | int]] = []
+    slots: dict[int, int] = {}
     previous = -1.0
     for i, item in enumerate(value):
         if not isinstance(item, dict) or set(item) != {"image", "timestamp_s"}:
             raise ValidationError(f"keyframes[{i}]", item, f"a dict {shape}")
-        when = check_number(item["timestamp_s"], f"keyframes[{i}].timestamp_s", 0, duration)
+        where = f"keyframes[{i}].timestamp_s"
+        when, slot = _keyframe_time(item["timestamp_s"], where, duration)
+        if slot in slots:
+            raise ValidationError(where, item["timestamp_s"], f"at most one keyframe per 1/3-s slot: "
+                                  f"keyframes[{slots[slot]}] is in the same slot (both snap to "
+                                  f"{slot * KEYFRAME_GRID_S:.3g} s)")
         if when <= previous:
-            raise ValidationError(f"keyframes[{i}].timestamp_s", item["timestamp_s"],
+            raise ValidationError(where, item["timestamp_s"],
                                   f"a time after the previous keyframe's {previous:g} s (increasing)")
-        previous = when
+        if abs(when - slot * KEYFRAME_GRID_S) > 1e-6:
+            notes.append(f"{where} {when:g} s is snapped by the service to the 1/3-s grid: "
+                         f"{slot * KEYFRAME_GRID_S:.3f} s")
+        slots[slot], previous = i, when
         frames.append((_image(item["image"], f"keyframes[{i}].image"), when))
     return frames
 
@@ -341,7 +335,7 @@ def _reference_audios(value: Any, model: models.Model) -> list[str]:
     for i, item in enumerate(value):
         voice = item.get("voice_id") if isinstance(item, dict) and set(item) == {"voice_id"} else item
         where = f"reference_audios[{i}]"
-        check_text(voice, where, allowed)
+        voice = check_text(voice, where, allowed)
         if len(voice) > MAX_VOICE_ID_LENGTH or not _TOKEN.fullmatch(voice):
             raise ValidationError(where, item, f"a voice id without spaces or control characters, at most "
                                                f"{MAX_VOICE_ID_LENGTH} characters")
@@ -349,21 +343,22 @@ def _reference_audios(value: Any, model: models.Model) -> list[str]:
     return voices
 
 
-def _check_audio_tags(prompt: str | None, voices: list[str], model: models.Model) -> None:
-    if not model.rules.max_reference_audios:
-        return  # on models without reference audio, "<AUDIO_1>" is just text
-    found = _AUDIO_TAG.findall(prompt or "")
-    wanted = {str(n) for n in range(1, len(voices) + 1)}
-    extra = [n for n in found if n not in wanted]
-    missing = sorted(wanted - set(found), key=int)
-    if not extra and not missing:
-        return
-    if not voices:
-        raise ValidationError("prompt", prompt, "no <AUDIO_n> tags unless reference_audios= gives the voices")
-    problem = (f"<AUDIO_{extra[0][:6]}> has no voice" if extra else
-               f"reference_audios[{int(missing[0]) - 1}] is never addressed as <AUDIO_{missing[0]}>")
-    raise ValidationError("prompt", prompt, f"<AUDIO_1> to <AUDIO_{len(voices)}>, one tag for each of the "
-                                            f"{len(voices)} reference_audios ({problem})")
+def _tag_notes(prompt: str | None, voices: int, images: int, model: models.Model) -> list[str]:
+    """Warnings for prompt tags that name no input; a prompt is never refused for its tags (none need be tagged)."""
+    notes: list[str] = []
+    if not prompt:
+        return notes
+    if model.rules.max_reference_audios:  # elsewhere "<AUDIO_0>" is just text
+        for n in sorted({int(t) for t in _AUDIO_TAG.findall(prompt)}):
+            if n >= voices:
+                tags = f"<AUDIO_0> to <AUDIO_{voices - 1}>" if voices else "no voice tag"
+                notes.append(f"the prompt's <AUDIO_{n}> names no voice: with {voices} reference_audios the tags are "
+                             f"{tags} (zero-based, in the order given); sent as written")
+    for n in sorted({int(t) for t in _IMAGE_TAG.findall(prompt)}):
+        if n > images or not images:  # <IMAGE_n> with n == images is input n under one-based numbering
+            notes.append(f"the prompt's <IMAGE_{n}> names no input image: this request has {images} (first frame, "
+                         "references, keyframes, last frame; <IMAGE_0> is the first); sent as written")
+    return notes
 
 
 _GENERATE_ARGS = ("prompt, image, reference_images, last_frame, keyframes, reference_audios, duration, resolution, "
@@ -387,7 +382,7 @@ def generate_spec(
     _warn_now: bool = True,
     **unknown: Any,
 ) -> JobSpec:
-    """Validate a text→video, image→video (first frame, optionally ``last_frame``/``keyframes``) or reference→video request.
+    """Validate text→video, image→video (first frame, optionally ``last_frame``/``keyframes``) or reference→video.
 
     Images may be :class:`ImageRef` or anything ``media.image_ref`` takes.
     """
@@ -408,7 +403,7 @@ def generate_spec(
     max_duration = rules.reference_max_duration if refs else rules.duration_range[1]
     duration = check_duration(DEFAULT_DURATION if duration is None else duration, "duration",
                               rules.duration_range[0], max_duration)
-    frames = _keyframes(keyframes, spec_model, duration)
+    frames = _keyframes(keyframes, spec_model, duration, notes)
     framed = img is not None or last is not None or bool(frames)
     optional = framed or (bool(refs) and not rules.reference_prompt_required)
     prompt = check_prompt(prompt, required=not optional or bool(voices),
@@ -417,14 +412,20 @@ def generate_spec(
     if prompt is None and framed:
         notes.append("image→video without a prompt: the API may accept it and then fail the job; "
                      "consider a short prompt")
-    _check_audio_tags(prompt, voices, spec_model)
+    _prompt_notes(prompt, notes)
+    n_images = (img is not None) + len(refs) + (last is not None) + len(frames)
+    notes.extend(_tag_notes(prompt, len(voices), n_images, spec_model))
 
     resolutions = rules.resolutions
-    if refs:
+    if refs or voices:  # any reference→video, images or voices, on every model
         cap = _RES_ORDER[rules.reference_max_resolution]
         resolutions = tuple(r for r in resolutions if _RES_ORDER[r] <= cap)
+    with_refs = " with " + " and ".join(n for n, v in (("reference_images", refs), ("reference_audios", voices))
+                                        if v) if refs or voices else ""
     resolution = check_choice(DEFAULT_RESOLUTION if resolution is None else resolution, "resolution",
-                              resolutions, f"for {spec_model.name}" + (" with reference_images" if refs else ""))
+                              resolutions, f"for {spec_model.name}{with_refs} (reference→video is capped at "
+                              f"{rules.reference_max_resolution} on every model)" if with_refs
+                              else f"for {spec_model.name}")
     if aspect_ratio is not None:
         check_choice(aspect_ratio, "aspect_ratio", rules.aspect_ratios, f"for {spec_model.name}")
 
@@ -458,15 +459,9 @@ def generate_spec(
         "reference_audios": voices or None,
         "model_family": spec_model.family,
     }
+    # Every input image is billed (first frame, each reference, each keyframe, a last frame); voices are not.
     cost = pricing.estimate("generate", model=spec_model.name, duration=duration, resolution=resolution,
-                            n_images=(img is not None) + len(refs) + (last is not None) + len(frames))
-    extra = []
-    if last is not None or frames:
-        extra.append("last_frame/keyframes images priced as input images (no published figure)")
-    if voices:
-        extra.append("no published price for reference audio (not counted)")
-    if extra:
-        cost = pricing.CostEstimate(cost.usd, False, cost.notes + tuple(extra))
+                            n_images=n_images)
     _warn(notes, _warn_now)
     return JobSpec("generate", spec_model.name, body, params, cost, warnings=notes, family=spec_model.family)
 
@@ -483,6 +478,8 @@ def _check_video(video: VideoRef) -> None:
     if not isinstance(video.url, str) or not video.url.startswith(("http://", "https://", "data:video/mp4;base64,")):
         raise ValidationError("video", video.url, allowed)
     check_text(video.url, "video", allowed)
+    if video.url.startswith(("http://", "https://")):
+        media.check_url(video.url, "video")
 
 
 def _no_audio_or_user(kind: str, generate_audio: Any, user: Any) -> None:
@@ -511,6 +508,7 @@ def edit_spec(prompt: Any, video: Any, *, model: Any = DEFAULT_MODEL, generate_a
                                                "duration, resolution (capped at 720p) and shape")
     _no_audio_or_user("edit", generate_audio, user)
     prompt = check_prompt(prompt, required=True, why="an edit says what to change")
+    _prompt_notes(prompt, notes)
     video = _video(video)
     _check_video(video)
     if video.duration is not None and video.duration > EDIT_MAX_INPUT_S + 1e-6:
@@ -539,6 +537,7 @@ def extend_spec(prompt: Any, video: Any, *, duration: Any = None, model: Any = D
     spec_model = _model(model, "extend", notes)
     _no_audio_or_user("extend", generate_audio, user)
     prompt = check_prompt(prompt, required=True, why="an extension says what happens next")
+    _prompt_notes(prompt, notes)
     video = _video(video)
     _check_video(video)
     added = check_duration(EXTEND_DEFAULT_DURATION if duration is None else duration,
@@ -558,9 +557,9 @@ def extend_spec(prompt: Any, video: Any, *, duration: Any = None, model: Any = D
     params = {"prompt": prompt, "duration": total, "added_duration": added, "resolution": resolution,
               "aspect_ratio": None, "input_video": _video_params(video), "generate_audio": None,
               "model_family": spec_model.family}
+    input_s = video.duration if video.duration is not None else EXTEND_DOCUMENTED_MAX_INPUT_S
     cost = pricing.estimate("extend", model=spec_model.name, duration=added, resolution=resolution,
-                            input_duration=video.duration if video.duration is not None else EXTEND_DOCUMENTED_MAX_INPUT_S,
-                            input_duration_known=video.duration is not None)
+                            input_duration=input_s, input_duration_known=video.duration is not None)
     _warn(notes, _warn_now)
     return JobSpec("extend", spec_model.name, body, params, cost, parent_run_id=video.parent_run_id, warnings=notes,
                    family=spec_model.family)

@@ -577,8 +577,8 @@ class Engine:
                                          started=time.monotonic(), part=part)
             except OSError as exc:
                 return DownloadError(f"could not write the video to {self.cache_dir} ({exc.strerror or exc}). "
-                                     f"Free some space or fix GROK_NB_HOME, then call client.resume(): the URL "
-                                     "stays valid for about 24 h", request_id=run.request_id, run=run)
+                                     f"Free some space or fix GROK_NB_HOME, then call client.resume() soon: the "
+                                     "URL is ephemeral (minutes to hours)", request_id=run.request_id, run=run)
             if reply.outcome != "ok":
                 assert isinstance(reply.error, DownloadError)
                 return reply.error
@@ -598,7 +598,7 @@ class Engine:
         if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
             why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
                    f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
-                   "are temporary (about 24 h); generate the video again")
+                   "are ephemeral (minutes to hours, 1 hour for batches); generate the video again")
             error = DownloadError(why, request_id=run.request_id, run=run)
             error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
             problem = (TransportProblem(summary, final=True) if answer.status_code is None
@@ -612,7 +612,7 @@ class Engine:
             retry_after = parse_retry_after(answer.headers.get("retry-after")) if answer.headers is not None else None
             problem = HttpProblem(answer.status_code, retry_after)
         error = DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
-                              f"its URL is {url}, valid for about 24 h: client.resume() tries again",
+                              f"its URL is {url}, ephemeral (minutes to hours): client.resume() tries again soon",
                               request_id=run.request_id, run=run)
         return Reading(None, problem, error, summary)
 

@@ -22,28 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# The latency model lives in api.latency (the simulator uses it too); re-exported for the planner's callers.
+from ..api.latency import LatencyPrior as LatencyPrior
+from ..api.latency import documented_prior as documented_prior
 from ..jobs.policy import PollPolicy
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("grok_nb")
-
-
-@dataclass(frozen=True)
-class LatencyPrior:
-    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock."""
-
-    low: float
-    typical: float
-    high: float
-    source: str = "documented"
-
-
-def documented_prior(kind: str, duration: float | None, resolution: str | None, speed: float = 1.0) -> LatencyPrior:
-    """xAI's reported latencies: 1 s 480p ≈ 12–20 s, 6 s 480p 1–3 min, 15 s 720p 4–8 min, edits ≈ 80 s."""
-    factor = {"480p": 1.0, "720p": 1.7, "1080p": 2.6}.get(resolution or "480p", 1.0)
-    seconds = float(duration) if duration else 6.0
-    typical = 20.0 + 10.0 * seconds * factor if kind == "edit" else 8.0 + 14.0 * seconds * factor
-    return LatencyPrior(0.6 * typical / speed, typical / speed, 2.0 * typical / speed)
 
 
 class PriorBook:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import __version__
+from ..api.probe import is_mp4 as is_mp4  # re-exported: the engine and client import it from here
 
 #: The largest JSON answer read from the API; a job's status is a few hundred bytes.
 MAX_ANSWER_BYTES = 1 << 20
@@ -142,16 +143,6 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]
             return b"", True
         chunks.append(chunk)
     return b"".join(chunks), False
-
-
-def is_mp4(path: Path) -> bool:
-    """True for a non-empty file that starts like an MP4 (an ``ftyp`` box)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
-        return False
-    return len(head) == 12 and head[4:8] == b"ftyp"
 
 
 def path_of(url: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..api import models
@@ -45,13 +47,13 @@ def model_listing() -> list[dict[str, Any]]:
             for name, rules in models.MODELS.items()]
 
 
-def create_app(sim: Simulator) -> Starlette:
+def create_app(sim: Simulator) -> ASGIApp:
     """The ASGI app serving ``sim`` under the same paths as https://api.x.ai."""
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
-    async def api(request: Request, handler) -> Response:
+    async def api(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
         token = None
         try:
             token = sim.check_auth(request.headers.get("authorization"))
@@ -139,11 +141,11 @@ def create_app(sim: Simulator) -> Starlette:
     return _tag_responses(Starlette(routes=routes))
 
 
-def _tag_responses(app: Any) -> Any:
+def _tag_responses(app: ASGIApp) -> ASGIApp:
     """Mark every answer as simulated (a plain ASGI wrapper: file streaming stays untouched)."""
 
-    async def tagged(scope: dict, receive: Any, send: Any) -> None:
-        async def send_tagged(message: dict) -> None:
+    async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-grok-nb-simulator", __version__.encode())]

@@ -13,19 +13,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..api import models, pricing, validation
+from ..api import latency, media, models, pricing, validation
 from ..api.validation import ImageRef, VideoRef
 from ..errors import ValidationError
 from .worker import WorkerPool
 
 REAL_RATE_LIMIT_RPS = 1.0
+#: How long result URLs live here by default (simulated seconds). xAI says "ephemeral" (the SDK says 24 h,
+#: batches 1 h); tests and notebooks shorten it to show an expired URL.
 REAL_URL_LIFETIME_S = 24 * 3600.0
 #: Markers a prompt can carry to ask the simulator for an outcome (for demos and teaching):
-#: [sim:fail=<code>], [sim:moderate], [sim:moderate=http400], [sim:slow], and the live-service answer
-#: variants [sim:done=no_status], [sim:done=no_url], [sim:done=nested], [sim:pending=empty].
+#: [sim:fail=<code>], [sim:moderate] (done, withheld), [sim:moderate=http400] (a poll-time 400),
+#: [sim:moderate=failed] (failed invalid_argument about moderation), [sim:slow], and the live-service
+#: answer variants [sim:done=no_status], [sim:done=no_url], [sim:done=nested], [sim:pending=empty].
 _MARKER = re.compile(r"\[sim:(fail|moderate|slow|done|pending)(?:=([a-z_0-9]+))?\]")
-#: Relative speed of each family (the price table's cheaper lite model is assumed faster).
-_MODEL_LATENCY = {"grok-imagine-video-1.5-lite": 0.6}
 
 
 @dataclass
@@ -46,12 +47,15 @@ class SimulatorConfig:
     burst_429: int = 0  # the next N API requests are answered 429
     retry_after_header: bool = True
     pending_status: str = "pending"  # or "processing", as third-party guides spell it
-    pending_http_status: int = 200  # or 202
+    pending_http_status: int = 202  # as the spec and live clients see it; 200 is accepted too
     omit_progress: bool = False
     error_shape: str = "flat"  # flat {"code","error"}, legacy, nested {"error": {...}}
     submit_delay_s: float = 0.0  # wall seconds a submit waits after creating its job (read-timeout tests)
     # Answers seen from the live service beyond the spec
     moderation_as_http_400: bool = False  # moderated jobs: poll answers HTTP 400 with usage, not done
+    #: That 400's code (earlier: "Client specified an invalid argument").
+    moderation_code: str = "imagine:content-moderated"
+    moderation_as_failed: bool = False  # moderated jobs: failed, invalid_argument, a message about moderation
     done_without_status: bool = False  # done answers: {"video": {...}, "model": ...} with no status/progress
     done_without_url: bool = False  # done answers: a video object without a url (delivered elsewhere)
     nested_response: bool = False  # done answers: the video nested under "response"
@@ -81,15 +85,8 @@ class SimulatorConfig:
 
 def real_latency_s(kind: str, seconds: float, resolution: str, *, has_image: bool = False,
                    model: str | None = None) -> float:
-    """The service's typical latency in real seconds, from the documented figures.
-
-    1 s 480p ≈ 20 s, 6 s 480p ≈ 1.5 min, 15 s 720p ≈ 6 min, a ~6 s edit ≈ 80 s.
-    """
-    factor = {"480p": 1.0, "720p": 1.7, "1080p": 2.6}.get(resolution, 1.0)
-    factor *= _MODEL_LATENCY.get(models.family_of(model) or "", 1.0)
-    if kind == "edit":
-        return 20.0 + 10.0 * seconds * factor
-    return 8.0 + 14.0 * seconds * factor + (5.0 if has_image else 0.0)
+    """The service's typical latency in real seconds (grok_nb.api.latency, which the client's planner uses too)."""
+    return latency.typical_latency_s(kind, seconds, resolution, has_image=has_image, model=model)
 
 
 class ApiRefusal(Exception):
@@ -111,14 +108,14 @@ class Job:
     resolution: str
     created: float
     latency: float
-    render_payload: dict
+    render_payload: dict[str, Any]
     n_images: int = 0
     forced: str | None = None  # fail / moderate from faults or prompt markers
     forced_code: str | None = None
     forced_message: str | None = None
-    future: concurrent.futures.Future | None = None
+    future: concurrent.futures.Future[dict[str, Any]] | None = None
     done_at: float | None = None
-    result: dict | None = None
+    result: dict[str, Any] | None = None
     error: tuple[str, str] | None = None
     cost_ticks: int | None = None
     polls: int = 0
@@ -146,7 +143,7 @@ class Simulator:
         self.jobs: dict[str, Job] = {}
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=500_000)
         #: API key → Counter of (kind, HTTP status), kind being submit, poll or other (not media downloads).
-        self.by_key: dict[str, Counter] = {}
+        self.by_key: dict[str, Counter[tuple[str, int]]] = {}
         self.spent_usd = 0.0
         self.clock = time.monotonic
         self._rng = random.Random(self.config.seed)
@@ -246,7 +243,7 @@ class Simulator:
             self.jobs[job.id] = job
         return job.id
 
-    def _job_from_body(self, kind: str, body: dict) -> Job:
+    def _job_from_body(self, kind: str, body: dict[str, Any]) -> Job:
         """Check a body with the per-model rules grok_nb's client uses (warnings off: a server refuses or not)."""
         get = body.get
         name = get("model") or validation.DEFAULT_MODEL
@@ -283,13 +280,14 @@ class Simulator:
             if ratio is None and image_url:
                 ratio = _image_ratio(image_url, rules.aspect_ratios)
             width, height = validation.frame_size(resolution, ratio or "16:9")
+            sent = spec.body
             payload.update(width=width, height=height, seconds=seconds, image_url=image_url,
-                           reference_urls=[_url_of(r, "reference_images") for r in spec.body.get("reference_images", [])],
+                           reference_urls=[_url_of(r, "reference_images") for r in sent.get("reference_images", [])],
                            # For renderers that can use them; the current one draws the first frame only.
-                           last_frame_url=_url_of(spec.body["last_frame"], "last_frame") if "last_frame" in spec.body else None,
+                           last_frame_url=_url_of(sent["last_frame"], "last_frame") if "last_frame" in sent else None,
                            keyframes=[{"url": _url_of(k["image"], "keyframes"), "timestamp_s": k["timestamp_s"]}
-                                      for k in spec.body.get("keyframes", [])],
-                           voice_ids=[v["voice_id"] for v in spec.body.get("reference_audios", [])])
+                                      for k in sent.get("keyframes", [])],
+                           voice_ids=[v["voice_id"] for v in sent.get("reference_audios", [])])
             n_images = sum(1 for key in ("image", "last_frame") if key in spec.body) + \
                 len(spec.body.get("reference_images", [])) + len(spec.body.get("keyframes", []))
             latency = real_latency_s(kind, seconds, resolution, has_image=bool(image), model=family)
@@ -301,7 +299,12 @@ class Simulator:
                 raise ValidationError("video", video, 'an object {"url": "<mp4 url>"} or {"file_id": ...}')
             ref = VideoRef(video.get("url"), file_id=video.get("file_id") if not video.get("url") else None)
             builder = validation.edit_spec if kind == "edit" else validation.extend_spec
-            options: dict[str, Any] = {"model": name, "generate_audio": get("generate_audio"), "_warn_now": False}
+            # A model whose docs leave this operation out takes the request and fails the job with
+            # failed_precondition (below), where grok_nb's client refuses it: check the body by the
+            # rules of the model that documents it.
+            allowed = kind in models.MODELS[family].operations
+            options: dict[str, Any] = {"model": name if allowed else validation.DEFAULT_MODEL,
+                                       "generate_audio": get("generate_audio"), "_warn_now": False}
             if kind == "edit":
                 options["user"] = get("user")
             else:
@@ -319,7 +322,7 @@ class Simulator:
                 latency = real_latency_s("extend", seconds, "720p", model=family)
             resolution = "720p"
             payload.update(width=0, height=0, seconds=seconds, video_url=video_url, input_range=input_range)
-            if kind not in models.MODELS[family].operations:
+            if not allowed:
                 noun = "Edits" if kind == "edit" else "Extensions"
                 forced = ("failed_precondition", f"{noun} are not supported for model {name}.")
         ranges = self.config.latency_ranges
@@ -334,8 +337,8 @@ class Simulator:
             what, value = marker.group(1), marker.group(2)
             if what in ("fail", "moderate"):
                 job.forced, job.forced_code = what, value
-                if what == "moderate" and value == "http400":
-                    job.variants.add("moderation_as_http_400")
+                if what == "moderate" and value in ("http400", "failed"):
+                    job.variants.add("moderation_as_http_400" if value == "http400" else "moderation_as_failed")
             elif what == "slow":
                 job.latency *= 10
             elif what in ("done", "pending") and value:
@@ -350,7 +353,7 @@ class Simulator:
         return job
 
     # -- polls -----------------------------------------------------------------------------------
-    def status(self, request_id: str, media_base: str) -> tuple[int, dict | None]:
+    def status(self, request_id: str, media_base: str) -> tuple[int, dict[str, Any] | None]:
         """The HTTP status and body answering a poll (body None: an empty answer)."""
         with self._lock:
             job = self.jobs.get(request_id)
@@ -376,8 +379,14 @@ class Simulator:
         usage = {"cost_in_usd_ticks": job.cost_ticks}
         if moderated and self._variant(job, "moderation_as_http_400"):
             # Seen live: moderation reported at poll time as a 400 that still carries the (billed) usage.
-            return 400, {"code": "Client specified an invalid argument",
+            return 400, {"code": self.config.moderation_code,
                          "error": "Generated video rejected by content moderation.", "usage": usage}
+        if moderated and self._variant(job, "moderation_as_failed"):
+            # Seen live: a failed job, invalid_argument, whose message speaks of moderation (billed).
+            return 200, {"status": "failed", "progress": 0, "usage": usage,
+                         "error": {"code": "invalid_argument",
+                                   "message": "Content blocked by moderation: the request violates the usage "
+                                              "policy."}}
         video: dict[str, Any] = {"url": "" if moderated else f"{media_base}/media/xai-video-{job.id}.mp4",
                                  "duration": round(job.result["seconds"], 3), "respect_moderation": not moderated}
         if self._variant(job, "done_without_url"):
@@ -392,7 +401,7 @@ class Simulator:
         """A live-service answer variant, switched on for every job or by this job's prompt marker."""
         return name in job.variants or bool(getattr(self.config, name))
 
-    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict | None]:
+    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict[str, Any] | None]:
         if self._variant(job, "pending_empty_body"):
             return 202, None
         body: dict[str, Any] = {"status": self.config.pending_status}
@@ -404,7 +413,8 @@ class Simulator:
         assert job.future is not None
         answer = job.future.result()
         if "refused" in answer:
-            job.error = tuple(answer["refused"])  # type: ignore[assignment]
+            code, message = answer["refused"]
+            job.error = (str(code), str(message))
             return
         if "crashed" in answer:  # the service's own fault
             job.error = ("internal_error", "rendering failed; try again")
@@ -412,11 +422,7 @@ class Simulator:
         result = answer["ok"]
         if job.forced == "fail":
             code = job.forced_code or "internal_error"
-            job.error = (code, job.forced_message or {"invalid_argument": "The request could not be processed as given.",
-                                "service_unavailable": "The service is busy; try again later.",
-                                "permission_denied": "This team may not use this model.",
-                                "failed_precondition": "An input could not be used."}.get(
-                                    code, "The video could not be generated."))
+            job.error = (code, job.forced_message or _FAILURE_MESSAGES.get(code, "The video could not be generated."))
             return
         job.result = result
         if job.kind == "generate":
@@ -446,10 +452,16 @@ class Simulator:
         with self._lock:
             return [job for job in self.jobs.values() if job.prompt == prompt]
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The settings and counters, for the admin endpoint."""
         return {"config": asdict(self.config), "jobs": len(self.jobs), "spent_usd": round(self.spent_usd, 6),
                 "requests": len(self.requests)}
+
+
+_FAILURE_MESSAGES = {"invalid_argument": "The request could not be processed as given.",
+                     "service_unavailable": "The service is busy; try again later.",
+                     "permission_denied": "This team may not use this model.",
+                     "failed_precondition": "An input could not be used."}
 
 
 def _image_of(value: Any, field_name: str) -> ImageRef:
@@ -457,6 +469,8 @@ def _image_of(value: Any, field_name: str) -> ImageRef:
     if isinstance(value, str):
         value = {"url": value}
     if isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"]:
+        if value["url"].startswith(("http://", "https://")):
+            media.check_url(value["url"], field_name)  # a URL without a host cannot be fetched: 400
         return ImageRef({"url": value["url"]}, value["url"][:80])
     if isinstance(value, dict) and isinstance(value.get("file_id"), str) and value["file_id"]:
         return ImageRef({"file_id": value["file_id"]}, f"file_id:{value['file_id']}")
@@ -467,7 +481,7 @@ def _url_of(value: Any, field_name: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"]:
-        return value["url"]
+        return str(value["url"])
     if isinstance(value, dict) and value.get("file_id"):
         raise ValidationError(field_name, value, "a URL (the simulator has no file store)")
     raise ValidationError(field_name, value, 'an object {"url": "..."}')
