@@ -35,9 +35,23 @@ def test_the_client_imports_without_the_widget_stack():
     assert result["loaded"] == [], f"importing the client loaded {result['loaded']}"
 
 
+#: What the client alone must never load: the views' stack and the heavy optional readers.
+NOT_FOR_THE_CLIENT = ("ipywidgets", "anywidget", "IPython", "matplotlib", "pandas", "av", "PIL")
+
+
+def test_making_a_client_loads_no_view_or_heavy_module():
+    code = ("import json, sys; import grok_nb; c = grok_nb.Client(); "
+            f"print(json.dumps([m for m in {NOT_FOR_THE_CLIENT!r} if m in sys.modules])); c.close()")
+    env = {k: v for k, v in os.environ.items() if k not in ("XAI_API_KEY", "GROK_NB_BASE_URL")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT,
+                         timeout=120)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"grok_nb.Client() (on the simulator) loaded {loaded}"
+
+
 def test_the_widget_stack_is_a_main_dependency_with_lower_bounds():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    deps = {re.split(r"[<>=!~ \[;]", d, 1)[0].lower(): d for d in project["project"]["dependencies"]}
+    deps = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower(): d for d in project["project"]["dependencies"]}
     for name in ("ipywidgets", "anywidget", "matplotlib", "jinja2", "nest-asyncio2", "ipykernel", "ipython"):
         assert name in deps and ">=" in deps[name], name
     assert project["project"]["optional-dependencies"]["notebook"] == []  # an alias kept for old commands
