@@ -31,7 +31,7 @@ def _run(**kw) -> Run:
     ("failed", False, "failed", "bad"),
     ("moderated", False, "moderated", "bad"),
     ("expired", False, "expired", "bad"),
-    ("download_failed", False, "download_failed", "bad"),
+    ("download_failed", False, "download_failed", "warn"),  # done at the server: the video may still be had
 ])
 def test_tile_kinds_and_tones(run, cancelled, kind, tone):
     r = _run(status=run) if run else None
@@ -47,7 +47,7 @@ def test_done_with_a_file_is_done():
 def test_done_with_a_download_error_is_download_failed_and_stopped_is_resumable():
     err = grok_nb.DownloadError("could not download the video", request_id="req-1")
     t = gridstate.tile(0, _run(status="done", error=err), now=NOW)
-    assert t["kind"] == "download_failed" and t["tone"] == "bad" and t["src"] == "" and "download" in t["detail"]
+    assert t["kind"] == "download_failed" and t["tone"] == "warn" and t["src"] == "" and "download" in t["detail"]
     t = gridstate.tile(0, _run(stopped=True), now=NOW)
     assert t["kind"] == "stopped" and t["tone"] == "warn" and not t["can_stop"]
 
@@ -70,14 +70,16 @@ def test_tile_footer_values_and_player_only_when_done():
     assert t["title"] == "a fox\n480p · 4 s\nrequest id: req-1"
     t = gridstate.tile(1, _run(status="done", cost_actual_usd=0.2, latency_s=12.5, path="/tmp/x.mp4"), now=NOW,
                        source=("http://x/v.mp4", 848, 480, 4.0), poster="data:image/jpeg;base64,AA")
-    assert (t["src"], t["width"], t["height"], t["cost"], t["latency"]) == ("http://x/v.mp4", 848, 480, "$0.200", "12.5 s")
+    assert (t["src"], t["width"], t["height"], t["cost"], t["latency"]) == \
+        ("http://x/v.mp4", 848, 480, "$0.200", "12.5 s")
 
 
 def test_layout_puts_axis_values_in_headers_only():
     labels = [{"prompt": p, "resolution": r, "duration": d} for p in ("fox", "boat", "clouds")
               for r in ("480p", "720p") for d in (2, 4)]
     lay = gridstate.layout(labels, ["prompt", "resolution", "duration"])
-    assert lay.rows == ["fox", "boat", "clouds"] and lay.cols == ["480p · 2 s", "480p · 4 s", "720p · 2 s", "720p · 4 s"]
+    assert lay.rows == ["fox", "boat", "clouds"]
+    assert lay.cols == ["480p · 2 s", "480p · 4 s", "720p · 2 s", "720p · 4 s"]
     assert lay.positions[0] == (0, 0) and lay.positions[5] == (1, 1) and lay.positions[11] == (2, 3)
     assert lay.col_titles[1] == "resolution=480p, duration=4" and lay.row_titles[2] == "prompt=clouds"
     one = gridstate.layout([{"prompt": "a"}, {"prompt": "b"}], ["prompt"])
@@ -106,7 +108,8 @@ def test_summary_counts_eta_and_money():
 def test_static_grid_html_keeps_rows_columns_posters_and_no_theme_variables():
     lay = gridstate.layout([{"prompt": p, "resolution": r} for p in ("fox", "boat") for r in ("480p", "720p")],
                            ["prompt", "resolution"])
-    tiles = [gridstate.tile(i, _run(status="done", request_id=f"req-{i}", path="/tmp/x.mp4"), position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
+    tiles = [gridstate.tile(i, _run(status="done", request_id=f"req-{i}", path="/tmp/x.mp4"),
+                            position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
                             poster="data:image/jpeg;base64,AA", source=("http://x/v.mp4", 848, 480, 4.0), now=NOW)
              for i in range(4)]
     html = fallback.grid_html(lay.rows, lay.cols, "rows: prompt", tiles, "4 of 4 done")
@@ -184,7 +187,7 @@ def test_updates_are_throttled_and_the_last_state_is_drawn(studio):
     from grok_nb.notebook.gridview import VideoGrid
 
     clock = [0.0]
-    view = VideoGrid(grid, studio.player_source, clock=lambda: clock[0])
+    view = VideoGrid(grid, clock=lambda: clock[0])
     start = view.draws
     for i in range(200):  # 200 changes within 2 s of clock time
         clock[0] = i * 0.01

@@ -37,9 +37,10 @@ def test_card_view_states():
     assert (v.bar_style, v.bar_value, v.finished) == ("info", 0.0, False) and "ETA —" in v.stats
     v = present.card_view(_run(progress=40))
     assert v.bar_style == "" and v.bar_value == 40 and "40%" in v.state and "ETA 15.0 s" in v.stats
-    v = present.card_view(_run(status="done", progress=100, latency_s=12.5, cost_actual_usd=0.2))
+    v = present.card_view(_run(status="done", progress=100, latency_s=12.5, cost_actual_usd=0.2, path="/tmp/x.mp4"))
     assert (v.bar_style, v.bar_value) == ("success", 100.0) and "cost $0.200" in v.stats and "est. $0.200" in v.stats
-    v = present.card_view(_run(status="failed", error=grok_nb.JobFailedError("internal_error", "x", request_id="req-1")))
+    err = grok_nb.JobFailedError("internal_error", "x", request_id="req-1")
+    v = present.card_view(_run(status="failed", error=err))
     assert v.bar_style == "danger" and v.failed
     v = present.card_view(_run(stopped=True))
     assert v.bar_style == "warning" and "resumable" in v.state
@@ -51,21 +52,22 @@ def test_eta_and_formatting():
 
 
 def test_card_widgets_follow_the_run_and_end_in_a_player():
-    card = JobCard(lambda run: ("http://x/v.mp4", 848, 480, 4.0), max_rate=1e9)
+    card = JobCard(max_rate=1e9)
     card.update(_run(progress=30))
     assert card.bar.value == 30 and card.bar.bar_style == "" and "a fox" in card.header.value
-    card.update(_run(status="done", progress=100, latency_s=3.0))
+    media = present.Media("http://x/v.mp4", 848, 480, 4.0)
+    card.update(_run(status="done", progress=100, latency_s=3.0, path="/tmp/x.mp4"), media)
     assert card.bar.value == 100 and card.bar.bar_style == "success"
     player = card.player.value
     assert 'class="grok-video"' in player and "autoplay" not in player and "loop" not in player
     assert "aspect-ratio:848/480" in player and "download" in player
-    card.update(_run(status="done", progress=100, latency_s=3.1))
+    card.update(_run(status="done", progress=100, latency_s=3.1, path="/tmp/x.mp4"), media)
     assert card.player.value is player  # never re-set: that would restart playback
     assert "grok-card" in card.widget._dom_classes and "grok-progress" in card.bar._dom_classes
 
 
 def test_failed_card_shows_the_error_and_request_id():
-    card = JobCard(lambda run: None)
+    card = JobCard()
     err = grok_nb.JobFailedError("invalid_argument", "Prompt cannot be empty.", request_id="req-9")
     card.update(_run(status="failed", request_id="req-9", error=err))
     assert card.bar.bar_style == "danger" and "req-9" in card.player.value and "invalid_argument" in card.player.value
@@ -73,14 +75,14 @@ def test_failed_card_shows_the_error_and_request_id():
 
 def test_two_hundred_status_changes_send_a_bounded_number_of_updates():
     clock = [0.0]
-    card = JobCard(lambda run: None, clock=lambda: clock[0])
+    card = JobCard(clock=lambda: clock[0])
     sent = []
     original = card.bar.send_state
     card.bar.send_state = lambda key=None: (sent.append(key), original(key))[1]
     for i in range(200):  # 200 changes within 2 s of clock time
         clock[0] = i * 0.01
         card.update(_run(progress=i // 2))
-    card.update(_run(status="done", progress=100))  # the final state is always drawn
+    card.update(_run(status="done", progress=100, path="/tmp/x.mp4"))  # the final state is always drawn
     assert card.draws <= 2.0 * 4 + 2 and len(sent) <= card.draws
     assert card.bar.value == 100 and card.bar.bar_style == "success"
 
@@ -134,6 +136,8 @@ def test_grid_layout_single_axis_is_one_row(tmp_path):
     assert short("An A/B test of a fox") == "An A/B test of a fox"  # a prompt, not a path
     (tmp_path / "cat.png").write_bytes(b"x")
     assert short(str(tmp_path / "cat.png")) == "cat.png" and short(tmp_path / "cat.png") == "cat.png"
+    assert short("C:\\photos\\dog.JPG") == "dog.JPG"
+    assert short("Animate the fox in fox.png") == "Animate the fox in fox.png"  # a prompt that names a file
 
     cells, varying = plan({"prompt": ["a", "b", "c"], "duration": 2})
     assert varying == ["prompt"] and [c["prompt"] for c in cells] == ["a", "b", "c"]
@@ -183,8 +187,8 @@ def test_experiment_tags_history_filters_and_browser(studio):
 
     # A run made after the browser opened appears without touching a filter.
     studio.generate("arrives later", duration=1, display=False).result()
-    assert browser.poll_once() and any("arrives later" in label for label, _ in browser.runs.options)
-    assert browser.runs.value == tuple(ids) and not browser.poll_once()
+    assert browser.feed.poll_once() and any("arrives later" in label for label, _ in browser.runs.options)
+    assert browser.runs.value == tuple(ids) and not browser.feed.poll_once()
     browser.close()
 
 

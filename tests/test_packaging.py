@@ -52,7 +52,7 @@ def test_creating_a_client_loads_neither_widgets_nor_pandas_nor_media_libraries(
 
 def test_the_widget_stack_is_a_main_dependency_with_lower_bounds():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    deps = {re.split(r"[<>=!~ \[;]", d, 1)[0].lower(): d for d in project["project"]["dependencies"]}
+    deps = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower(): d for d in project["project"]["dependencies"]}
     for name in ("ipywidgets", "anywidget", "matplotlib", "jinja2", "nest-asyncio2", "ipykernel", "ipython"):
         assert name in deps and ">=" in deps[name], name
     assert project["project"]["optional-dependencies"]["notebook"] == []  # an alias kept for old commands

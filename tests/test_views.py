@@ -3,6 +3,7 @@ the timeline of jobs, and plots that follow the theme."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 
@@ -14,7 +15,9 @@ from grok_nb.api.pricing import CostEstimate
 from grok_nb.history.store import RunStore
 from grok_nb.jobs.results import Run
 from grok_nb.notebook import browser as B
-from grok_nb.notebook import present, tables
+from grok_nb.notebook import looks, present, tables, widgets
+from grok_nb.notebook.compare import Grid
+from grok_nb.notebook.gridview import VideoGrid
 from grok_nb.notebook.tables import GridTable, HistoryFrame
 from grok_nb.notebook.timeline import build_timeline, classify
 
@@ -90,14 +93,14 @@ def test_grid_table_is_compact_and_marks_estimates():
 def test_formatters():
     assert tables.stars(3) == "★★★☆☆" and tables.stars(None) == "—" and tables.stars(0) == "—"
     assert tables.usd(0.05) == "$0.050" and tables.seconds(125) == "2 min 05 s" and tables.length(4.0) == "4 s"
-    assert tables.tone("download_failed") == "warn" and tables.tone("moderated") == "bad"
-    assert tables.tone("done") == "ok" and tables.tone("pending") == "busy"
+    assert looks.tone("download_failed") == "warn" and looks.tone("moderated") == "bad"
+    assert looks.tone("done") == "ok" and looks.tone("pending") == "busy"
 
 
 # -- the card's colour language -----------------------------------------------------------------------
 
 OUTCOMES = {
-    "done": (_run(status="done", progress=100), "success", "done"),
+    "done": (_run(status="done", progress=100, path="/tmp/x.mp4"), "success", "done"),
     "failed": (_run(status="failed", progress=0, error=grok_nb.JobFailedError(
         "service_unavailable", "The service is busy; try again later.", request_id="req-1")), "danger", "failed"),
     "moderated": (_run(status="moderated", progress=100, error=grok_nb.ModeratedError(request_id="req-1")),
@@ -116,9 +119,9 @@ def test_a_finished_card_has_a_full_bar_in_the_colour_of_its_state(name):
     view = present.card_view(run)
     assert (view.bar_value, view.bar_style, view.state) == (100.0, style, state)
     assert {"success": "ok", "danger": "bad", "warning": "warn"}[style] == view.tone
-    assert tables.TONE_CSS[view.tone] in present.state_html(view)
+    assert looks.TONE_CSS[view.tone] in present.state_html(view)
     if run.error is not None:
-        assert tables.TONE_CSS[view.tone] in present.error_html(run)
+        assert looks.TONE_CSS[view.tone] in present.error_html(run)
 
 
 def test_each_error_is_said_once():
@@ -160,7 +163,8 @@ def test_browser_rows_are_aligned_and_show_resolution_length_latency_cost_rating
 def test_the_browser_watches_the_history_and_keeps_the_selection(tmp_path):
     store = RunStore(tmp_path / "h.sqlite")
     store.insert(run_id="a", backend="simulator", kind="generate", status="done", prompt="first")
-    view = B.HistoryBrowser(store, lambda run: None, live=True, poll_s=0.05)
+    feed = B.HistoryFeed(store, lambda run: None, live=True, poll_s=0.05)
+    view = feed.view
     try:
         view.runs.value = ("a",)
         tile = view.tiles["a"]
@@ -174,8 +178,8 @@ def test_the_browser_watches_the_history_and_keeps_the_selection(tmp_path):
         assert view.kind.value == "all"
     finally:
         view.close()
-    view._thread.join(2)
-    assert not view._thread.is_alive()  # closing the browser stops its watcher
+    feed._thread.join(2)
+    assert not feed._thread.is_alive()  # closing the browser stops its watcher
 
 
 def test_a_store_may_say_when_it_changed():
@@ -235,3 +239,207 @@ def test_plots_are_transparent_and_read_times_as_times(tmp_path):
         plots.latency_by_resolution_and_duration(df, theme="blue")
     t = build_timeline([("fox", [_ex(0.1, "POST", "/v1/videos/generations")], "done")], interval=1.0)
     assert plots.plot_timeline(t, theme="dark").axes[0].get_xlabel() == "seconds since the first request"
+
+
+# -- one table of looks, read by every view ----------------------------------------------------------------
+
+#: A run in each state a view can show (None: a grid cell not sent yet).
+STATE_RUNS = {
+    "queued": None,
+    "submitting": _run(status="submitting", request_id=None),
+    "pending": _run(status="pending", progress=40),
+    "downloading": _run(status="done", progress=100),
+    "done": _run(status="done", progress=100, path="/tmp/x.mp4"),
+    "failed": OUTCOMES["failed"][0],
+    "moderated": OUTCOMES["moderated"][0],
+    "expired": OUTCOMES["expired"][0],
+    "rejected": _run(status="rejected", request_id=None,
+                     error=grok_nb.BadRequestError("Prompt cannot be empty.", status_code=400)),
+    "download_failed": OUTCOMES["download_failed"][0],
+    "uncertain": _run(status="uncertain", request_id=None),
+    "stopped": _run(stopped=True, progress=30),
+}
+
+
+def test_every_status_has_one_look_in_the_colour_language():
+    from grok_nb.jobs.lifecycle import Status
+
+    assert {s.value for s in Status} <= set(looks.LOOKS)
+    assert set(looks.LOOKS) == set(STATE_RUNS) | {"cancelled"}
+    for name, seen in looks.LOOKS.items():
+        assert seen.word and seen.icon and seen.tone in looks.TONES, name
+    for tone in looks.TONES:
+        assert tone in looks.TONE_CSS and tone in looks.TONE_HEX and tone in looks.BAR_STYLE
+    # Green: the video is here. Red: ended without one. Amber: it may still be had.
+    assert [s for s, v in looks.LOOKS.items() if v.tone == "ok"] == ["done"]
+    assert {s for s, v in looks.LOOKS.items() if v.tone == "bad"} == {"failed", "moderated", "expired", "rejected"}
+    assert {s for s, v in looks.LOOKS.items() if v.tone == "warn"} == {"download_failed", "uncertain", "stopped"}
+    assert looks.look("not started") == looks.LOOKS["queued"] and looks.look("processing") == looks.LOOKS["pending"]
+
+
+@pytest.mark.parametrize("state", list(STATE_RUNS))
+def test_every_view_shows_a_state_as_the_table_says(state):
+    from grok_nb.notebook import fallback, gridstate, plots
+
+    run, seen = STATE_RUNS[state], looks.LOOKS[state]
+    assert looks.state_of(run) == state
+    tile = gridstate.tile(0, run, now=NOW)  # the grid, its static copy and the HTML report draw tiles
+    assert (tile["kind"], tile["tone"], tile["icon"]) == (state, seen.tone, seen.icon)
+    assert tile["state"].startswith(seen.word)
+    static = fallback.tile_html(tile)
+    assert looks.TONE_HEX[seen.tone] in static and seen.icon in static and seen.word in static
+    if run is None:
+        return
+    view = present.card_view(run)  # the job card (and the browser's tiles)
+    assert view.state.startswith(seen.word) and view.tone == seen.tone
+    assert looks.TONE_CSS[seen.tone] in present.state_html(view)
+    if seen.tone in ("ok", "bad", "warn") and state != "stopped":
+        assert view.bar_style == looks.BAR_STYLE[seen.tone] and view.bar_value == 100.0
+    cell = tables.status_cell(state if state not in ("downloading", "stopped") else run.status)
+    table_look = looks.look(state if state not in ("downloading", "stopped") else run.status)
+    assert table_look.word in cell and looks.TONE_CSS[table_look.tone] in cell  # the history table
+    if seen.tone in ("ok", "bad", "warn"):
+        assert plots._outcome_colour(state, "fg") == looks.TONE_HEX[seen.tone]  # the timeline plot
+
+
+def test_no_view_keeps_its_own_words_or_colours_for_states():
+    from pathlib import Path
+
+    import grok_nb.notebook as nb
+
+    folder = Path(nb.__file__).parent
+    # timeline.py reads the server's own words ("status=expired"); every other module asks looks.py.
+    named = ('"moderated"', '"expired"', '"download_failed"', '"uncertain"', '"rejected"', "'moderated'")
+    colours = tuple(looks.TONE_HEX.values()) + ("#388e3c", "#d32f2f", "#f57c00")
+    for path in [*folder.glob("*.py"), *(folder / "static").glob("*")]:
+        if path.name in ("looks.py", "timeline.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [w for w in named if w in text], path.name
+        if path.suffix == ".py":
+            assert not [c for c in colours if c in text], path.name
+
+
+# -- how the notebook layer is put together ------------------------------------------------------------------
+
+HEAVY = ("av", "PIL", "matplotlib", "pandas")
+
+
+def _notebook_modules():
+    import ast
+    from pathlib import Path
+
+    import grok_nb.notebook as nb
+
+    for path in sorted(Path(nb.__file__).parent.glob("*.py")):
+        yield path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def test_the_notebook_layer_imports_at_the_top_except_heavy_optional_readers():
+    import ast
+
+    for path, tree in _notebook_modules():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for fn in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]:
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                assert all(n.split(".")[0] in HEAVY for n in names) and not getattr(node, "level", 0), \
+                    f"{path.name}:{node.lineno} imports {names} inside a function"
+                comment = lines[node.lineno - 1] + " " + lines[node.lineno - 2]
+                assert any(h in comment for h in ("PyAV", "Pillow", "matplotlib", "pandas")), \
+                    f"{path.name}:{node.lineno}: say which heavy dependency is put off"
+
+
+def test_the_notebook_layer_has_no_import_cycle():
+    import ast
+
+    graph = {}
+    for path, tree in _notebook_modules():
+        deps = set()
+        for node in tree.body:  # module level only: that is when an import runs at import time
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = {d for d in deps if d != "__init__"}
+    done = set()
+
+    def visit(name, trail):
+        assert name not in trail, " -> ".join([*trail, name])
+        if name in done:
+            return
+        for dep in graph.get(name, ()):
+            visit(dep, [*trail, name])
+        done.add(name)
+
+    for name in graph:
+        visit(name, [])
+    assert "report" in graph["compare"] and "compare" not in graph["report"]
+
+
+class _NoIO(AssertionError):
+    pass
+
+
+@contextlib.contextmanager
+def no_io():
+    """Inside: any file, socket or database access fails loudly (an AssertionError is not taken for an OSError)."""
+    import builtins
+    import os
+    import socket
+    import sqlite3
+
+    def refuse(*_a, **_k):
+        raise _NoIO("a view did I/O while drawing")
+
+    with pytest.MonkeyPatch.context() as mp:
+        for target, name in ((builtins, "open"), (os, "stat"), (os, "open"), (os, "scandir"), (sqlite3, "connect")):
+            mp.setattr(target, name, refuse)
+        mp.setattr(socket.socket, "connect", refuse)
+        yield
+
+
+def test_views_draw_and_send_intents_without_any_io():
+    tables.table_html(pd.DataFrame({"a": [1]}))  # pandas loads its Styler's templates once, on first use
+    with no_io():
+        _draw_every_view()
+
+
+def _draw_every_view():
+    done = _run(status="done", progress=100, path="/tmp/never-read.mp4", latency_s=3.0, cost_actual_usd=0.2)
+    media = present.Media("http://127.0.0.1:1/videos/x.mp4", 848, 480, 4.0, "data:image/jpeg;base64,AA", "x.mp4")
+    card = widgets.JobCard(max_rate=1e9)
+    card.update(done, media)
+    assert "grok-video" in card.player.value and "data:image/jpeg" in card.static_html()
+
+    class Client:  # prices only; a grid's view never asks it for more
+        store = None
+
+        def estimate_cost(self, **_kw):
+            return CostEstimate(0.1)
+
+    class Handle:
+        def __init__(self, run):
+            self.run = run
+
+    grid = Grid(Client(), {"prompt": ["fox", "boat"], "duration": 2})
+    grid.cells[0].handle, grid.cells[1].handle = Handle(done), Handle(_run(run_id="r2", progress=20))
+    grid.started_at = 1.0
+    intents = []
+    view = VideoGrid(grid, on_intent=lambda run_id, **fields: intents.append((run_id, fields)))
+    view.set_media(0, media)
+    view._on_msg(view.widget, {"type": "rate", "index": 0, "value": 4}, [])
+    view._on_msg(view.widget, {"type": "winner", "index": 0}, [])
+    assert intents == [("r", {"rating": 4}), ("r", {"winner": 1})] and view.widget.message == ""
+    assert view.widget.tiles[0]["src"] == media.src and view.widget.tiles[0]["rating"] == 4
+    assert "data:image/jpeg" in view.static_html()
+
+    df = pd.DataFrame([{**done.to_row(), "created_at": NOW, "tags": [], "rating": None, "note": None}])
+    asked, saved = [], []
+    browser = B.HistoryBrowser(on_select=asked.append, on_save=saved.append)
+    browser.show_history(df)
+    browser.runs.value = ("r",)
+    assert asked == [("r",)]
+    browser.show_runs([(df.to_dict("records")[0], media)])
+    browser.tiles["r"].rating.value = 5
+    browser.save.click()
+    assert saved == [[("r", 5, None)]] and "grok-video" in browser.tiles["r"].box.children[0].value
+    assert "grok-browser-static" in browser.static_html()

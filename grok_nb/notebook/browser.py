@@ -1,7 +1,9 @@
 """The history browser: filter and sort the runs, play them side by side, rate each and keep a note on each.
 
-A view over the store: it never speaks HTTP. It watches the history (at most once a second) so runs
-made anywhere, by this notebook, another one or the command line, appear without touching a filter.
+The view does no I/O: ``HistoryFeed`` (the runtime side, which owns the store) hands it the history and
+the chosen runs with their videos, and receives its intents (select, save, close). The feed watches the
+history (at most once a second) so runs made anywhere, by this notebook, another one or the command
+line, appear without touching a filter.
 """
 
 from __future__ import annotations
@@ -10,19 +12,24 @@ import html
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import IPython.display as ipd
 import ipywidgets as W
 
 from ..history.store import filter_runs
 from ..jobs.results import Run
 from . import present, tables
-from .tables import MUTED_CSS, TEXT_CSS, TONE_CSS, HistoryFrame
+from .looks import TONE_CSS
+from .present import Media
+from .tables import MUTED_CSS, TEXT_CSS, HistoryFrame
 
-PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
+#: Finds a finished run's video (the runtime's job: it reads the file).
+MediaSource = Callable[[Run], "Media | None"]
 
 #: The sort choices: (column, ascending).
 SORTS = {"newest": ("created_at", False), "oldest": ("created_at", True), "cost": ("cost", False),
@@ -90,7 +97,7 @@ def row_fields(row: Any, who: str | None = None) -> dict[str, str]:
 
 
 def row_label(row: Any, who: str | None = None) -> str:
-    """A run as one aligned line of the list: when, kind, status, resolution, length, latency, cost, rating, who, prompt."""
+    """A run as one aligned line: when, kind, status, resolution, length, latency, cost, rating, who, prompt."""
     f = row_fields(row, who)
     parts = [f[name][:width].ljust(width) for name, width in ROW_COLUMNS]
     if who:
@@ -121,7 +128,7 @@ class Tile:
     """One selected run: its player (or error), and its own rating and note."""
 
     run_id: str
-    key: tuple
+    key: tuple[Any, ...]
     box: W.VBox
     rating: W.ToggleButtons
     note: W.Textarea
@@ -130,12 +137,14 @@ class Tile:
 class HistoryBrowser:
     """Filter and sort the history, play runs side by side, rate each and keep a note on each; new runs appear live."""
 
-    def __init__(self, store: Any, player_source: PlayerSource, *, live: bool = True, poll_s: float = POLL_S):
-        self.store = store
-        self._player_source = player_source
+    def __init__(self, *, on_select: Callable[[tuple[str, ...]], Any] | None = None,
+                 on_save: Callable[[list[tuple[str, int | None, str | None]]], Any] | None = None,
+                 on_close: Callable[[], Any] | None = None):
+        self._on_select_intent = on_select
+        self._on_save_intent = on_save
+        self._on_close_intent = on_close
+        self.feed: Any = None  # the HistoryFeed that fills this view, when there is one
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._signature: Any = None
         self._df: Any = None
         self.tiles: dict[str, Tile] = {}
         self._uid = uuid.uuid4().hex[:10]
@@ -174,16 +183,10 @@ class HistoryBrowser:
                               W.HBox([self.save, self.message], layout=W.Layout(align_items="center")), self.log])
         self.widget.add_class("grok-browser")
         self.widget.add_class(f"grok-live-{self._uid}")
-        self._signature = _store_signature(self.store)  # taken before reading: a write in between shows next time
-        self.refresh()
         for w in (self.search, self.status, self.kind, self.tag, self.sort):
             w.observe(self._on_filter, names="value")
         self.runs.observe(self._on_select, names="value")
         self.save.on_click(self._on_save)
-        self._thread: threading.Thread | None = None
-        if live:
-            self._thread = threading.Thread(target=self._watch, args=(poll_s,), name="grok-nb-browser", daemon=True)
-            self._thread.start()
 
     # -- display --------------------------------------------------------------------------------
     def outputs(self) -> list[dict[str, Any]]:
@@ -196,15 +199,11 @@ class HistoryBrowser:
                 {"application/vnd.jupyter.widget-view+json": view, "text/plain": ""}]
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
         for bundle in self.outputs():
-            display(bundle, raw=True)
+            ipd.display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def static_html(self, limit: int = 50) -> str:
         """The runs the browser shows, as a plain table: what a saved notebook, nbconvert or GitHub display."""
-        from datetime import datetime, timezone
-
         with self._lock:
             df = self.frame()
         who = who_column(df)
@@ -231,43 +230,34 @@ class HistoryBrowser:
         def chosen(dropdown: W.Dropdown) -> str | None:
             return None if dropdown.value in (None, "all") else dropdown.value
 
-        df = self._df if self._df is not None else self.store.dataframe()
+        df = self._df
+        if df is None:
+            return None
         df = filter_runs(df, status=chosen(self.status), kind=chosen(self.kind), text=self.search.value,
                          tags=chosen(self.tag))
         return sorted_runs(df, self.sort.value)
 
-    def refresh(self) -> None:
-        """Reload the history: new filter choices and rows; the filters, the selection and the players stay."""
+    def show_history(self, df: Any) -> bool:
+        """Draw the history (a DataFrame from the store): filter choices and rows; filters, selection and
+        players stay. True when the list of runs changed."""
         with self._lock:
-            self._df = self.store.dataframe()
-            df = self._df
+            before = self.runs.options
+            self._df = df
             _set_choices(self.status, df["status"].dropna().unique().tolist())
             _set_choices(self.kind, df["kind"].dropna().unique().tolist())
             _set_choices(self.tag, {t for tags in df["tags"] for t in tags})
             self._fill()
+            return bool(self.runs.options != before)
 
-    def poll_once(self) -> bool:
-        """Refresh if the history changed since the last look; True if it did."""
-        signature = _store_signature(self.store)
-        if signature is not None and signature == self._signature:
-            return False
-        self._signature = signature
-        before = self.runs.options
-        self.refresh()
-        return self.runs.options != before
-
-    def _watch(self, poll_s: float) -> None:
-        while not self._stop.wait(poll_s):
-            if self.widget.comm is None:  # closed
-                break
-            try:
-                self.poll_once()
-            except Exception as exc:  # a damaged or vanished history must not kill the kernel's thread
-                self.message.value = f'<span style="color:{TONE_CSS["bad"]}">history unreadable: {html.escape(str(exc))}</span>'
+    def say(self, text: str, tone: str = "busy") -> None:
+        """A one-line message under the players (saved, unreadable history...)."""
+        colour = TONE_CSS.get(tone, MUTED_CSS) if tone != "busy" else MUTED_CSS
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
     def close(self) -> None:
-        """Stop watching the history and drop the widgets."""
-        self._stop.set()
+        """Drop the widgets (and tell the feed to stop watching the history)."""
+        if self._on_close_intent is not None:
+            self._on_close_intent()
         self.widget.close()
 
     # -- list -----------------------------------------------------------------------------------
@@ -304,26 +294,32 @@ class HistoryBrowser:
                 self._show(tuple(change["new"]))
 
     # -- tiles ----------------------------------------------------------------------------------
-    def _show(self, run_ids: tuple) -> None:
-        """One tile per selected run; a tile whose run has not changed is kept (its player keeps playing)."""
-        tiles = {}
-        for run_id in run_ids:
-            row = self.store.get(run_id)
-            if row is None:
-                continue
-            key = (row.get("status"), row.get("local_path"), row.get("error_message"))
-            tile = self.tiles.get(run_id)
-            if tile is None or tile.key != key:
-                tile = self._tile(row, key, tile)
-            tiles[run_id] = tile
-        self.tiles = tiles
-        boxes = tuple(t.box for t in tiles.values())
-        if boxes != self.players.children:
-            self.players.children = boxes
+    def _show(self, run_ids: tuple[str, ...]) -> None:
+        """Ask for the chosen runs (the feed answers with ``show_runs``); none chosen: no players."""
+        if not run_ids:
+            self.show_runs([])
+        elif self._on_select_intent is not None:
+            self._on_select_intent(tuple(run_ids))
 
-    def _tile(self, row: dict, key: tuple, old: Tile | None) -> Tile:
+    def show_runs(self, chosen: Sequence[tuple[dict[str, Any], Media | None]]) -> None:
+        """One tile per chosen run (its history row and video); a tile whose run has not changed is kept
+        (its player keeps playing)."""
+        with self._lock:
+            tiles = {}
+            for row, media in chosen:
+                key = (row.get("status"), row.get("local_path"), row.get("error_message"))
+                tile = self.tiles.get(row["run_id"])
+                if tile is None or tile.key != key:
+                    tile = self._tile(row, media, key, tile)
+                tiles[row["run_id"]] = tile
+            self.tiles = tiles
+            boxes = tuple(t.box for t in tiles.values())
+            if boxes != self.players.children:
+                self.players.children = boxes
+
+    def _tile(self, row: dict[str, Any], media: Media | None, key: tuple[Any, ...], old: Tile | None) -> Tile:
         run = Run.from_row(row)
-        source = self._player_source(run) if run.ok else None
+        source = media.source if media is not None and run.ok else None
         body = (present.player_html(*source, run.request_id) if source
                 else present.error_html(run) if run.error
                 else f'<i style="color:{MUTED_CSS}">{html.escape(present.outcome(run))}</i>')
@@ -344,15 +340,65 @@ class HistoryBrowser:
 
     def _on_save(self, _button: Any) -> None:
         with self.log, self._lock:
-            for tile in self.tiles.values():  # each run gets its own rating and note
-                self.store.update(tile.run_id, rating=int(tile.rating.value) or None,
-                                  note=tile.note.value.strip() or None)
-            n = len(self.tiles)
-            self.message.value = (f'<span style="color:{TONE_CSS["ok"]}">saved {n} run{"s" if n != 1 else ""}</span>'
-                                  if n else f'<span style="color:{MUTED_CSS}">select runs to rate them</span>')
-            self._signature = None
-            self._df = self.store.dataframe()
-            self._fill()
+            if not self.tiles:
+                self.say("select runs to rate them")
+                return
+            # Each run gets its own rating and note.
+            items = [(t.run_id, int(t.rating.value) or None, t.note.value.strip() or None) for t in self.tiles.values()]
+            if self._on_save_intent is not None:
+                self._on_save_intent(items)
+
+
+class HistoryFeed:
+    """The runtime side of a HistoryBrowser: owns the store, fills the view, writes what it asks, watches."""
+
+    def __init__(self, store: Any, media: MediaSource, *, live: bool = True, poll_s: float = POLL_S):
+        self.store = store
+        self._media = media
+        self._stop = threading.Event()
+        self.view = HistoryBrowser(on_select=self.select, on_save=self.save, on_close=self.close)
+        self.view.feed = self
+        self._signature = _store_signature(store)  # taken before reading: a write in between shows next time
+        self.view.show_history(store.dataframe())
+        self._thread: threading.Thread | None = None
+        if live:
+            self._thread = threading.Thread(target=self._watch, args=(poll_s,), name="grok-nb-browser", daemon=True)
+            self._thread.start()
+
+    def select(self, run_ids: tuple[str, ...]) -> None:
+        """The view chose runs: hand it their rows and videos."""
+        rows = [row for row in (self.store.get(i) for i in run_ids) if row is not None]
+        self.view.show_runs([(row, self._media(Run.from_row(row))) for row in rows])
+
+    def save(self, items: list[tuple[str, int | None, str | None]]) -> None:
+        """Write each (run id, rating, note) the view sent, then show the history again."""
+        for run_id, rating, note in items:
+            self.store.update(run_id, rating=rating, note=note)
+        n = len(items)
+        self.view.say(f"saved {n} run{'s' if n != 1 else ''}", "ok")
+        self._signature = _store_signature(self.store)
+        self.view.show_history(self.store.dataframe())
+
+    def poll_once(self) -> bool:
+        """Show the history again if it changed since the last look; True if the list of runs changed."""
+        signature = _store_signature(self.store)
+        if signature is not None and signature == self._signature:
+            return False
+        self._signature = signature
+        return self.view.show_history(self.store.dataframe())  # a changed row redraws the chosen runs too
+
+    def _watch(self, poll_s: float) -> None:
+        while not self._stop.wait(poll_s):
+            if self.view.widget.comm is None:  # closed
+                break
+            try:
+                self.poll_once()
+            except Exception as exc:  # a damaged or vanished history must not kill the kernel's thread
+                self.view.say(f"history unreadable: {exc}", "bad")
+
+    def close(self) -> None:
+        """Stop watching the history."""
+        self._stop.set()
 
 
 def _set_choices(dropdown: W.Dropdown, values: Any) -> None:
@@ -373,7 +419,7 @@ def _store_signature(store: Any) -> Any:
     path = getattr(store, "path", None)
     if path is None or not Path(path).is_file():
         return None
-    out = []
+    out: list[tuple[int, int] | None] = []
     for p in (Path(path), Path(f"{path}-wal")):
         try:
             st = os.stat(p)

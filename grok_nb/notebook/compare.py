@@ -1,12 +1,11 @@
 """Comparison grids: the product of parameter lists, priced before sending, run together, tabulated.
 
-No widgets here: a Grid runs the same from a script; the notebook layer draws it.
+No widgets here: a Grid runs the same from a script (the demo); the notebook layer draws it.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,10 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import IPython.display as ipd
+import pandas as pd
+
 from ..api import validation
 from ..api.pricing import CostEstimate
 from ..errors import BudgetExceeded, ConfirmationRequired, ValidationError
 from ..jobs.results import JobHandle, Run
+from .gridstate import short
+from .plots import plot_timeline
+from .report import grid_report
+from .tables import GridTable
+from .timeline import build_timeline
+
+__all__ = ["AXES", "Cell", "Grid", "plan", "short"]
 
 #: Arguments of generate() that may be lists, so become axes of a grid.
 AXES = ("prompt", "resolution", "duration", "aspect_ratio", "image", "model", "generate_audio")
@@ -52,25 +61,13 @@ def plan(axes: dict[str, Any], repeats: int = 1) -> tuple[list[dict[str, Any]], 
     cells = []
     for combo in itertools.product(*(lists[n] for n in names)):
         for rep in range(repeats):
-            args = {**fixed, **dict(zip(names, combo))}
+            args = {**fixed, **dict(zip(names, combo, strict=True))}
             if repeats > 1:
                 args["_repeat"] = rep + 1
             cells.append(args)
     if repeats > 1:
         varying.append("_repeat")
     return cells, varying
-
-
-def short(value: Any, width: int = 40) -> str:
-    """A value as a label: images as their name, long prompts cut."""
-    if isinstance(value, (bytes, bytearray)):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, Path) or (isinstance(value, str) and "\n" not in value and os.path.isfile(value)):
-        return Path(str(value)).name
-    if isinstance(value, str) and value.startswith("data:"):
-        return "data URI"
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class Grid:
@@ -135,7 +132,7 @@ class Grid:
 
         handles = self.client.start_many([cell.args for cell in self.cells], tags=self.tags, on_update=on_update)
         self.started_at = time.monotonic()
-        for cell, handle in zip(self.cells, handles):
+        for cell, handle in zip(self.cells, handles, strict=True):
             cell.handle = handle
             handle.add_done_callback(finished)
         return self
@@ -189,12 +186,10 @@ class Grid:
 
     def table(self) -> Any:
         """One row per cell: the varying parameters, status, cost, latency, request id, file."""
-        import pandas as pd
-
         rows = []
         for cell in self.cells:
             run = cell.run
-            row = {k: short(v) for k, v in cell.label.items()}
+            row: dict[str, Any] = {k: short(v) for k, v in cell.label.items()}
             row.update(
                 status=run.status if run else "not started",
                 estimate_usd=cell.estimate.usd,
@@ -210,15 +205,10 @@ class Grid:
         df = pd.DataFrame(rows)
         for col in ("estimate_usd", "cost_usd", "latency_s", "duration_s"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        from .tables import GridTable  # a DataFrame that shows dollars and seconds in a notebook
-
-        return GridTable(df)
+        return GridTable(df)  # a DataFrame that shows dollars and seconds in a notebook
 
     def timeline(self, **options: Any) -> Any:
         """Every cell's submit, polls, done and download on one time axis, with the shared rate limit (a Figure)."""
-        from .plots import plot_timeline
-        from .timeline import build_timeline
-
         limiter = getattr(self.client, "limiter", None)
         interval = getattr(limiter, "interval", None)
         jobs = [(" · ".join(f"{k}={short(v, 24)}" for k, v in c.label.items()) or f"job {i + 1}",
@@ -232,9 +222,7 @@ class Grid:
         if view is not None:
             view._ipython_display_()
         else:
-            from IPython.display import display
-
-            display(self.table())
+            ipd.display(self.table())  # type: ignore[no-untyped-call]
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         view = getattr(self, "view", None)
@@ -244,6 +232,4 @@ class Grid:
 
     def to_html(self, path: str | Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
         """Write a self-contained report (players, parameters, cost, latency) that opens without Jupyter."""
-        from .report import grid_report
-
         return grid_report(self, Path(path), embed=embed, title=title)

@@ -7,16 +7,14 @@ JupyterLab shows the widget while the kernel holds its model and the ``text/html
 
 from __future__ import annotations
 
-import contextvars
 import html
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from .looks import TONE_HEX
+
 _E = html.escape
-#: Tones of gridstate.TONES as colours, for borders and dots only (text keeps the page's own colour, so
-#: both themes keep their contrast). Plain values: JupyterLab's sanitizer drops var() from saved outputs.
-TONE_COLOUR = {"ok": "#388e3c", "bad": "#d32f2f", "warn": "#f57c00", "busy": "#1976d2", "idle": "#9e9e9e"}
 #: Posters are cut at POSTER_WIDTH (posters.py); shown a little smaller, four fit a notebook's width.
 TILE_PX = 224
 
@@ -28,7 +26,7 @@ def stars(rating: int) -> str:
 
 def tile_html(t: dict[str, Any], width: int = TILE_PX) -> str:
     """One tile as static HTML: poster (a link to the video when there is one), state, cost, latency, rating."""
-    colour = TONE_COLOUR[t["tone"]]
+    colour = TONE_HEX[t["tone"]]  # borders and the icon only: text keeps the page's colour (contrast in both themes)
     height = round(width * t["height"] / max(t["width"], 1))
     if t["poster"]:
         media = (f'<img src="{_E(t["poster"])}" alt="{_E(t["prompt"][:80])}" width="{width}" height="{height}" '
@@ -38,7 +36,8 @@ def tile_html(t: dict[str, Any], width: int = TILE_PX) -> str:
     else:
         media = (f'<div style="width:{width}px;height:{height}px;box-sizing:border-box;padding:8px;font-size:12px;'
                  f'border:2px solid {colour}">{_E(t["detail"] or t["state"])}</div>')
-    bits = [f'<span style="color:{colour}">●</span> {_E(t["state"])}', _E(t["cost"]), _E(t["latency"]),
+    bits = [f'<span style="color:{colour}">{_E(t.get("icon") or "●")}</span> {_E(t["state"])}',
+            _E(t["cost"]), _E(t["latency"]),
             stars(t["rating"]), "♛ best" if t["winner"] else ""]
     foot = " · ".join(b for b in bits if b)
     note = f'<div style="font-size:11px">“{_E(t["note"])}”</div>' if t["note"] else ""
@@ -58,7 +57,8 @@ def grid_html(rows: Sequence[str], cols: Sequence[str], axes: str, tiles: Sequen
         if label:
             body.append(f'<tr><th colspan="{len(cols)}" style="{cell};font-weight:600;padding-top:10px">'
                         f"{_E(label)}</th></tr>")
-        body.append("<tr>" + "".join(f'<td style="{cell}">{tile_html(by_pos[(r, c)], width) if (r, c) in by_pos else ""}'
+        body.append("<tr>" + "".join(f'<td style="{cell}">'
+                                     f'{tile_html(by_pos[(r, c)], width) if (r, c) in by_pos else ""}'
                                      "</td>" for c in range(len(cols))) + "</tr>")
     return (f'<div class="grok-static-grid tex2jax_ignore mathjax_ignore" style="overflow-x:auto;text-align:left">'
             f'<div style="font-size:13px;margin:4px 0"><b>grok_nb grid</b> · {_E(summary_text)}'
@@ -85,54 +85,6 @@ def new_key() -> str:
 def hide_css(key: str) -> str:
     """CSS that a live view carries to hide its own static shadow (and, in JupyterLab, the shadow's output row)."""
     return f".grok-shadow-{key}, .jp-OutputArea-child:has(.grok-shadow-{key}) {{ display: none !important; }}"
-
-
-class LiveDisplay:
-    """Shows a view and its static shadow, and later refreshes both in place (``update_display``).
-
-    The shadow is a separate ``text/html`` output, hidden by CSS that only the live view carries.
-    Wherever the view cannot render (a saved notebook reopened without its kernel, ``nbconvert``
-    even when the widget state was saved, GitHub), nothing hides the shadow, so the results show.
-    A ``text/html`` inside the widget's own bundle would not do: nbconvert prefers the widget view
-    whenever its state was saved (nbclient saves it by default) and then shows nothing offline.
-    """
-
-    def __init__(self, widget_bundle: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
-                 static_html: Callable[[], str] | None = None, key: str | None = None):
-        self._widget_bundle = widget_bundle
-        self._static_html = static_html
-        self.key = key or new_key()
-        self._ids: list[tuple[str, str]] = []
-
-    def _shadow(self) -> dict[str, str]:
-        assert self._static_html is not None
-        return {"text/html": f'<div class="grok-shadow grok-shadow-{self.key} tex2jax_ignore mathjax_ignore">'
-                             f"{self._static_html()}</div>"}
-
-    def show(self) -> None:
-        """Display the view (and its shadow) in the current cell."""
-        from IPython.display import display
-
-        ids = (uuid.uuid4().hex, uuid.uuid4().hex)
-        data, meta = self._widget_bundle()
-        display(data, metadata=meta, raw=True, display_id=ids[0])
-        if self._static_html is not None:
-            display(self._shadow(), raw=True, display_id=ids[1])
-        self._ids.append(ids)
-
-    def refresh(self) -> None:
-        """Redraw the shadow wherever the view was shown; the live view is left alone (a redraw would restart it)."""
-        if not self._ids or self._static_html is None:
-            return
-        from IPython.display import update_display
-
-        def send() -> None:
-            shadow = self._shadow()
-            for _view_id, shadow_id in self._ids:
-                update_display(shadow, raw=True, display_id=shadow_id)
-
-        # Filed under the cell running now: the one that displayed the view may have returned long ago.
-        contextvars.Context().run(send)
 
 
 def card_html(t: dict[str, Any], heading: str, width: int = 240) -> str:

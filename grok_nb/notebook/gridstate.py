@@ -10,43 +10,43 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..jobs.results import Run
-from . import present
+from . import looks, present
 
-#: How a cell ended badly; each keeps its place in the grid and says so once.
-FAILED_KINDS = ("failed", "moderated", "expired", "rejected", "uncertain", "download_failed")
-#: The one colour language of the grid: a kind maps to a tone, a tone to JupyterLab's colour variables.
-TONES = {"done": "ok", "queued": "idle", "cancelled": "idle", "submitting": "busy", "pending": "busy", "downloading": "busy",
-         "stopped": "warn", **{k: "bad" for k in FAILED_KINDS}}
 _REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
-_KIND_TEXT = {"queued": "not started", "cancelled": "cancelled, not sent", "submitting": "submitting",
-              "pending": "rendering", "downloading": "downloading", "done": "done", "failed": "failed", "moderated": "moderated",
-              "expired": "expired", "rejected": "refused", "uncertain": "submit uncertain",
-              "download_failed": "download failed", "stopped": "stopped waiting"}
+
+
+#: A file name of an image or a video (told from a prompt by its look alone: a label never touches the disk).
+_MEDIA_FILE = re.compile(r"[^\n]*\.(png|jpe?g|webp|gif|bmp|mp4|mov|webm)", re.IGNORECASE)
+
+
+def short(value: Any, width: int = 40) -> str:
+    """A value as a label: images as their name, long prompts cut."""
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, Path):
+        return value.name
+    if isinstance(value, str) and _MEDIA_FILE.fullmatch(value) and ("/" in value or "\\" in value or " " not in value):
+        return re.split(r"[\\/]", value)[-1]
+    if isinstance(value, str) and value.startswith("data:"):
+        return "data URI"
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def tile_kind(run: Run | None, cancelled: bool = False) -> str:
     """The one word a tile's state reduces to (``download_failed`` when done but the MP4 never arrived)."""
-    if run is None:
-        return "cancelled" if cancelled else "queued"
-    status = str(getattr(run.status, "value", run.status))
-    if status == "done" and run.error is not None:
-        return "download_failed"
-    if status == "done" and run.path is None and not run.stopped:
-        return "downloading"  # the server is done; the MP4 is on its way to the cache
-    if run.stopped and status not in ("done", *FAILED_KINDS):
-        return "stopped"
-    return status if status in TONES else "pending"  # an unknown server status is still running
+    return looks.state_of(run, cancelled)
 
 
 def failure_reason(run: Run) -> str:
     """Why a cell failed, said once (the error's own message, without the repeated request id)."""
     err = run.error
     if err is None:
-        return {"moderated": "withheld by moderation", "expired": "the job expired before it finished",
-                "uncertain": "the submit may have reached the server; not resent"}.get(str(run.status), "")
+        return looks.look(looks.state_of(run)).reason
     code = getattr(err, "code", None)
     message = getattr(err, "message", None) or str(err)
     text = f"{code}: {message}" if code and code not in message else message
@@ -78,7 +78,7 @@ def layout(labels: Sequence[dict[str, Any]], varying: Sequence[str], short: Any 
     row_keys: list[Any] = []
     col_keys: list[Any] = []
     positions = []
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for label in labels:
         rk = label.get(row_axis) if row_axis else None
         ck = tuple(label.get(a) for a in col_axes)
@@ -95,8 +95,8 @@ def layout(labels: Sequence[dict[str, Any]], varying: Sequence[str], short: Any 
         text = short(value)
         return f"{text} s" if axis == "duration" and isinstance(value, (int, float)) else text
 
-    cols = [" · ".join(unit(a, v) for a, v in zip(col_axes, k[:-1])) or "result" for k in col_keys]
-    col_titles = [", ".join(f"{a}={v}" for a, v in zip(col_axes, k[:-1])) or "result" for k in col_keys]
+    cols = [" · ".join(unit(a, v) for a, v in zip(col_axes, k[:-1], strict=True)) or "result" for k in col_keys]
+    col_titles = [", ".join(f"{a}={v}" for a, v in zip(col_axes, k[:-1], strict=True)) or "result" for k in col_keys]
     rows = [short(k, 200) if row_axis else "" for k in row_keys]  # a row header has the grid's width
     row_titles = [f"{row_axis}={k}" if row_axis else "" for k in row_keys]
     return Layout(row_axis, col_axes, rows, cols, positions, row_titles, col_titles)
@@ -108,9 +108,10 @@ def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), lab
          prompt: str | None = None, href: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """One tile's state: what the view draws for a cell (every value JSON-able)."""
     kind = tile_kind(run, cancelled)
-    tone = TONES[kind]
+    seen = looks.look(kind)
+    tone = seen.tone
     progress = None
-    state = _KIND_TEXT[kind]
+    state = seen.word
     if run is not None and kind in ("pending", "submitting") and run.progress is not None:
         progress = int(run.progress)
         state = f"{state} {progress}%"
@@ -129,10 +130,12 @@ def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), lab
     title = "\n".join(t for t in (prompt or "", label, f"request id: {request_id}" if request_id else "") if t)
     return {
         "index": index, "row": position[0], "col": position[1], "label": label, "kind": kind, "tone": tone,
-        "state": state, "progress": progress, "detail": failure_reason(run) if run is not None and tone == "bad" else "",
+        "icon": seen.icon, "state": state, "progress": progress,
+        "detail": failure_reason(run) if run is not None and tone in ("bad", "warn") else "",
         "cost": cost, "latency": latency, "rating": int(rating or 0), "note": note or "", "winner": bool(winner),
         "request_id": request_id, "run_id": run_id, "prompt": prompt or "", "title": title,
-        "src": src if kind == "done" else "", "href": (href or src) if kind == "done" else "", "poster": poster or "", "width": int(width), "height": int(height),
+        "src": src if kind == "done" else "", "href": (href or src) if kind == "done" else "", "poster": poster or "",
+        "width": int(width), "height": int(height),
         "duration": duration, "can_stop": run is not None and tone == "busy" and not run.stopped,
     }
 
@@ -145,6 +148,10 @@ def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, esti
     done = sum(1 for t in tiles if t["kind"] == "done")
     failed = sum(1 for t in tiles if t["tone"] == "bad")
     stopped = sum(1 for t in tiles if t["kind"] == "stopped")
+    recoverable: dict[str, int] = {}  # amber, not stopped: not downloaded, submit uncertain
+    for t in tiles:
+        if t["tone"] == "warn" and t["kind"] != "stopped":
+            recoverable[t["state"]] = recoverable.get(t["state"], 0) + 1
     busy = sum(1 for t in tiles if t["tone"] == "busy")
     cancelled = any(t["kind"] == "cancelled" for t in tiles)
     cost = round(sum(r.cost_usd or 0.0 for r in runs if r is not None and r.status == "done" and r.error is None), 6)
@@ -154,6 +161,7 @@ def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, esti
         parts.append(f"{failed} failed")
     if stopped:
         parts.append(f"{stopped} stopped (resumable)")
+    parts.extend(f"{n} {state}" for state, n in recoverable.items())
     if cancelled:
         parts.append("cancelled: nothing sent")
     elif not started:

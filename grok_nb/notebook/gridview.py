@@ -1,7 +1,9 @@
 """The video-first comparison grid: an anywidget view of plain tile dicts, live while the jobs run.
 
 Python owns every value the view shows (gridstate.py computes it); the browser only adds playback,
-which must stay local. Clicks come back as messages: rate, note, winner, stop.
+which must stay local. Clicks come back as messages: rate, note, winner, stop. The view does no I/O:
+the runtime hands it each finished cell's media (``set_media``) and receives its review intents
+(``on_intent(run_id, **fields)``), which it writes to the history.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import traitlets as t
 
 from ..jobs.results import Run
 from . import fallback, gridstate
-from .compare import Grid, short
-from .posters import poster_data_uri
+from .compare import Grid
+from .gridstate import short
+from .live import LiveDisplay
+from .present import Media
 from .redraw import MAX_REFRESH_PER_S, Redraw
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)
-PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
+#: Receives a view's review intents: ``on_intent(run_id, rating=..., note=..., winner=...)``.
+Intent = Callable[..., None]
 
 
 class GridWidget(anywidget.AnyWidget):
@@ -46,19 +51,17 @@ class GridWidget(anywidget.AnyWidget):
 class VideoGrid:
     """A grid of videos with the varying parameters as headers, a progress summary, playback and review."""
 
-    def __init__(self, grid: Grid, player_source: PlayerSource, *, store: Any = None,
-                 budget_usd: float | None = None, max_rate: float = MAX_REFRESH_PER_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, grid: Grid, *, on_intent: Intent | None = None, budget_usd: float | None = None,
+                 max_rate: float = MAX_REFRESH_PER_S, clock: Callable[[], float] = time.monotonic):
         self.grid = grid
-        self._player_source = player_source
-        self.store = store if store is not None else getattr(grid.client, "store", None)
+        self._on_intent = on_intent
         self.budget_usd = budget_usd
         self.layout = gridstate.layout([c.label for c in grid.cells], grid.varying, short)
         self.ratings: dict[int, int] = {}
         self.notes: dict[int, str] = {}
         self.winners: dict[int, int] = {}  # row -> cell index
         self.cancelled = False
-        self._media: dict[int, tuple[Any, str | None]] = {}  # cell -> (player source, poster)
+        self._media: dict[int, Media] = {}  # cell -> its video, as the runtime found it
         self.draws = 0  # how many times the state was sent (tests bound it)
         lay = self.layout
         axes = (f"rows: {lay.row_axis} · columns: {' · '.join(lay.col_axes)}" if lay.row_axis
@@ -69,7 +72,7 @@ class VideoGrid:
         self.widget.add_class("grok-vgrid-widget")
         self.widget.on_msg(self._on_msg)
         self._redraw = Redraw(self._draw, max_rate, clock)
-        self._display = fallback.LiveDisplay(lambda: fallback.bundle(self.widget, None, self._plain()),
+        self._display = LiveDisplay(lambda: fallback.bundle(self.widget, None, self._plain()),
                                              self.static_html, key)
         self._draw()
         grid.on_finished(lambda _g: self._finished())
@@ -83,14 +86,13 @@ class VideoGrid:
         out = []
         for i, cell in enumerate(self.grid.cells):
             run = cell.run
-            if run is not None and run.ok and i not in self._media:
-                self._prepare(i, run)
-            source, poster = self._media.get(i, (None, None))
+            media = self._media.get(i) if run is not None and run.ok else None
             out.append(gridstate.tile(
-                i, run, position=self.layout.positions[i], label=self._label(i), source=source, poster=poster,
+                i, run, position=self.layout.positions[i], label=self._label(i),
+                source=media.source if media else None, poster=media.poster if media else None,
                 rating=self.ratings.get(i), note=self.notes.get(i),
                 winner=self.winners.get(self.layout.positions[i][0]) == i, cancelled=self.cancelled,
-                prompt=cell.args.get("prompt"), href=run.video_src() if run is not None and run.ok else None))
+                prompt=cell.args.get("prompt"), href=media.href if media else None))
         return out
 
     def summary(self, tiles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -101,13 +103,10 @@ class VideoGrid:
                                  budget_usd=budget, spent_usd=getattr(g.client, "spent_usd", None),
                                  started=g.started_at is not None, wall_s=g.wall_time_s if g.done else None)
 
-    def _prepare(self, i: int, run: Run) -> None:
-        # ~0.1 s once per finished cell (a probe and a poster), before the job's handle resolves.
-        try:
-            self._media[i] = (self._player_source(run), poster_data_uri(run.path))
-        except Exception:  # a broken file shows as a tile without a player, not as a dead grid
-            log.exception("could not prepare the player of cell %s", i)
-            self._media[i] = (None, None)
+    def set_media(self, index: int, media: Media | None) -> None:
+        """Give cell ``index`` its video (found by the runtime); drawn with the next update."""
+        if media is not None:
+            self._media[index] = media
 
     def _draw(self) -> None:
         tiles = self.tiles()
@@ -121,15 +120,13 @@ class VideoGrid:
         self._redraw.request(force=force)
 
     def cell_callback(self, index: int) -> Callable[[Run], None]:
-        """The ``on_update`` for one cell's job (Grid.start calls this per cell)."""
+        """The ``on_update`` for one cell's job (Grid.start calls this per cell, after ``set_media``)."""
         def on_update(run: Run) -> None:
             if not (run.finished or run.stopped):
                 self.update()
                 return
             # A cell's last word: drawn now, shadow included, before its handle resolves, so a cell
             # that ends with grid.wait() (nbclient, nbconvert --execute) saves the final state.
-            if run.ok and index not in self._media:
-                self._prepare(index, run)
             self.update(force=True)
             self._display.refresh()
         return on_update
@@ -157,7 +154,7 @@ class VideoGrid:
         self.update(force=True)
 
     def rate(self, index: int, rating: int | None = None, note: str | None = None) -> None:
-        """Give cell ``index`` a rating (1–5, 0 clears) and/or a note; written to the history."""
+        """Give cell ``index`` a rating (1–5, 0 clears) and/or a note; sent on to be written to the history."""
         fields: dict[str, Any] = {}
         if rating is not None:
             if int(rating) not in range(6):
@@ -171,7 +168,7 @@ class VideoGrid:
         self.update(force=True)
 
     def pick_winner(self, index: int) -> None:
-        """Make cell ``index`` the winner of its row (again: no winner); written to the history."""
+        """Make cell ``index`` the winner of its row (again: no winner); sent on to be written to the history."""
         row = self.layout.positions[index][0]
         previous = self.winners.get(row)
         if previous == index:
@@ -186,22 +183,23 @@ class VideoGrid:
 
     def _write(self, index: int, **fields: Any) -> None:
         run = self.grid.cells[index].run
-        if run is None or self.store is None or not fields:
+        if run is None or self._on_intent is None or not fields:
             return
-        self.store.update(run.run_id, **fields)
+        self._on_intent(run.run_id, **fields)
 
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # Exceptions in widget callbacks vanish in JupyterLab: say them in the grid instead.
         try:
-            kind, index = content.get("type"), content.get("index")
+            kind, at = content.get("type"), content.get("index")
+            index = int(at) if at is not None else -1
             if kind == "rate":
-                self.rate(int(index), rating=int(content.get("value") or 0))
+                self.rate(index, rating=int(content.get("value") or 0))
             elif kind == "note":
-                self.rate(int(index), note=str(content.get("value") or ""))
+                self.rate(index, note=str(content.get("value") or ""))
             elif kind == "winner":
-                self.pick_winner(int(index))
+                self.pick_winner(index)
             elif kind == "stop":
-                handle = self.grid.cells[int(index)].handle
+                handle = self.grid.cells[index].handle
                 if handle is not None:
                     handle.stop_waiting()
                 self.update(force=True)

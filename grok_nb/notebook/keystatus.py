@@ -26,7 +26,7 @@ class KeyStatus:
 
     def _rows(self) -> list[tuple[str, ...]]:
         now = time.time()
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for p in self.processes:
             seen = "now" if p["this"] else f"{max(0.0, now - p.get('last_seen', now)):.0f} s ago"
             rows.append((f"{p.get('pid', '?')}{' (this one)' if p['this'] else ''}", str(p.get("host", "?")),
@@ -43,7 +43,7 @@ class KeyStatus:
         head = ("process", "host", "jobs", "waiting", "last seen")
         rows = [head] + self._rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
         return f"{self._headline()}\n{table}"
 
     def _repr_html_(self) -> str:

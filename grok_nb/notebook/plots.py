@@ -15,6 +15,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..errors import ValidationError
+from . import looks
+from .looks import TONE_HEX
 from .timeline import Timeline
 
 #: Text and grid colours per theme; backgrounds are always transparent (the notebook's own shows through).
@@ -24,10 +27,10 @@ THEMES = {
     "dark": {"fg": "#d8d8d8", "grid": "#d8d8d833"},
 }
 #: Request kinds on a timeline (mid-saturation: they read on both backgrounds).
-KIND_COLOURS = {"submit": "#3b82f6", "poll": "#9ca3af", "done": "#22a55a", "download": "#a855f7",
-                "refused": "#e5484d", "slot": ("#3b82f6", "#f59e0b")}
-OUTCOME_COLOURS = {"done": "#22a55a", "failed": "#e5484d", "rejected": "#e5484d", "moderated": "#e5484d",
-                   "expired": "#e5484d", "download_failed": "#e5484d", "uncertain": "#f59e0b"}
+KIND_COLOURS: dict[str, str] = {"submit": TONE_HEX["busy"], "poll": TONE_HEX["idle"], "done": TONE_HEX["ok"],
+                                "download": "#a855f7", "refused": TONE_HEX["bad"]}
+#: Consecutive request slots alternate between two colours, so each slot's edges show.
+SLOT_COLOURS = (TONE_HEX["busy"], TONE_HEX["warn"])
 
 
 class PlotFigure(Figure):
@@ -39,10 +42,14 @@ class PlotFigure(Figure):
         return buf.getvalue()
 
 
+def _outcome_colour(status: str, otherwise: str) -> str:
+    """A finished job's colour from looks.py (green, red, amber); a running one keeps ``otherwise``."""
+    seen = looks.look(status)
+    return TONE_HEX[seen.tone] if seen.tone in ("ok", "bad", "warn") else otherwise
+
+
 def _theme(theme: str) -> dict[str, str]:
     if theme not in THEMES:
-        from ..errors import ValidationError
-
         raise ValidationError("theme", theme, "'auto' (reads on light and dark), 'light' or 'dark'")
     return THEMES[theme]
 
@@ -104,9 +111,9 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
         middle = when[0] + (when[-1] - when[0]) / 2
         ax.set_xlim(middle - np.timedelta64(30, "s"), middle + np.timedelta64(30, "s"))
     ax.set_ylim(bottom=0, top=max(float(cost.max()) * 1.15, 0.01) if len(cost) else 1.0)
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))  # type: ignore[no-untyped-call]
     ax.yaxis.set_major_formatter("${x:,.3f}" if len(cost) and float(cost.max()) < 1 else "${x:,.2f}")
     ax.set_xlabel("submitted (UTC)")
     ax.set_ylabel("cumulative cost")
@@ -130,7 +137,7 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
     for n, r in enumerate(timeline.api_requests):
         if interval:
             ax.broken_barh([(r.start, interval)], (slot_y - 0.35, 0.7),
-                           facecolors=KIND_COLOURS["refused"] if r.refused else KIND_COLOURS["slot"][n % 2],
+                           facecolors=KIND_COLOURS["refused"] if r.refused else SLOT_COLOURS[n % 2],
                            alpha=0.85, linewidth=0)
         else:
             ax.plot([r.start], [slot_y], marker="|", markersize=12, color=KIND_COLOURS["submit"])
@@ -138,7 +145,7 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
         if not lane.requests:
             continue
         first, last = lane.requests[0].start, max(r.end for r in lane.requests)
-        ax.plot([first, last], [i, i], color=OUTCOME_COLOURS.get(lane.status, fg), alpha=0.45, linewidth=2,
+        ax.plot([first, last], [i, i], color=_outcome_colour(lane.status, fg), alpha=0.45, linewidth=2,
                 solid_capstyle="butt")
         for r in lane.requests:
             if r.refused:
@@ -148,7 +155,8 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
             elif r.kind == "poll":
                 ax.plot([r.start], [i], marker="|", markersize=9, color=KIND_COLOURS["poll"], linestyle="none")
             elif r.kind == "done":
-                ax.plot([r.start], [i], marker="*", markersize=10, color=OUTCOME_COLOURS.get(lane.status, KIND_COLOURS["done"]),
+                ax.plot([r.start], [i], marker="*", markersize=10,
+                        color=_outcome_colour(lane.status, KIND_COLOURS["done"]),
                         linestyle="none")
             else:
                 ax.broken_barh([(r.start, max(r.end - r.start, 1e-3))], (i - 0.22, 0.44),
@@ -162,12 +170,13 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
     ax.set_xlabel("seconds since the first request")
     ax.set_title(timeline.summary().replace(" (", "\n(", 1), fontsize=10)
     handles = [Line2D([], [], marker=">", linestyle="none", color=KIND_COLOURS["submit"], label="submit (POST)"),
-               Line2D([], [], marker="|", linestyle="none", markersize=9, color=KIND_COLOURS["poll"], label="poll (GET)"),
+               Line2D([], [], marker="|", linestyle="none", markersize=9, color=KIND_COLOURS["poll"],
+                      label="poll (GET)"),
                Line2D([], [], marker="*", linestyle="none", markersize=10, color=KIND_COLOURS["done"], label="done"),
                Patch(color=KIND_COLOURS["download"], label="download MP4"),
                Line2D([], [], marker="x", linestyle="none", color=KIND_COLOURS["refused"], label="refused (429…)")]
     if interval:
-        handles.append(Patch(color=KIND_COLOURS["slot"][0], label=f"one request slot ({interval:.2g} s)"))
+        handles.append(Patch(color=SLOT_COLOURS[0], label=f"one request slot ({interval:.2g} s)"))
     legend = fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
                         handletextpad=0.3, columnspacing=1.2)
     for text in legend.get_texts():

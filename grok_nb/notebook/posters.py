@@ -21,7 +21,7 @@ def poster_data_uri(path: str | Path | None, width: int = POSTER_WIDTH, at_s: fl
 
 @functools.lru_cache(maxsize=512)
 def _poster(path: str, _mtime: int, width: int, at_s: float) -> str | None:
-    import av
+    import av  # PyAV and Pillow: heavy, loaded only when a poster is first cut
     from PIL import Image
 
     try:
@@ -33,7 +33,7 @@ def _poster(path: str, _mtime: int, width: int, at_s: float) -> str | None:
                     break
             if frame is None:
                 return None
-            image = frame.to_image()
+            image = frame.to_image()  # type: ignore[no-untyped-call]
     except (av.error.FFmpegError, OSError):
         return None
     image.thumbnail((width, width), Image.Resampling.LANCZOS)

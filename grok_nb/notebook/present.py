@@ -1,6 +1,6 @@
 """What a card shows for a run, as plain data and small HTML (pure: no widgets, no I/O).
 
-Colours come from JupyterLab's theme variables (see ``tables.TONE_CSS``), so cards read in light and dark themes.
+Words and colours come from looks.py (JupyterLab's theme variables), so cards read in light and dark themes.
 """
 
 from __future__ import annotations
@@ -13,20 +13,32 @@ from typing import Any
 
 from ..errors import JobFailedError
 from ..jobs.results import Run
-from . import tables
-from .tables import MUTED_CSS, TONE_CSS, seconds, usd
+from . import looks, tables
+from .looks import TONE_CSS
+from .tables import MUTED_CSS, seconds, usd
 
-__all__ = ["CardView", "card_view", "dedupe_clauses", "elapsed_s", "error_html", "error_parts", "eta_s",
+__all__ = ["CardView", "Media", "card_view", "dedupe_clauses", "elapsed_s", "error_html", "error_parts", "eta_s",
            "exchanges_html", "header_html", "outcome", "player_html", "seconds", "usd"]
 
-#: The state word of each outcome; its colour comes from ``tables.TONES`` (the same on bars, text and tables).
-_STATE_TEXT = {"submitting": "submitting…", "pending": "rendering", "done": "done", "failed": "failed",
-               "expired": "expired", "moderated": "moderated", "rejected": "refused",
-               "uncertain": "submit uncertain", "download_failed": "not downloaded",
-               "stopped": "stopped waiting (resumable)"}
-#: The FloatProgress style of each tone: the bar says what the text says.
-_BAR_STYLE = {"ok": "success", "bad": "danger", "warn": "warning"}
 _REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
+
+
+@dataclass(frozen=True)
+class Media:
+    """What a view needs to show a finished video (found by the runtime, never by the view): where it loads,
+    its shape and length, a poster thumbnail, and a link that outlives the kernel."""
+
+    src: str
+    width: int
+    height: int
+    duration: float | None
+    poster: str | None = None
+    href: str | None = None
+
+    @property
+    def source(self) -> tuple[str, int, int, float | None]:
+        """(src, width, height, seconds), as a player takes them."""
+        return self.src, self.width, self.height, self.duration
 
 
 @dataclass(frozen=True)
@@ -43,14 +55,8 @@ class CardView:
 
 
 def outcome(run: Run) -> str:
-    """The status a view shows: the run's, or ``download_failed`` / ``stopped`` / ``uncertain`` when that says more."""
-    if run.status == "done" and run.error is not None:
-        return "download_failed"  # done at the server, but the MP4 is not here
-    if run.stopped and not run.finished:
-        return "stopped"
-    if run.error is not None and run.status in ("submitting", "pending"):
-        return "uncertain"
-    return str(run.status)
+    """The state a view shows for a run: a key of ``looks.LOOKS`` (``download_failed``, ``stopped``... when apt)."""
+    return looks.state_of(run)
 
 
 def elapsed_s(run: Run, now: datetime | None = None) -> float | None:
@@ -73,18 +79,20 @@ def card_view(run: Run, now: datetime | None = None) -> CardView:
     """Bar, style and stats for a run: a finished job's bar is full, in its outcome's colour, as its state text."""
     elapsed = elapsed_s(run, now)
     status = outcome(run)
-    tone = tables.tone(status)
-    ended = run.finished or status in ("download_failed", "uncertain")
+    seen = looks.look(status)
+    ended = seen.tone in ("ok", "bad", "warn") and status != "stopped"
     if status == "stopped":
-        value, style = float(run.progress or 0), "warning"  # not over: the job goes on at the server
+        value, style = float(run.progress or 0), looks.BAR_STYLE["warn"]  # not over: the job goes on at the server
     elif ended:
-        value, style = 100.0, _BAR_STYLE.get(tone, "danger")
+        value, style = 100.0, looks.BAR_STYLE[seen.tone]
+    elif status == "downloading":
+        value, style = 100.0, ""  # rendered; the MP4 is on its way
     elif run.progress is None:
         value, style = 0.0, "info"
     else:
         value, style = float(run.progress), ""
-    state = _STATE_TEXT.get(status, status)
-    if run.progress is not None and not ended and status != "stopped":
+    state = seen.word
+    if run.progress is not None and status in ("submitting", "pending"):
         state += f" {run.progress}%"
     parts = [f"elapsed {seconds(elapsed)}"]
     if not ended:
@@ -93,9 +101,14 @@ def card_view(run: Run, now: datetime | None = None) -> CardView:
     parts.append(f"est. {usd(est)}")
     if run.cost_actual_usd is not None:
         parts.append(f"cost {usd(run.cost_actual_usd)}")
-    parts.append(f"{run.polls} polls")
-    failed = ended and tone in ("bad", "warn")
-    return CardView(state, value, style, " · ".join(parts), ended or run.stopped, failed, tone)
+    parts.append(polls(run.polls))
+    failed = ended and seen.tone in ("bad", "warn")
+    return CardView(state, value, style, " · ".join(parts), ended or run.stopped, failed, seen.tone)
+
+
+def polls(n: int) -> str:
+    """'1 poll', '3 polls'."""
+    return f"{n} poll" if n == 1 else f"{n} polls"
 
 
 def state_html(view: CardView) -> str:
@@ -108,7 +121,7 @@ def error_parts(run: Run) -> tuple[str | None, str]:
     """(code, message) of a run's error, each said once: no request id (shown apart), no repeated advice."""
     err = run.error
     if err is None:
-        return None, _STATE_TEXT.get(outcome(run), str(run.status))
+        return None, looks.word(outcome(run))
     code = getattr(err, "code", None)
     if isinstance(err, JobFailedError):
         message = err.message or "no message"
@@ -148,7 +161,8 @@ def header_html(run: Run, width: int = 90) -> str:
         "image→video" if p.get("image") else None,
         f"{len(p['reference_images'])} reference images" if p.get("reference_images") else None,
     ) if b]
-    return (f'<div class="grok-card-title" title="{html.escape(prompt)}" style="color:{tables.TEXT_CSS};line-height:1.4">'
+    return (f'<div class="grok-card-title" title="{html.escape(prompt)}" '
+            f'style="color:{tables.TEXT_CSS};line-height:1.4">'
             f"<b>{html.escape(run.kind)}</b> · <i>{html.escape(shown)}</i></div>"
             f'<div class="grok-card-params" style="font-size:12px;color:{MUTED_CSS};line-height:1.4">'
             f'{html.escape(" · ".join(bits))}</div>')
@@ -170,7 +184,7 @@ def player_html(src: str, width: int, height: int, duration: float | None, reque
 def error_html(run: Run) -> str:
     """What went wrong, once: the code, the message with its advice, and the request id, in the outcome's colour."""
     code, message = error_parts(run)
-    colour = TONE_CSS[tables.tone(outcome(run))]
+    colour = TONE_CSS[looks.tone(outcome(run))]
     head = f"<b>{html.escape(code)}</b>: " if code else ""
     return (f'<div class="grok-error" role="status" style="color:{colour};border-left:3px solid {colour};'
             f'padding-left:8px;font-size:13px;line-height:1.4">{head}{html.escape(message)}'

@@ -12,10 +12,12 @@ import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from .compare import Grid
+from ..api.probe import probe
+from . import fallback, gridstate
+from .gridstate import short
+from .posters import poster_data_uri
 
 _STATIC = Path(__file__).resolve().parent / "static"
 _PAGE_STYLE = "body{font-family:system-ui,sans-serif;margin:24px;background:#fff;color:#212121} .sum{margin:8px 0 16px}"
@@ -40,13 +42,8 @@ def _script_safe(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
-def grid_report(grid: Grid, out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
-    """Write the grid as rows × columns of players with headers, synchronized playback, cost and latency."""
-    from ..api.probe import probe
-    from . import fallback, gridstate
-    from .compare import short
-    from .posters import poster_data_uri
-
+def grid_report(grid: Any, out: Path, *, embed: bool = True, title: str = "grok_nb comparison") -> Path:
+    """Write a Grid (compare.py) as rows × columns of players with headers, synchronized playback, cost and latency."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lay = gridstate.layout([c.label for c in grid.cells], grid.varying, short)
@@ -54,9 +51,9 @@ def grid_report(grid: Grid, out: Path, *, embed: bool = True, title: str = "grok
     for i, cell in enumerate(grid.cells):
         run = cell.run
         source = None
-        if run is not None and run.ok and Path(run.path).is_file():  # type: ignore[arg-type]
-            info = probe(run.path)  # type: ignore[arg-type]
-            source = (_video_src(Path(run.path), out, embed), info.width, info.height, info.duration)  # type: ignore[arg-type]
+        if run is not None and run.ok and Path(run.path).is_file():
+            info = probe(run.path)
+            source = (_video_src(Path(run.path), out, embed), info.width, info.height, info.duration)
         t = gridstate.tile(i, run, position=lay.positions[i], label=lay.cols[lay.positions[i][1]], source=source,
                            poster=poster_data_uri(run.path) if source else None, prompt=cell.args.get("prompt"))
         tiles.append({**t, "href": ""})  # the player is the link here; a second copy of the video would double the file

@@ -5,21 +5,26 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
+import IPython
+import IPython.display as ipd
+import pandas as pd
+
 from ..api.pricing import CostEstimate
-from ..api.probe import probe
 from ..client import Client
-from ..errors import ConfirmationRequired
+from ..errors import ConfirmationRequired, ValidationError
 from ..history.store import filter_runs
 from ..jobs.results import JobHandle, Run
 from . import plots
-from .browser import HistoryBrowser
+from .browser import HistoryBrowser, HistoryFeed
 from .compare import Grid
+from .controller import Controller
 from .gridview import VideoGrid
-from .media import MediaServer
+from .keystatus import KeyStatus
+from .present import Media
 from .tables import HistoryFrame
+from .timeline import build_timeline
 from .widgets import ConfirmBar, JobCard
 
 __all__ = ["HistoryFrame", "Studio"]
@@ -29,9 +34,7 @@ DEFAULT_CONFIRM_ABOVE_USD = 2.0
 
 
 def _display(obj: Any) -> None:
-    from IPython.display import display
-
-    display(obj)
+    ipd.display(obj)  # type: ignore[no-untyped-call]
 
 
 def _with_card(client_method: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,7 +51,7 @@ def _with_card(client_method: Callable[..., Any]) -> Callable[..., Any]:
     params.insert(at, display)
     method.__signature__ = inspect.Signature(params, return_annotation=JobHandle)  # type: ignore[attr-defined]
     method.__doc__ = f"{(client_method.__doc__ or '').strip()} Shown as a live card; returns the handle at once."
-    del method.__wrapped__  # type: ignore[attr-defined]
+    del method.__wrapped__
     return method
 
 
@@ -63,18 +66,18 @@ class Studio:
         ``confirm_above_usd``: a grid estimated above it waits for confirm=True or its Run button.
         ``player``: 'local' plays the cached MP4s, 'remote' the result URLs (a browser on another machine).
         """
-        if player not in ("local", "remote"):
-            raise ValueError("player must be 'local' (served from the cache) or 'remote' (the result URL)")
+        controller = Controller(None, player)  # refuses an unknown player before a client is made
         if client is None:
             client = Client(api_key, base_url, budget_usd=budget_usd, **client_options)
         elif budget_usd is not None:
             client.budget.set_limit(budget_usd)
         self.client = client
+        controller.store = client.store
+        self.controller = controller  # every read and write the views ask for
         self.confirm_above_usd = confirm_above_usd
         self.player = player
         self.experiment_name: str | None = None
-        self._probes: dict[str, tuple[int, int, float]] = {}
-        waiting = self.client.waiting()
+        waiting = self._core.waiting()
         if waiting:
             print(f"grok_nb: {waiting} job{'s' if waiting != 1 else ''} of this history "
                   f"{'are' if waiting != 1 else 'is'} unfinished; studio.resume() shows them again (sends no submit).",
@@ -83,17 +86,24 @@ class Studio:
     @property
     def budget_usd(self) -> float | None:
         """The spending limit of the studio's client (None: no limit)."""
-        return self.client.budget_usd
+        limit = self._core.budget_usd
+        return None if limit is None else float(limit)
 
     @property
     def spent_usd(self) -> float:
         """What finished jobs sent through this studio cost."""
-        return self.client.spent_usd
+        return float(self._core.spent_usd)
 
     @property
     def remaining_usd(self) -> float | None:
         """What may still be spent."""
-        return self.client.remaining_usd
+        left = self._core.remaining_usd
+        return None if left is None else float(left)
+
+    @property
+    def _core(self) -> Any:
+        # The sync Client forwards to AsyncClient at run time; its methods are not typed for a Client self.
+        return self.client
 
     def __repr__(self) -> str:
         return f"<Studio {self.client!r} experiment={self.experiment_name!r}>"
@@ -101,29 +111,29 @@ class Studio:
     # -- players --------------------------------------------------------------------------------
     def player_source(self, run: Run) -> tuple[str, int, int, float | None] | None:
         """(src, width, height, seconds) for a finished run's player; None when there is nothing to play."""
-        if run.path is None or not Path(run.path).is_file():
-            return None
-        key = str(run.path)
-        if key not in self._probes:
-            info = probe(run.path)
-            self._probes[key] = (info.width, info.height, info.duration)
-        width, height, seconds = self._probes[key]
-        src = None
-        if self.player == "local":
-            src = MediaServer.for_folder(Path(run.path).parent).url_for(run.path)
-        src = src or run.url
-        return (src, width, height, seconds) if src else None
+        media = self.controller.media(run)
+        return media.source if media else None
+
+    def media(self, run: Run) -> Media | None:
+        """A finished run's video as the views show it (source, shape, poster, link); None when there is none."""
+        return self.controller.media(run)
 
     # -- jobs with cards ------------------------------------------------------------------------
+    def _feed(self, card: JobCard) -> Callable[[Run], None]:
+        """A job's on_update: the run, and once it is done its video, handed to the card."""
+        def on_update(run: Run) -> None:
+            card.update(run, self.controller.media(run))
+        return on_update
+
     def _job(self, method: Any, *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
-        card = JobCard(self.player_source, budget=self.client.budget)
+        card = JobCard(budget=self.client.budget)
         try:
-            handle = method(*args, wait=False, on_update=card.update, **kwargs)
+            handle: JobHandle = method(*args, wait=False, on_update=self._feed(card), **kwargs)
         except BaseException:
             card.close()
             raise
-        card.update(handle.run)
-        handle.card = card  # type: ignore[attr-defined]
+        self._feed(card)(handle.run)
+        handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
         if display:
             _display(card)
         return handle
@@ -138,21 +148,22 @@ class Studio:
         cards: dict[str, JobCard] = {}
 
         def card_for(run: Run) -> Any:
-            cards[run.run_id] = JobCard(self.player_source, budget=self.client.budget)
-            return cards[run.run_id].update
+            cards[run.run_id] = JobCard(budget=self.client.budget)
+            return self._feed(cards[run.run_id])
 
-        handles = self.client.resume(on_update=card_for)
+        handles: list[JobHandle] = self._core.resume(on_update=card_for)
         for handle in handles:
-            card = cards.get(handle.run.run_id) or JobCard(self.player_source, budget=self.client.budget)
-            card.update(handle.run)
-            handle.card = card  # type: ignore[attr-defined]
+            card = cards.get(handle.run.run_id) or JobCard(budget=self.client.budget)
+            self._feed(card)(handle.run)
+            handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
             if display:
                 _display(card)
         return handles
 
     def estimate_cost(self, *args: Any, **kwargs: Any) -> CostEstimate:
         """The price before sending; the arguments of generate/edit/extend."""
-        return self.client.estimate_cost(*args, **kwargs)
+        estimate: CostEstimate = self._core.estimate_cost(*args, **kwargs)
+        return estimate
 
     # -- experiments ----------------------------------------------------------------------------
     def experiment(self, name: str) -> _Experiment:
@@ -171,11 +182,19 @@ class Studio:
         grid = Grid(self.client, axes, repeats, tags=[])
         grid.check_budget(budget_usd, None, None)  # over budget: nothing is sent, no confirmation can help
         budget = budget_usd if budget_usd is not None else self.budget_usd
-        view = VideoGrid(grid, self.player_source, store=self.client.store, budget_usd=budget)
+        view = VideoGrid(grid, on_intent=self.controller.review, budget_usd=budget)
         grid.view = view  # type: ignore[attr-defined]
 
+        def cell_update(index: int) -> Callable[[Run], None]:
+            draw = view.cell_callback(index)
+
+            def on_update(run: Run) -> None:
+                view.set_media(index, self.controller.media(run))  # found before the cell's last draw
+                draw(run)
+            return on_update
+
         def start() -> None:
-            grid.start(view.cell_callback)
+            grid.start(cell_update)
             view.update(force=True)
 
         try:
@@ -199,18 +218,16 @@ class Studio:
                 since: Any = None) -> HistoryFrame:
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
-        df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
+        df = filter_runs(self._core.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
         return HistoryFrame(df.reset_index(drop=True))
 
     def status(self) -> Any:
         """The processes and jobs sharing this key's request budget (this one first), and where it lives."""
-        from .keystatus import KeyStatus
-
         return KeyStatus(self.client.limiter.status())
 
     def browse(self, *, live: bool = True) -> HistoryBrowser:
         """A widget over the history: filter, sort, play side by side, rate and note each run; new runs appear live."""
-        return HistoryBrowser(self.client.store, self.player_source, live=live)
+        return HistoryFeed(self.client.store, self.controller.media, live=live).view
 
     def plot_latency(self, theme: str = "auto", **filters: Any) -> Any:
         """Latency by resolution and duration (a matplotlib Figure); ``theme``: auto, light or dark."""
@@ -226,8 +243,6 @@ class Studio:
         # runs: a Grid, or Runs / handles / run ids / request ids; without it, the `last` runs that pass
         # `filters` (the arguments of history()). rate_limit: the requests per second the slots show
         # (default: this studio's client's).
-        from .timeline import build_timeline
-
         if isinstance(runs, Grid):
             return runs.timeline(theme=theme)
         store = self.client.store
@@ -245,15 +260,11 @@ class Studio:
         run_id = run.run_id if isinstance(run, Run) else str(run)
         row = self.client.store.get(run_id) or self.client.store.find(run_id)
         if row is None:
-            from ..errors import ValidationError
-
             raise ValidationError("runs", run, "Runs, job handles, run ids or request ids from this history")
-        return row
+        return dict(row)
 
     def exchanges(self, run: Run | JobHandle) -> Any:
         """A run's HTTP exchanges (method, path, status, timing; never the key) as a DataFrame."""
-        import pandas as pd
-
         run = run.run if isinstance(run, JobHandle) else run
         return pd.DataFrame(self.client.store.exchanges(run.run_id))
 
@@ -284,9 +295,5 @@ def _lane_label(row: dict[str, Any]) -> str:
 
 
 def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    shell = IPython.get_ipython()
     return shell is not None and hasattr(shell, "kernel")

@@ -1,9 +1,7 @@
 """Run tables that read well in a notebook: dollars, seconds, stars, one-line prompts (pure formatting, no widgets).
 
-Imported lazily by the core (it loads pandas).
-
 ``HistoryFrame`` and ``GridTable`` are plain pandas DataFrames; only their HTML display differs.
-The same colour words (``TONES``) colour a status here, on a job card and in the history browser.
+A status reads here as on a job card, a grid tile and in the history browser: word, colour and icon from looks.py.
 """
 
 from __future__ import annotations
@@ -14,33 +12,16 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # tables are DataFrames: this module is loaded only by the notebook side
 
-#: The colour language of outcomes: the tone of each status (text, bar and border agree on it).
-#: ``ok`` = the video is here; ``bad`` = the job ended without a video; ``warn`` = recoverable
-#: (the job may still deliver: download again, resume, check the console); ``busy`` = under way.
-TONES: dict[str, str] = {
-    "done": "ok", "failed": "bad", "rejected": "bad", "moderated": "bad", "expired": "bad",
-    "download_failed": "warn", "uncertain": "warn", "stopped": "warn",
-    "submitting": "busy", "pending": "busy", "not started": "busy",
-}
-#: CSS colours per tone, from JupyterLab's theme variables. Mixing the theme colour with
-#: ``--jp-ui-font-color0`` (black in light themes, white in dark ones) keeps text above 4.5:1 in both.
-TONE_CSS: dict[str, str] = {
-    "ok": "color-mix(in srgb, var(--jp-success-color1, #388e3c) 65%, var(--jp-ui-font-color0, #000))",
-    "bad": "color-mix(in srgb, var(--jp-error-color1, #d32f2f) 70%, var(--jp-ui-font-color0, #000))",
-    "warn": "color-mix(in srgb, var(--jp-warn-color1, #f57c00) 60%, var(--jp-ui-font-color0, #000))",
-    "busy": "var(--jp-ui-font-color1, #212121)",
-}
+from ..history.store import RUN_COLUMNS
+from . import looks
+from .looks import TONE_CSS
+
 #: Secondary text (parameters, stats): the theme's text colour, slightly lighter, still ≥ 4.5:1.
 MUTED_CSS = "color-mix(in srgb, var(--jp-ui-font-color1, #212121) 82%, transparent)"
 TEXT_CSS = "var(--jp-ui-font-color1, #212121)"
 STARS = 5
-
-
-def tone(status: str | None) -> str:
-    """The tone word (ok, bad, warn, busy) of a status."""
-    return TONES.get(str(status or ""), "busy")
 
 
 def usd(value: float | None) -> str:
@@ -77,7 +58,7 @@ def when(value: Any) -> str:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value.strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def _missing(value: Any) -> bool:
@@ -114,12 +95,14 @@ def code(text: Any) -> str:
 
 
 def status_cell(status: Any, title: str | None = None) -> str:
-    """A status word in its tone's colour."""
+    """A status as its icon and word, in its tone's colour (the stored value on hover)."""
     if _missing(status):
         return "—"
-    tip = f' title="{html.escape(title)}"' if title else ""
-    return (f'<span class="grok-status grok-tone-{tone(status)}"{tip} '
-            f'style="color:{TONE_CSS[tone(status)]};font-weight:600;{_NOWRAP}">{html.escape(str(status))}</span>')
+    seen = looks.look(status)
+    tip = html.escape(title or str(getattr(status, "value", status)))
+    return (f'<span class="grok-status grok-tone-{seen.tone}" title="{tip}" '
+            f'style="color:{TONE_CSS[seen.tone]};font-weight:600;{_NOWRAP}">'
+            f"{seen.icon} {html.escape(seen.word)}</span>")
 
 
 def _plain(value: Any) -> str:
@@ -164,7 +147,8 @@ def formatter(column: str) -> Callable[[Any], str]:
         return _number_or_text(length)
     if name in ("path", "local_path"):
         return lambda v: clipped(v, 24) if _missing(v) else (
-            f'<span title="{html.escape(str(v))}" style="{_NOWRAP}">{html.escape(str(v).replace(chr(92), "/").rsplit("/", 1)[-1])}</span>')
+            f'<span title="{html.escape(str(v))}" style="{_NOWRAP}">'
+            f'{html.escape(str(v).replace(chr(92), "/").rsplit("/", 1)[-1])}</span>')
     if name == "tags":
         return _plain
     return _plain
@@ -188,10 +172,10 @@ def table_html(df: Any, columns: Sequence[str] | None = None, *, caption: str | 
     ])
     if caption:
         styler = styler.set_caption(html.escape(caption))
-    return styler.to_html()
+    return str(styler.to_html())
 
 
-class _RunTable(pd.DataFrame):
+class _RunTable(pd.DataFrame):  # type: ignore[misc]  # pandas has no type stubs here
     """A DataFrame whose notebook display is compact while it has all its usual columns, else exactly its own."""
 
     #: The columns a full table of this kind has.
@@ -207,7 +191,7 @@ class _RunTable(pd.DataFrame):
             return compact + extra  # columns the user added are never hidden
         return list(self.columns)  # the user picked columns: show exactly those
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         return _scroll(table_html(self, self._shown_columns()))
 
 
@@ -230,8 +214,6 @@ class HistoryFrame(_RunTable):
 
     @property
     def _SCHEMA(self) -> tuple[str, ...]:  # type: ignore[override]
-        from ..history.store import RUN_COLUMNS
-
         return RUN_COLUMNS
 
     def _compact_columns(self) -> list[str]:
@@ -244,12 +226,12 @@ class HistoryFrame(_RunTable):
                 cols.remove(optional)
         return cols
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         cols = self._shown_columns()
         if "cost_actual_usd" in cols and "cost_estimated_usd" not in cols and "cost_estimated_usd" in self.columns:
             view = pd.DataFrame(self).copy()  # no actual cost (yet): the estimate, marked as one
-            view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a
-                                       for a, e in zip(view["cost_actual_usd"], view["cost_estimated_usd"])]
+            pairs = zip(view["cost_actual_usd"], view["cost_estimated_usd"], strict=True)
+            view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a for a, e in pairs]
             return _scroll(table_html(view, cols))
         return _scroll(table_html(self, cols))
 
@@ -274,19 +256,20 @@ class GridTable(_RunTable):
             cols.append("error")
         return cols + ["request_id"]
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         cols = self._shown_columns()
         if "cost_usd" in cols and "cost_basis" in self.columns and "cost_basis" not in cols:
             view = pd.DataFrame(self).copy()
             estimated = view["cost_basis"].eq("estimate") & view["cost_usd"].notna()
             if estimated.any():  # an estimate is marked as one, not passed off as a price
-                view["cost_usd"] = [f"{usd(c)} (est.)" if e else c for c, e in zip(view["cost_usd"], estimated)]
+                view["cost_usd"] = [f"{usd(c)} (est.)" if e else c
+                                    for c, e in zip(view["cost_usd"], estimated, strict=True)]
             return _scroll(table_html(view, cols))
         return _scroll(table_html(self, cols))
 
 
 def _same(a: Iterable[Any], b: Iterable[Any]) -> bool:
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if _missing(x) or _missing(y):
             continue
         if abs(float(x) - float(y)) > 0.05:

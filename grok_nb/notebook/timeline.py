@@ -75,7 +75,7 @@ class Timeline:
     def min_gap(self) -> float | None:
         """The smallest time between two consecutive API requests' starts (None with fewer than two)."""
         starts = [r.start for r in self.api_requests]
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
         return min(gaps) if gaps else None
 
     def peak_rate(self, window: float = 1.0) -> float:
@@ -141,8 +141,8 @@ def build_timeline(jobs: Iterable[tuple[str, Sequence[dict[str, Any]], str]], *,
         origin = min(starts) if starts else None
     lanes = []
     for i, (label, status, spans) in enumerate(parsed):
-        assert origin is not None or not spans
-        reqs = tuple(Request(i, kind, (start - origin).total_seconds(), (end - origin).total_seconds(), code, text)
-                     for kind, start, end, code, text in spans)  # type: ignore[operator]
+        zero = origin if origin is not None else datetime.min  # no origin: no request in any lane
+        reqs = tuple(Request(i, kind, (start - zero).total_seconds(), (end - zero).total_seconds(), code, text)
+                     for kind, start, end, code, text in spans)
         lanes.append(Lane(label, str(status), reqs))
     return Timeline(origin, tuple(lanes), interval)

@@ -1,4 +1,4 @@
-"""ipywidgets views over plain objects: a view never speaks HTTP, it only draws what a Run says."""
+"""ipywidgets views over plain objects: a view does no I/O, it only draws what a Run (and its Media) say."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import ipywidgets as W
 
 from ..jobs.results import Run
-from . import fallback, gridstate, present
-from .posters import poster_data_uri
+from . import fallback, gridstate, looks, present
+from .live import LiveDisplay
+from .present import Media
 from .redraw import MAX_REFRESH_PER_S, Redraw
 from .tables import MUTED_CSS
 
-PlayerSource = Callable[[Run], "tuple[str, int, int, float | None] | None"]
 #: ipywidgets draws an accordion's title in --jp-ui-font-color2 on --jp-layout-color2 (4.4:1 in the light
 #: theme); the card's own title colour keeps it above 4.5:1.
 CARD_STYLE = ("<style>.grok-http .jupyter-widget-Collapse-header{color:var(--jp-ui-font-color1)}"
@@ -26,7 +26,7 @@ class _View:
     """Shows its ``widget`` when it is the value of a cell, with a static ``text/html`` for saved notebooks."""
 
     widget: W.Widget
-    _live: fallback.LiveDisplay | None = None
+    _live: LiveDisplay | None = None
     _shadow_key: str | None = None  # set by views that carry fallback.hide_css(key): they get a static shadow
 
     def static_html(self) -> str:
@@ -39,9 +39,9 @@ class _View:
     def _ipython_display_(self) -> None:
         if self._live is None:
             if self._shadow_key is None:
-                self._live = fallback.LiveDisplay(self._repr_mimebundle_)
+                self._live = LiveDisplay(self._repr_mimebundle_)
             else:
-                self._live = fallback.LiveDisplay(
+                self._live = LiveDisplay(
                     lambda: fallback.bundle(self.widget, None, f"<grok_nb {type(self).__name__}>"), self.static_html,
                     self._shadow_key)
         self._live.show()
@@ -50,16 +50,17 @@ class _View:
 class JobCard(_View):
     """A live card for one job: what was asked, progress, state, times, cost, then a player or the error."""
 
-    def __init__(self, player_source: PlayerSource, *, compact: bool = False, max_rate: float = MAX_REFRESH_PER_S,
+    def __init__(self, *, compact: bool = False, max_rate: float = MAX_REFRESH_PER_S,
                  clock: Callable[[], float] = time.monotonic, budget: Any = None):
-        self._player_source = player_source
+        self._media: Media | None = None  # the finished video, as the runtime found it
         self._budget = budget  # the client's ledger: the card says what is left of it
         self._redraw = Redraw(self._draw, max_rate, clock)
         self._run: Run | None = None
         self._compact = compact
         self._player_set = False
         self._static_kind: str | None = None  # the outcome the static shadow last showed
-        self._shadow_key = fallback.new_key()
+        self._key = fallback.new_key()
+        self._shadow_key = self._key
         self.draws = 0  # how many times the widgets were refreshed (tests bound it)
         self.header = W.HTML()
         self.state = W.HTML(layout=W.Layout(min_width="150px"))
@@ -84,9 +85,11 @@ class JobCard(_View):
         for w in (self.header, self.state, self.bar, self.stats, self.player, self.http, self.widget):
             w.close()
 
-    def update(self, run: Run) -> None:
-        """Offer a new state; draws now, or later if the last draw was too recent (never loses the last state)."""
+    def update(self, run: Run, media: Media | None = None) -> None:
+        """Offer a new state (and, once done, its video); draws now, or later if the last draw was too recent."""
         self._run = run
+        if media is not None:
+            self._media = media
         self._redraw.request(force=run.finished or run.stopped or run.request_id is None)
 
     def static_html(self) -> str:
@@ -94,8 +97,8 @@ class JobCard(_View):
         run = self._run
         if run is None:
             return "<div><i>grok_nb job: not started</i></div>"
-        t = gridstate.tile(0, run, poster=poster_data_uri(run.path) if run.ok else None,
-                           href=run.video_src() if run.ok else None)
+        media = self._media if run.ok else None
+        t = gridstate.tile(0, run, poster=media.poster if media else None, href=media.href if media else None)
         return fallback.card_html(t, f"{run.kind} · {run.prompt or '(no prompt)'}")
 
     def _draw(self) -> None:
@@ -108,7 +111,7 @@ class JobCard(_View):
             self.bar.value, self.bar.bar_style = view.bar_value, view.bar_style
         if self.header.value == "":  # the style hides the card's static shadow wherever the card renders
             self.header.value = (CARD_STYLE + present.header_html(run)
-                                 + f"<style>{fallback.hide_css(self._shadow_key)}</style>")
+                                 + f"<style>{fallback.hide_css(self._key)}</style>")
         self.state.value = present.state_html(view)
         stats = view.stats
         if run.waiting_note:  # another notebook shares the key's rate limit
@@ -120,15 +123,13 @@ class JobCard(_View):
         if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
             self.http.value = present.exchanges_html(run.exchanges)
         # The player is set once: setting an HTML widget again rebuilds the <video> and restarts it.
-        if not self._player_set and run.status == "done" and run.error is None:
-            source = self._player_source(run)
-            if source is not None:
-                self.player.value = present.player_html(*source, run.request_id)
-                self._player_set = True
+        if not self._player_set and run.ok and self._media is not None:
+            self.player.value = present.player_html(*self._media.source, run.request_id)
+            self._player_set = True
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
         kind = gridstate.tile_kind(run)
-        if self._live is not None and kind != self._static_kind and gridstate.TONES[kind] in ("ok", "bad", "warn"):
+        if self._live is not None and kind != self._static_kind and looks.tone(kind) in ("ok", "bad", "warn"):
             self._static_kind = kind
             self._live.refresh()  # the saved notebook shows the outcome, not "rendering"
 

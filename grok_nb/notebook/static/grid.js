@@ -325,7 +325,8 @@ function render({ model, el }) {
     const hasVideo = !!t.src || !!t.poster;
     p.video.hidden = !hasVideo;
     // The state is said once: failures explain themselves in the media area, the footer names the state.
-    setText(p.state, t.tone === "bad" ? t.detail || t.state : t.tone === "idle" || t.tone === "warn" ? t.state : "");
+    // Red and amber tiles say why (and amber ones that the video may still be had); grey ones say their state.
+    setText(p.state, t.tone === "bad" || t.tone === "warn" ? t.detail || t.state : t.tone === "idle" ? t.state : "");
     p.state.hidden = hasVideo;
     p.prog.hidden = t.tone !== "busy";
     p.progFill.style.width = t.progress === null || t.progress === undefined ? "100%" : `${t.progress}%`;

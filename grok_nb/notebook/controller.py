@@ -1,0 +1,66 @@
+"""The notebook's I/O on behalf of its views: finds and serves the videos, reads and writes the history.
+
+Views only draw state and send intents (rate, note, winner, save); a Controller, owned by the Studio,
+does the reading and writing, so no view touches a file, a socket or the database while it draws.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..api.probe import probe
+from ..jobs.results import Run
+from .media import MediaServer
+from .posters import poster_data_uri
+from .present import Media
+
+#: Fields a view may ask to write to a run's history row.
+REVIEW_FIELDS = ("rating", "note", "winner")
+
+
+class Controller:
+    """Owns the store and the players' sources; views get values from it, never call it while drawing."""
+
+    def __init__(self, store: Any, player: str = "local"):
+        if player not in ("local", "remote"):
+            raise ValueError(f"player={player!r} is not allowed: 'local' (served from the cache) or 'remote' "
+                             "(the result URL)")
+        self.store = store
+        self.player = player
+        self._media: dict[tuple[str, int], Media | None] = {}
+        self._lock = threading.Lock()
+
+    # -- videos -----------------------------------------------------------------------------------
+    def media(self, run: Run) -> Media | None:
+        """A finished run's player source, shape, poster and link; None when there is nothing to play."""
+        if not run.ok or run.path is None:
+            return None
+        path = Path(run.path)
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            return None
+        with self._lock:
+            if key in self._media:
+                return self._media[key]
+        info = probe(path)
+        src = MediaServer.for_folder(path.parent).url_for(path) if self.player == "local" else None
+        src = src or run.url
+        found = None
+        if src:
+            found = Media(src, info.width, info.height, info.duration, poster_data_uri(path),
+                          run.video_src() or src)
+        with self._lock:
+            self._media[key] = found
+        return found
+
+    # -- the history ------------------------------------------------------------------------------
+    def review(self, run_id: str, **fields: Any) -> None:
+        """Write a run's rating, note or winner mark (None clears one) to the history."""
+        unknown = set(fields) - set(REVIEW_FIELDS)
+        if unknown:
+            raise ValueError(f"cannot write {sorted(unknown)} from a view: only {', '.join(REVIEW_FIELDS)}")
+        if fields and self.store is not None:
+            self.store.update(run_id, **fields)
