@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import parse_error_body
+from ..errors import parse_error_body, redact
 from .pricing import usd_from_ticks
 
 #: Official statuses. Anything else ("processing", a future word) counts as still running.
@@ -108,8 +108,13 @@ def _usable_url(value: Any) -> tuple[str | None, str]:
     return value.strip(), ""
 
 
-def parse_job_status(body: Any) -> JobStatus:
-    """Normalise a ``GET /v1/videos/{id}`` answer, however sparse (an empty 202 body is pending)."""
+def parse_job_status(body: Any, secret: str | None = None) -> JobStatus:
+    """Normalise a ``GET /v1/videos/{id}`` answer, however sparse (an empty 202 body is pending).
+
+    The server's texts (error code and message, why there is no video) come out without any API key
+    in them (``secret``, a live client's key, anything shaped like a key or bearer token): a gateway may
+    quote the key, and these texts go on to exceptions, the history and every export.
+    """
     if not isinstance(body, dict):
         body = {}
     # Seen live: the whole answer, or just its video, nested under "response".
@@ -143,15 +148,15 @@ def parse_job_status(body: Any) -> JobStatus:
         duration=_float_or_none(video.get("duration")),
         moderated=moderated,
         cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")),
-        model=model if isinstance(model, str) and model else None,
-        error_code=str(code) if code else None,
-        error_message=str(message) if message else None,
-        no_video_reason=why if status == "done" and not moderated and url is None else None,
+        model=redact(model, secret) if isinstance(model, str) and model else None,
+        error_code=redact(str(code), secret) if code else None,
+        error_message=redact(str(message), secret) if message else None,
+        no_video_reason=redact(why, secret) if status == "done" and not moderated and url is None else None,
         raw=body,
     )
 
 
-def parse_poll_error(status_code: int, body: Any) -> JobStatus | None:
+def parse_poll_error(status_code: int, body: Any, secret: str | None = None) -> JobStatus | None:
     """An HTTP error answer to a poll that is really a job outcome, else None.
 
     Seen live: moderation at poll time as HTTP 400, ``{"code": "Client specified an invalid
@@ -160,7 +165,7 @@ def parse_poll_error(status_code: int, body: Any) -> JobStatus | None:
     """
     if not isinstance(status_code, int) or not 400 <= status_code < 500:
         return None
-    code, message = parse_error_body(body)
+    code, message = parse_error_body(body, secret)
     if not _MODERATION.search(message or ""):
         return None
     usage = _dict(body.get("usage")) if isinstance(body, dict) else {}

@@ -352,8 +352,9 @@ class Engine:
             return HttpProblem(answer.status_code), APIError(answer.problem, status_code=answer.status_code,
                                                              request_id=run.request_id)
         if answer.status_code < 400:
-            return parse_job_status(answer.body), None
-        outcome = parse_poll_error(answer.status_code, answer.body)  # moderation sent as a 400, with its cost
+            return parse_job_status(answer.body, self.secret), None
+        # moderation sent as a 400, with its cost
+        outcome = parse_poll_error(answer.status_code, answer.body, self.secret)
         if outcome is not None:
             return outcome, None
         error = error_from_response(answer.status_code, answer.body, headers=answer.headers,
