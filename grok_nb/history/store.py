@@ -88,6 +88,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
+    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane)
+    """
+    ALTER TABLE runs ADD COLUMN cost_budget_usd DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT
+    """,
 )
 
 
@@ -103,12 +108,13 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags", "rating", "note", "made_by", "owner", "winner",
+    "local_path", "tags", "rating", "note", "made_by", "owner", "winner", "cost_budget_usd", "cost_budget_basis",
 )
 EXCHANGE_COLUMNS = ("run_id", "at", "method", "path", "status", "elapsed_ms", "summary")
 _JSON_COLUMNS = ("reference_images", "tags")
 _TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
-_FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration")
+_FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration",
+                  "cost_budget_usd")
 
 
 class HistoryError(GrokError):

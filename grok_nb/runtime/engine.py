@@ -52,7 +52,7 @@ from ..jobs.lifecycle import (
     after_download,
     after_poll,
     after_submit,
-    settle_cost,
+    count_cost,
 )
 from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, TransportProblem, Wait, next_step
 from ..jobs.results import Run
@@ -374,6 +374,8 @@ class Engine:
             run.duration = status.duration
         if status.cost_usd is not None:
             run.cost_actual_usd = status.cost_usd
+        if status.cost_reported is not None:
+            run.cost_reported = status.cost_reported
         if status.model and not run.model:
             run.model = status.model
 
@@ -427,9 +429,12 @@ class Engine:
     async def _finish(self, job: Job) -> None:
         run = job.run
         run.stopped = False
+        estimate = run.estimate.usd if run.estimate else 0.0
+        # A server's figure counts only when it can be right (a negative one would refill the budget).
+        counted = count_cost(run.status, estimate, run.cost_actual_usd, run.cost_reported)
+        run.cost_budget_usd, run.cost_budget_basis = counted.usd, counted.basis
         if job.reservation is not None:
-            estimate = run.estimate.usd if run.estimate else 0.0
-            self.budget.settle(job.reservation, settle_cost(run.status, estimate, run.cost_actual_usd))
+            self.budget.settle(job.reservation, counted.usd)
         self.jobs.pop(run.run_id, None)
         await self._emit(job, Finished(run))
 
