@@ -26,15 +26,46 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 _KEY_PATTERN = re.compile(r"xai-[A-Za-z0-9_*.\-]{2,}")
+#: A credential after "Bearer" (a gateway may echo the Authorization header), whatever its shape.
+_BEARER_PATTERN = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*")
+_secrets_lock = threading.Lock()
+#: The keys of the clients alive in this process (key → how many clients use it): any text from a server
+#: is cleaned of them, even where the caller does not hold the key (a key need not look like "xai-...").
+_live_secrets: dict[str, int] = {}
+
+
+def remember_secret(secret: str | None) -> None:
+    """Redact ``secret`` from every server text made into an error or row from now on (until forgotten)."""
+    if secret:
+        with _secrets_lock:
+            _live_secrets[secret] = _live_secrets.get(secret, 0) + 1
+
+
+def forget_secret(secret: str | None) -> None:
+    """One client using ``secret`` is gone; the key stays redacted while another one uses it."""
+    if secret:
+        with _secrets_lock:
+            left = _live_secrets.get(secret, 0) - 1
+            if left > 0:
+                _live_secrets[secret] = left
+            else:
+                _live_secrets.pop(secret, None)
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove an API key (the given one, and anything shaped like an xAI key) from text."""
+    """Remove API keys from text: the given one, every live client's, anything shaped like an xAI key or bearer."""
+    with _secrets_lock:
+        # a live client's 1-3 character "key" (a test's) would blank out ordinary words elsewhere
+        known_keys = {k for k in _live_secrets if len(k) >= 4}
     if secret:
-        text = text.replace(secret, "***")
+        known_keys.add(secret)
+    for known in sorted(known_keys, key=len, reverse=True):  # longest first: a key containing another goes whole
+        text = text.replace(known, "***")
+    text = _BEARER_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
     return _KEY_PATTERN.sub("xai-***", text)
 
 
@@ -270,8 +301,13 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
 }
 
 
-def parse_error_body(body: Any) -> tuple[str | None, str]:
-    """(code, message) from any of the error-body shapes seen from xAI."""
+def parse_error_body(body: Any, secret: str | None = None) -> tuple[str | None, str]:
+    """(code, message) from any of the error-body shapes seen from xAI, without any API key in them."""
+    code, message = _error_body(body)
+    return (redact(code, secret) if code is not None else None), redact(message, secret)
+
+
+def _error_body(body: Any) -> tuple[str | None, str]:
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):  # gateway shape {"error": {"message", "code"}}
@@ -314,10 +350,7 @@ def error_from_response(
     secret: str | None = None,
 ) -> APIError:
     """Map an HTTP error answer to the right APIError subclass (the only place that does)."""
-    code, message = parse_error_body(body)
-    message = redact(message, secret)
-    if code:
-        code = redact(code, secret)
+    code, message = parse_error_body(body, secret)
     retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
     cls = _STATUS_CLASSES.get(status_code)
     if cls is None:

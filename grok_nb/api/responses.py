@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import parse_error_body
+from ..errors import parse_error_body, redact
 from .pricing import usd_from_ticks
 
 #: Official statuses. Anything else ("processing", a future word) counts as still running.
@@ -34,6 +34,8 @@ class JobStatus:
     duration: float | None = None
     moderated: bool = False
     cost_usd: float | None = None
+    #: ``usage.cost_in_usd_ticks`` as sent (None when absent), kept to say why a figure was not counted.
+    cost_reported: Any = None
     model: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -95,6 +97,13 @@ def _float_or_none(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
+def _reported(value: Any) -> Any:
+    """A reported figure as sent, cut short when it is long text (it only goes into a note)."""
+    if isinstance(value, str) and len(value) > 40:
+        return value[:40] + "..."
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)[:40]
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -112,8 +121,13 @@ def _usable_url(value: Any) -> tuple[str | None, str]:
     return value.strip(), ""
 
 
-def parse_job_status(body: Any) -> JobStatus:
-    """Normalise a ``GET /v1/videos/{id}`` answer, however sparse (an empty 202 body is pending)."""
+def parse_job_status(body: Any, secret: str | None = None) -> JobStatus:
+    """Normalise a ``GET /v1/videos/{id}`` answer, however sparse (an empty 202 body is pending).
+
+    The server's texts (error code and message, why there is no video) come out without any API key
+    in them (``secret``, a live client's key, anything shaped like a key or bearer token): a gateway may
+    quote the key, and these texts go on to exceptions, the history and every export.
+    """
     if not isinstance(body, dict):
         body = {}
     # Seen live: the whole answer, or just its video, nested under "response".
@@ -149,15 +163,16 @@ def parse_job_status(body: Any) -> JobStatus:
         duration=_float_or_none(video.get("duration")),
         moderated=moderated,
         cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")),
-        model=model if isinstance(model, str) and model else None,
-        error_code=str(code) if code else None,
-        error_message=str(message) if message else None,
-        no_video_reason=why if status == "done" and not moderated and url is None else None,
+        cost_reported=_reported(usage.get("cost_in_usd_ticks")),
+        model=redact(model, secret) if isinstance(model, str) and model else None,
+        error_code=redact(str(code), secret) if code else None,
+        error_message=redact(str(message), secret) if message else None,
+        no_video_reason=redact(why, secret) if status == "done" and not moderated and url is None else None,
         raw=body,
     )
 
 
-def parse_poll_error(status_code: int, body: Any) -> JobStatus | None:
+def parse_poll_error(status_code: int, body: Any, secret: str | None = None) -> JobStatus | None:
     """An HTTP error answer to a poll that is really a job outcome, else None.
 
     Seen live: moderation at poll time as HTTP 400, ``{"code": "imagine:content-moderated",
@@ -167,10 +182,11 @@ def parse_poll_error(status_code: int, body: Any) -> JobStatus | None:
     """
     if not isinstance(status_code, int) or not 400 <= status_code < 500:
         return None
-    code, message = parse_error_body(body)
+    code, message = parse_error_body(body, secret)
     if (code or "").strip().lower() not in MODERATION_CODES and not _MODERATION.search(message or ""):
         return None
     usage = _dict(body.get("usage")) if isinstance(body, dict) else {}
     return JobStatus(status="done", progress=100, moderated=True,
-                     cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")), error_code=code,
+                     cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")),
+                     cost_reported=_reported(usage.get("cost_in_usd_ticks")), error_code=code,
                      error_message=message, raw=body if isinstance(body, dict) else {})

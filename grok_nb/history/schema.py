@@ -79,6 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
+    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane)
+    """
+    ALTER TABLE runs ADD COLUMN cost_budget_usd DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT
+    """,
 )
 
 
@@ -113,7 +118,8 @@ EXCHANGE_COLUMNS: tuple[str, ...] = tuple(c for c in columns_of("exchanges") if 
 JSON_COLUMNS = ("reference_images", "tags")
 #: ISO 8601 UTC times, kept as text (they sort as text).
 TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
-FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration")
+FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration",
+                 "cost_budget_usd")
 
 
 def utcnow() -> str:

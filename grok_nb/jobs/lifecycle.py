@@ -169,14 +169,59 @@ def after_download(ok: bool, gone: bool = False) -> Status:
     return Status.EXPIRED if gone else Status.DOWNLOAD_FAILED
 
 
-def settle_cost(status: Status, estimate_usd: float, actual_usd: float | None) -> float:
-    """What a finished job counts against a budget: the server's figure, else the estimate for billed outcomes.
+#: A reported cost above this many times the estimate is taken as a wrong figure, not a price.
+ABSURD_COST_FACTOR = 10.0
+#: Below this estimate, ten times it is no bound (a job priced at nothing); a cost up to it is plausible.
+_COST_FLOOR_USD = 0.01
+
+
+@dataclass(frozen=True)
+class CostCount:
+    """What a finished job counts against a budget (``usd``) and which figure that is (``basis``)."""
+
+    usd: float
+    basis: str  # "actual", "estimate", "none", then why when the server's figure was not used
+
+
+def cost_problem(estimate_usd: float, actual_usd: float | None, reported: Any = None) -> str | None:
+    """Why the server's cost cannot be counted (missing, not a number, negative, absurd), or None when it can."""
+    if actual_usd is None:
+        if reported is None:
+            return "no cost reported"
+        shown = repr(reported)
+        return f"the reported cost_in_usd_ticks {shown[:40]} is not a number"
+    if actual_usd != actual_usd or actual_usd in (float("inf"), float("-inf")):
+        return "the reported cost is not a finite number"
+    if actual_usd < 0:
+        return f"the reported cost ${actual_usd:.3f} is negative"
+    if actual_usd > ABSURD_COST_FACTOR * max(estimate_usd, _COST_FLOOR_USD):
+        return (f"the reported cost ${actual_usd:.2f} is over {ABSURD_COST_FACTOR:g}x "
+                f"the estimate ${estimate_usd:.3f}")
+    return None
+
+
+def count_cost(status: Status, estimate_usd: float, actual_usd: float | None, reported: Any = None) -> CostCount:
+    """What a finished job counts against a budget, and why: a sane server figure, else the estimate.
+
+    The server's figure is trusted only when it is a number between 0 and ten times the estimate:
+    a negative one would refill the budget, an absurd one empty it. Otherwise the estimate counts
+    (the larger of the two is never below the estimate). A failed or refused job that reports no
+    cost is taken as unbilled; one that reports a figure that cannot be right keeps its estimate.
+    """
+    problem = cost_problem(estimate_usd, actual_usd, reported)
+    if problem is None:
+        assert actual_usd is not None
+        return CostCount(actual_usd, "actual")
+    if problem == "no cost reported" and status in (Status.FAILED, Status.REJECTED):
+        return CostCount(0.0, "none (the job did not run and no cost was reported)")
+    return CostCount(max(estimate_usd, 0.0), f"estimate ({problem})" if problem != "no cost reported" else "estimate")
+
+
+def settle_cost(status: Status, estimate_usd: float, actual_usd: float | None, reported: Any = None) -> float:
+    """What a finished job counts against a budget: the server's figure when sane, else the estimate for billed
+    outcomes (see ``count_cost``).
 
     A failed or refused job without a ``usage`` figure is taken as unbilled; an uncertain one
     keeps its estimate (it may have been billed).
     """
-    if actual_usd is not None:
-        return actual_usd
-    if status in (Status.FAILED, Status.REJECTED):
-        return 0.0
-    return estimate_usd
+    return count_cost(status, estimate_usd, actual_usd, reported).usd

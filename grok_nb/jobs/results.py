@@ -14,7 +14,7 @@ from typing import Any
 
 from ..api.pricing import CostEstimate
 from ..errors import DeadlineExceeded, GrokError
-from .lifecycle import FINAL, Status, status_of
+from .lifecycle import FINAL, Status, cost_problem, status_of
 
 #: Job outcomes after which nothing changes by itself.
 FINAL_STATUSES = tuple(s.value for s in FINAL)
@@ -37,7 +37,12 @@ class Run:
     path: Path | None = None
     duration: float | None = None
     estimate: CostEstimate | None = None
-    cost_actual_usd: float | None = None
+    cost_actual_usd: float | None = None  # as the server reported it, even when it cannot be right
+    #: What the budget counted for the finished job, and which figure that was (``count_cost``'s basis).
+    cost_budget_usd: float | None = None
+    cost_budget_basis: str | None = None
+    #: ``usage.cost_in_usd_ticks`` as sent, when it was not a number (kept to say so).
+    cost_reported: Any = field(default=None, repr=False)
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
     latency_s: float | None = None
@@ -68,15 +73,22 @@ class Run:
 
     @property
     def cost_usd(self) -> float | None:
-        """The actual cost when the server reported it, else the estimate."""
-        if self.cost_actual_usd is not None:
+        """The actual cost when the server reported a plausible one, else the estimate."""
+        if self.cost_basis == "actual":
             return self.cost_actual_usd
         return self.estimate.usd if self.estimate else None
 
     @property
     def cost_basis(self) -> str:
-        """``actual`` (from ``usage.cost_in_usd_ticks``) or ``estimate`` (from the price table)."""
-        return "actual" if self.cost_actual_usd is not None else "estimate"
+        """``actual`` (a plausible ``usage.cost_in_usd_ticks``) or ``estimate`` (from the price table).
+
+        A negative figure, or one over ten times the estimate, stays in ``cost_actual_usd`` as
+        reported, but the estimate stands for the run's cost (``cost_budget_basis`` says why).
+        """
+        if self.cost_actual_usd is None:
+            return "estimate"
+        estimate = self.estimate.usd if self.estimate else float("inf")
+        return "actual" if cost_problem(estimate, self.cost_actual_usd) is None else "estimate"
 
     @property
     def finished(self) -> bool:
@@ -105,7 +117,8 @@ class Run:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "latency_s": self.latency_s, "poll_count": self.polls,
             "cost_estimated_usd": self.estimate.usd if self.estimate else None,
-            "cost_actual_usd": self.cost_actual_usd, "video_url": self.url, "video_duration": self.duration,
+            "cost_actual_usd": self.cost_actual_usd, "cost_budget_usd": self.cost_budget_usd,
+            "cost_budget_basis": self.cost_budget_basis, "video_url": self.url, "video_duration": self.duration,
             "local_path": str(self.path) if self.path else None, "tags": list(self.tags),
         }
 
@@ -138,7 +151,9 @@ class Run:
             status=row["status"], progress=row.get("progress"), url=row.get("video_url"),
             path=Path(row["local_path"]) if row.get("local_path") else None,
             duration=row.get("video_duration") if row.get("video_duration") is not None else row.get("duration"),
-            estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"), submitted_at=when(row.get("submitted_at")),
+            estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"),
+            cost_budget_usd=row.get("cost_budget_usd"), cost_budget_basis=row.get("cost_budget_basis"),
+            submitted_at=when(row.get("submitted_at")),
             finished_at=when(row.get("finished_at")), latency_s=row.get("latency_s"),
             polls=row.get("poll_count") or 0, error=error, parent_run_id=row.get("parent_run_id"),
             tags=list(row.get("tags") or []),

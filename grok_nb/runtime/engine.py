@@ -54,7 +54,7 @@ from ..jobs.lifecycle import (
     Submitted,
     after_download,
     after_poll,
-    settle_cost,
+    count_cost,
     submit_status,
 )
 from ..jobs.policy import (
@@ -459,8 +459,9 @@ class Engine:
             return Unreadable(answer.status_code, answer.problem), APIError(
                 answer.problem, status_code=answer.status_code, request_id=run.request_id)
         if answer.status_code < 400:
-            return parse_job_status(answer.body), None
-        outcome = parse_poll_error(answer.status_code, answer.body)  # moderation sent as a 400, with its cost
+            return parse_job_status(answer.body, self.secret), None
+        # moderation sent as a 400, with its cost
+        outcome = parse_poll_error(answer.status_code, answer.body, self.secret)
         if outcome is not None:
             return outcome, None
         error = error_from_response(answer.status_code, answer.body, headers=answer.headers,
@@ -480,6 +481,8 @@ class Engine:
             run.duration = status.duration
         if status.cost_usd is not None:
             run.cost_actual_usd = status.cost_usd
+        if status.cost_reported is not None:
+            run.cost_reported = status.cost_reported
         if status.model and not run.model:
             run.model = status.model
 
@@ -535,9 +538,12 @@ class Engine:
     async def _finish(self, job: Job) -> None:
         run = job.run
         run.stopped = False
+        estimate = run.estimate.usd if run.estimate else 0.0
+        # A server's figure counts only when it can be right (a negative one would refill the budget).
+        counted = count_cost(run.status, estimate, run.cost_actual_usd, run.cost_reported)
+        run.cost_budget_usd, run.cost_budget_basis = counted.usd, counted.basis
         if job.reservation is not None:
-            estimate = run.estimate.usd if run.estimate else 0.0
-            self.budget.settle(job.reservation, settle_cost(run.status, estimate, run.cost_actual_usd))
+            self.budget.settle(job.reservation, counted.usd)
         self.jobs.pop(run.run_id, None)
         await self._emit(job, Finished(run))
 

@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import Any
 
-from ..errors import redact
+from ..errors import forget_secret, redact, remember_secret
 
 _LOGGERS = ("grok_nb", "httpx", "httpcore", "hpack", "h11", "h2")
 _lock = threading.Lock()
@@ -22,7 +22,7 @@ _installed = False
 
 def _make_factory(previous: Any) -> Any:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
+        record: logging.LogRecord = previous(*args, **kwargs)
         if _secrets and record.name.split(".", 1)[0] in _LOGGERS:
             try:
                 message = record.getMessage()
@@ -40,7 +40,8 @@ def _make_factory(previous: Any) -> Any:
 
 
 def protect_secret(secret: str | None, owner: Any) -> None:
-    """Redact ``secret`` from those libraries' log records for as long as ``owner`` lives."""
+    """Redact ``secret`` from those libraries' log records, and from server texts made into errors and rows
+    (``grok_nb.errors.redact``), for as long as ``owner`` lives."""
     global _installed
     if not secret:
         return
@@ -49,10 +50,12 @@ def protect_secret(secret: str | None, owner: Any) -> None:
         if not _installed:
             logging.setLogRecordFactory(_make_factory(logging.getLogRecordFactory()))
             _installed = True
+    remember_secret(secret)
     weakref.finalize(owner, _release, secret)
 
 
 def _release(secret: str) -> None:
+    forget_secret(secret)
     with _lock:
         left = _secrets.get(secret, 0) - 1
         if left > 0:
