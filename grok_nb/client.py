@@ -561,6 +561,7 @@ class Client:
         return self._async.waiting()
 
     # -- jobs: started on the loop thread, waited for here -------------------------------------------
+    @with_allowed_values("generate")
     def generate(
         self,
         prompt: str | None = None,
@@ -590,6 +591,7 @@ class Client:
             aspect_ratio=aspect_ratio, model=model, generate_audio=generate_audio, user=user, last_frame=last_frame,
             keyframes=keyframes, reference_audios=reference_audios, tags=tags, wait=False, on_update=on_update))
 
+    @with_allowed_values("edit")
     def edit(
         self,
         video: Any,
@@ -609,6 +611,7 @@ class Client:
         return self._job(wait, self._async.edit(video, prompt, model=model, user=user, tags=tags, wait=False,
                                                 on_update=on_update, **unsupported))
 
+    @with_allowed_values("extend")
     def extend(
         self,
         video: Any,
