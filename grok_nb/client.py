@@ -34,7 +34,9 @@ from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
 from .backends import Backend, resolve_backend
+from .runtime.batch import BatchJob, SyncBatch, resumable_batches
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
+from .runtime.files import Uploads
 from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
 from .runtime.scheduler import POLL
@@ -284,6 +286,8 @@ class AsyncClient:
         """
         await asyncio.to_thread(self._engine.writer.flush)
         rows = await asyncio.to_thread(self.store.rows, status=UNFINISHED)
+        batch_rows = [row for row in rows if row.get("batch_id")]  # followed by their batch, never polled alone
+        rows = [row for row in rows if not row.get("batch_id")]
         attach, lost = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
         for row in lost:
             message = UNCERTAIN_AFTER_CRASH.format(when=row.get("submitted_at") or row["created_at"])
@@ -303,6 +307,7 @@ class AsyncClient:
             await asyncio.to_thread(self.store.update, run.run_id, owner=self._engine.owner)
             callback = on_update(run) if on_update else None
             handles.append(self._handle(run, await self._engine.attach(run, callback)))
+        handles.extend(await self._resume_batches(batch_rows, on_update))
         return handles
 
     def waiting(self) -> int:
@@ -355,6 +360,7 @@ class AsyncClient:
     async def _start(self, spec: JobSpec, tags: Any, wait: bool, on_update: UpdateCallback | None,
                      reservation: Reservation | None = None) -> Run | JobHandle:
         tag_list = validation.check_tags(tags)
+        spec = await self._uploads.externalize(spec)  # local inputs over 10 MiB go as {"file_id": ...}
         if reservation is None:
             reservation = self.budget.reserve([spec.estimate.usd])[0]  # BudgetExceeded: nothing is sent
         run = Run(run_id=uuid.uuid4().hex, kind=spec.kind, model=spec.model, prompt=spec.params.get("prompt"),
@@ -378,9 +384,79 @@ class AsyncClient:
     def _handles(self) -> weakref.WeakValueDictionary[str, JobHandle]:
         return weakref.WeakValueDictionary()
 
+    # -- Files and Batch -------------------------------------------------------------------------
+    async def upload(self, file: Any, *, expires_after: int | None = None, filename: str | None = None) -> str:
+        """Upload an input (path, bytes or PIL image, at most 50 MB) to the Files API; returns its file id.
+
+        The same bytes are not uploaded twice while their id lives. Pass ``{"file_id": id}`` as an
+        ``image`` or ``video``; ``expires_after`` is in seconds (3,600 to 2,592,000).
+        """
+        return (await self._uploads.upload(file, expires_after=expires_after, filename=filename)).id
+
+    def batch(self, name: str | None = None, *, tags: Sequence[str] = (),
+              on_update: UpdateCallback | None = None) -> BatchJob:
+        """A batch builder: ``b.generate/edit/extend(...)`` as on the client, sent outside the key's rate limit.
+
+        ``async with client.batch(name="sweep") as b: ...`` submits on leaving the block (or ``await
+        b.submit()``); ``await b.wait()`` returns the runs once all are done; ``await b.cancel()``
+        cancels what has not run. Best effort (typically within 24 hours), billed at standard prices.
+        """
+        job = BatchJob(self._engine, name=name, spec_for=self._batch_spec, uploads=self._uploads,
+                       backend=self.backend, tags=[*self.tags, *validation.check_tags(tags)],
+                       speed=self._backend.speed, on_update=on_update)
+        self._batches.append(job)
+        return job
+
+    async def start_batch(self, jobs: Sequence[dict[str, Any]], *, name: str | None = None, tags: Sequence[str] = (),
+                          on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
+        """Send several generate() jobs (one dict of arguments each) as one batch; a handle per job, at once.
+
+        Like ``start_many`` (all fit the budget or none is sent), but outside the key's rate limit and
+        best effort: results come back typically within 24 hours, billed at standard prices.
+        """
+        job = self.batch(name, tags=tags)
+        runs = [job.generate(**args) for args in jobs]  # every one validated before anything is sent
+        for i, run in enumerate(runs):
+            callback = on_update(i) if on_update else None
+            if callback is not None:
+                job.listen(run, callback)
+        await job.submit()
+        return [job.handle(run) for run in runs]
+
+    def _batch_spec(self, kind: str, *args: Any, **kwargs: Any) -> JobSpec:
+        if kind == "generate":
+            return validation.generate_spec(*args, **kwargs)
+        if kind == "edit":
+            return self._edit_spec(*args, **kwargs)
+        return self._extend_spec(*args, **kwargs)
+
+    async def _resume_batches(self, rows: list[dict[str, Any]],
+                              on_update: Callable[[Run], UpdateCallback | None] | None) -> list[JobHandle]:
+        followed = {b.batch_id for b in self._batches if b.batch_id is not None}
+        handles: list[JobHandle] = []
+        for batch_id, group in resumable_batches(rows, self._engine.owner, followed).items():
+            job = await BatchJob.attach(self._engine, batch_id, group, backend=self.backend, speed=self._backend.speed)
+            for run in job.runs:
+                callback = on_update(run) if on_update else None
+                if callback is not None:
+                    job.listeners.append(callback)
+            self._batches.append(job)
+            handles.extend(job.handle(run) for run in job.runs)
+        return handles
+
+    @functools.cached_property
+    def _batches(self) -> list[BatchJob]:
+        return []
+
+    @functools.cached_property
+    def _uploads(self) -> Uploads:
+        return Uploads(self._engine, redact_url(self._backend.base_url), self._backend.speed)
+
     async def aclose(self) -> None:
         """Let submits in flight bring back their request ids, write the history, close the connections."""
         await self._engine.settle_submits(SETTLE_SUBMITS_S)
+        for batch in self._batches:  # they go on at the server; resume() follows them again
+            await batch.aclose()
         await self._engine.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -657,6 +733,34 @@ class Client:
         assert isinstance(handle, JobHandle)
         return handle.result() if wait else handle
 
+    def upload(self, file: Any, *, expires_after: int | None = None, filename: str | None = None) -> str:
+        """Upload an input (path, bytes or PIL image, at most 50 MB) to the Files API; returns its file id.
+
+        The same bytes are not uploaded twice while their id lives. Pass ``{"file_id": id}`` as an
+        ``image`` or ``video``; ``expires_after`` is in seconds (3,600 to 2,592,000).
+        """
+        return self._loop.call(self._async.upload, file, expires_after=expires_after, filename=filename)
+
+    def batch(self, name: str | None = None, *, tags: Sequence[str] = (),
+              on_update: UpdateCallback | None = None) -> SyncBatch:
+        """A batch builder: ``b.generate/edit/extend(...)`` as on the client, sent outside the key's rate limit.
+
+        ``with client.batch(name="sweep") as b: ...`` submits on leaving the block (or
+        ``b.submit()``); ``b.wait()`` returns the runs once all are done; ``b.cancel()``
+        cancels what has not run. Best effort (typically within 24 hours), billed at standard prices.
+        """
+        job = self._loop.call(functools.partial(_make_batch, self._async, name, tags, on_update))
+        return SyncBatch(job, self._loop.call)
+
+    def start_batch(self, jobs: Sequence[dict[str, Any]], *, name: str | None = None, tags: Sequence[str] = (),
+                    on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
+        """Send several generate() jobs (one dict of arguments each) as one batch; a handle per job, at once.
+
+        Like ``start_many`` (all fit the budget or none is sent), but outside the key's rate limit and
+        best effort: results come back typically within 24 hours, billed at standard prices.
+        """
+        return self._loop.call(self._async.start_batch, jobs, name=name, tags=tags, on_update=on_update)
+
     def close(self) -> None:
         """Let submits in flight bring back their request ids, close the connections, stop the loop thread."""
         if not self._loop.alive():
@@ -678,9 +782,6 @@ async def _make_async(*args: Any, **kwargs: Any) -> AsyncClient:
     return AsyncClient(*args, **kwargs)
 
 
-async def _awaited(coroutine: Coroutine[Any, Any, T]) -> T:
-    return await coroutine
-
-
-async def _within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
-    return await asyncio.wait_for(coroutine, seconds)
+async def _make_batch(client: AsyncClient, name: str | None, tags: Sequence[str],
+                      on_update: UpdateCallback | None) -> BatchJob:
+    return client.batch(name, tags=tags, on_update=on_update)

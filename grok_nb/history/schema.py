@@ -84,6 +84,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN cost_budget_usd DOUBLE PRECISION;
     ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT
     """,
+    # 7: uploads (the same bytes are not uploaded twice while their id lives) and the batch a run belongs to
+    """
+    CREATE TABLE files (
+        file_id TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        filename TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        PRIMARY KEY (file_id, base_url)
+    );
+    CREATE INDEX files_sha256 ON files(sha256);
+    ALTER TABLE runs ADD COLUMN batch_id TEXT;
+    CREATE INDEX runs_batch ON runs(batch_id)
+    """,
 )
 
 

@@ -298,6 +298,30 @@ class RunStore:
         with self._db.transaction() as tx:
             return [self._decode(r) for r in tx.fetchall(f"SELECT * FROM runs{where} ORDER BY created_at", params)]  # type: ignore[misc]
 
+    # -- uploads -----------------------------------------------------------------------------------
+    def remember_file(self, *, file_id: str, base_url: str, sha256: str, size: int, filename: str | None,
+                      expires_at: str | None) -> None:
+        """Record an upload (its id, content hash, size and expiry) for the server at ``base_url``."""
+        with self._db.transaction(write=True) as tx:
+            tx.execute("DELETE FROM files WHERE file_id = :file_id AND base_url = :base_url",
+                       {"file_id": file_id, "base_url": base_url})
+            tx.execute("INSERT INTO files (file_id, base_url, sha256, bytes, filename, created_at, expires_at) "
+                       "VALUES (:file_id, :base_url, :sha256, :bytes, :filename, :created_at, :expires_at)",
+                       {"file_id": file_id, "base_url": base_url, "sha256": sha256, "bytes": size,
+                        "filename": filename, "created_at": utcnow(), "expires_at": expires_at})
+
+    def find_files(self, sha256: str, base_url: str) -> list[dict[str, Any]]:
+        """Uploads of these bytes to this server, newest first (expired ones included: the caller checks)."""
+        with self._db.transaction() as tx:
+            return tx.fetchall("SELECT * FROM files WHERE sha256 = :sha256 AND base_url = :base_url "
+                               "ORDER BY created_at DESC", {"sha256": sha256, "base_url": base_url})
+
+    def forget_file(self, file_id: str, base_url: str) -> None:
+        """Drop an upload the server no longer knows."""
+        with self._db.transaction(write=True) as tx:
+            tx.execute("DELETE FROM files WHERE file_id = :file_id AND base_url = :base_url",
+                       {"file_id": file_id, "base_url": base_url})
+
     def exchanges(self, run_id: str) -> list[dict[str, Any]]:
         """The HTTP exchanges of one run, in order."""
         with self._db.transaction() as tx:

@@ -11,6 +11,7 @@ import IPython
 import IPython.display as ipd
 import pandas as pd
 
+from ..api.batch import BEST_EFFORT_NOTE as BATCH_NOTE
 from ..api.pricing import CostEstimate
 from ..client import Client
 from ..errors import ConfirmationRequired, ValidationError
@@ -177,13 +178,19 @@ class Studio:
 
     # -- grids ----------------------------------------------------------------------------------
     def compare(self, *, repeats: int = 1, budget_usd: float | None = None, confirm: bool | None = None,
-                display: bool = True, **axes: Any) -> Grid:
-        """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first."""
-        grid = Grid(self.client, axes, repeats, tags=[])
+                display: bool = True, batch: bool = False, **axes: Any) -> Grid:
+        """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first.
+
+        ``batch=True`` sends the grid as one batch: outside the key's rate limit, best effort
+        (typically within 24 hours), billed at standard prices; the grid fills in as results arrive.
+        """
+        grid = Grid(self.client, axes, repeats, tags=[], batch=batch)
         grid.check_budget(budget_usd, None, None)  # over budget: nothing is sent, no confirmation can help
         budget = budget_usd if budget_usd is not None else self.budget_usd
         view = VideoGrid(grid, on_intent=self.controller.review, budget_usd=budget)
         grid.view = view  # type: ignore[attr-defined]
+        if batch:
+            view.widget.message = BATCH_NOTE
 
         def cell_update(index: int) -> Callable[[Run], None]:
             draw = view.cell_callback(index)
