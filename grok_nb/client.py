@@ -397,9 +397,10 @@ class AsyncClient:
               on_update: UpdateCallback | None = None) -> BatchJob:
         """A batch builder: ``b.generate/edit/extend(...)`` as on the client, sent outside the key's rate limit.
 
-        ``async with client.batch(name="sweep") as b: ...`` submits on leaving the block (or ``await
-        b.submit()``); ``await b.wait()`` returns the runs once all are done; ``await b.cancel()``
-        cancels what has not run. Best effort (typically within 24 hours), billed at standard prices.
+        ``with client.batch(name="sweep") as b: ...`` (``async with`` on AsyncClient) submits on
+        leaving the block (or ``b.submit()``); ``b.wait()`` returns the runs once all are done;
+        ``b.cancel()`` cancels what has not run (each awaited on AsyncClient). Best effort (typically
+        within 24 hours), billed at standard prices.
         """
         job = BatchJob(self._engine, name=name, spec_for=self._batch_spec, uploads=self._uploads,
                        backend=self.backend, tags=[*self.tags, *validation.check_tags(tags)],
@@ -745,9 +746,10 @@ class Client:
               on_update: UpdateCallback | None = None) -> SyncBatch:
         """A batch builder: ``b.generate/edit/extend(...)`` as on the client, sent outside the key's rate limit.
 
-        ``with client.batch(name="sweep") as b: ...`` submits on leaving the block (or
-        ``b.submit()``); ``b.wait()`` returns the runs once all are done; ``b.cancel()``
-        cancels what has not run. Best effort (typically within 24 hours), billed at standard prices.
+        ``with client.batch(name="sweep") as b: ...`` (``async with`` on AsyncClient) submits on
+        leaving the block (or ``b.submit()``); ``b.wait()`` returns the runs once all are done;
+        ``b.cancel()`` cancels what has not run (each awaited on AsyncClient). Best effort (typically
+        within 24 hours), billed at standard prices.
         """
         job = self._loop.call(functools.partial(_make_batch, self._async, name, tags, on_update))
         return SyncBatch(job, self._loop.call)
@@ -785,3 +787,11 @@ async def _make_async(*args: Any, **kwargs: Any) -> AsyncClient:
 async def _make_batch(client: AsyncClient, name: str | None, tags: Sequence[str],
                       on_update: UpdateCallback | None) -> BatchJob:
     return client.batch(name, tags=tags, on_update=on_update)
+
+
+async def _awaited(coroutine: Coroutine[Any, Any, T]) -> T:
+    return await coroutine
+
+
+async def _within(coroutine: Coroutine[Any, Any, T], seconds: float) -> T:
+    return await asyncio.wait_for(coroutine, seconds)

@@ -38,10 +38,10 @@ from ..errors import (
     error_from_response,
     parse_retry_after,
 )
+from ..history.owners import owner_alive
 from ..jobs.budget import Reservation
 from ..jobs.lifecycle import Status, settle_cost
 from ..jobs.results import JobHandle, Run
-from ..settings import owner_alive
 from .transport import Answer, is_mp4
 
 log = logging.getLogger("grok_nb")
@@ -383,6 +383,9 @@ class BatchJob:
                 self.engine.budget.settle(reservation, settle_cost(status, estimate, run.cost_actual_usd))
         await asyncio.shield(asyncio.wrap_future(self.engine.writer.update(run.run_id, self._row(run))))
         self._notify(run)
+        if status.final and (self.listeners or self._run_listeners.get(run.run_id)):
+            # Whoever waits on the run sees its views already showing how it ended (as the engine does).
+            await asyncio.shield(asyncio.to_thread(self.engine.views.flush, 5.0))
         waiter = self._waiters.get(run.run_id)
         if status.final and waiter is not None and not waiter.done():
             waiter.set_result(run)
