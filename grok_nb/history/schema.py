@@ -79,6 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
+    # 6: the owner's lease on an unfinished job (epoch seconds), renewed by its writes: one process waits on a job
+    """
+    ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION
+    """,
 )
 
 
@@ -113,7 +117,7 @@ EXCHANGE_COLUMNS: tuple[str, ...] = tuple(c for c in columns_of("exchanges") if 
 JSON_COLUMNS = ("reference_images", "tags")
 #: ISO 8601 UTC times, kept as text (they sort as text).
 TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
-FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration")
+FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration", "lease_until")
 
 
 def utcnow() -> str:
