@@ -100,6 +100,10 @@ class HistoryWriter(Coalescer):
         """A run's latest columns (a newer snapshot replaces one still waiting)."""
         return self.post(("update", run_id), ("update", (run_id, row)))
 
+    def record_request_id(self, run_id: str, request_id: str) -> concurrent.futures.Future:
+        """A submit's request id: the future resolves once it is committed (or raises, the id kept in the journal)."""
+        return self.post(("request_id", run_id), ("request_id", (run_id, request_id)))
+
     def exchange(self, run_id: str | None, entry: dict[str, Any]) -> concurrent.futures.Future:
         """One HTTP exchange for the run's log."""
         self._exchange_key += 1
@@ -122,7 +126,7 @@ class HistoryWriter(Coalescer):
 
     def _write(self, items: list[Any]) -> None:
         # New rows first, then updates, then the exchange log, in one transaction.
-        order = {"insert": 0, "update": 1, "exchange": 2}
+        order = {"insert": 0, "request_id": 1, "update": 2, "exchange": 3}
         batch = []
         for op, data in sorted(items, key=lambda item: order[item[0]]):
             if op == "insert":
@@ -130,6 +134,9 @@ class HistoryWriter(Coalescer):
             elif op == "update":
                 run_id, fields = data
                 batch.append(("update", {**fields, "run_id": run_id}))
+            elif op == "request_id":
+                run_id, request_id = data
+                batch.append(("update", {"run_id": run_id, "request_id": request_id, "status": "pending"}))
             else:
                 run_id, entry = data
                 batch.append(("add_exchange", {"run_id": run_id, **{k: entry.get(k) for k in (

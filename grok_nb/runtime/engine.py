@@ -246,9 +246,12 @@ class Engine:
                 await self._emit(job, Submitted(run))
                 answer = await self.api.request("POST", job.endpoint, job.body)
                 outcome, request_id, error = self._classify_submit(run, answer)
-                if request_id is not None:  # in memory, then durable (the history, else the journal, in the error)
-                    run.request_id = request_id
-                    await asyncio.shield(asyncio.to_thread(self.store.record_request_id, run.run_id, request_id))
+                if request_id is not None:  # on disk before anyone sees it, and before the next POST leaves
+                    try:
+                        await asyncio.shield(asyncio.wrap_future(self.writer.record_request_id(run.run_id, request_id)))
+                    except Exception:
+                        run.request_id = request_id  # not on disk: kept in memory, in the error and in the journal
+                        raise
             await self._exchange(job, "POST", job.endpoint, answer,
                                  f"request_id={request_id}" if request_id else str(getattr(error, "server_message", error)))
             step, status = after_submit(self.policy, outcome, attempt, self._rng.random(),
