@@ -26,6 +26,7 @@ from grok_nb.history.store import HistoryError, RunStore
 from grok_nb.runtime.ratelimit import RateLimiter, make_limiter
 from grok_nb.runtime.scheduler import POLL, SUBMIT, Scheduler
 from tests.conftest import FAST, SPEED, TEST_KEY
+from tests.servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 
 # -- 6: the rate limiter's store fails ---------------------------------------------------------------
@@ -99,6 +100,27 @@ def test_jobs_finish_when_the_shared_budget_file_fails_mid_run(sim, tmp_path, ca
         try:
             first = await client.generate("a lighthouse", duration=1, resolution="480p")
             limiter._bucket.put = full_disk  # the disk fills up under the budget file
+            rest = await asyncio.wait_for(asyncio.gather(
+                *(client.generate(f"a lighthouse {i}", duration=1, resolution="480p") for i in range(3))), 60)
+            return [first, *rest]
+        finally:
+            await client.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="grok_nb"):
+        runs = asyncio.run(run())
+    assert [r.status for r in runs] == ["done"] * 4
+    assert sum("request budget" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_jobs_finish_when_the_postgres_budget_server_goes_away(sim, tmp_path, caplog, postgres_url):  # noqa: F811
+    limiter = make_limiter(TEST_KEY, SPEED, tmp_path, postgres_url)
+
+    async def run():
+        client = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, limiter=limiter,
+                             home=tmp_path)
+        try:
+            first = await client.generate("a lighthouse", duration=1, resolution="480p")
+            limiter._state.pool.close()  # the server is gone: every use of the budget fails from now on
             rest = await asyncio.wait_for(asyncio.gather(
                 *(client.generate(f"a lighthouse {i}", duration=1, resolution="480p") for i in range(3))), 60)
             return [first, *rest]

@@ -77,8 +77,8 @@ class RunStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None):
-        """``journal``: where request ids wait when the history cannot take them (default: next to the SQLite
-        file, or in ``GROK_NB_HOME`` for a server)."""
+        # journal: where request ids wait when the history cannot take them (default: beside the SQLite file,
+        # or in GROK_NB_HOME for a server).
         self._db = engine_for(path)
         #: The SQLite file, or None for a server.
         self.path: Path | None = getattr(self._db, "path", None)
