@@ -303,8 +303,9 @@ class AsyncClient:
                 handle = self._handle(job.run, self._engine.follow(job))
             handles.append(handle)
         for row in attach:
+            if not await asyncio.to_thread(self.store.claim, row, self._engine.owner):
+                continue  # another process took it first, or holds its lease: one owner per job
             run = Run.from_row(row)
-            await asyncio.to_thread(self.store.update, run.run_id, owner=self._engine.owner)
             callback = on_update(run) if on_update else None
             handles.append(self._handle(run, await self._engine.attach(run, callback)))
         handles.extend(await self._resume_batches(batch_rows, on_update))

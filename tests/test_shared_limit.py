@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -222,3 +223,19 @@ def test_studio_status_lists_the_processes_on_the_key(tmp_path, sim, monkeypatch
         other.close()
     finally:
         studio.client.close()
+
+
+def test_closing_when_the_lock_file_cannot_be_taken_releases_everything_quietly(tmp_path):
+    limiter = limiter_for("shared", tmp_path)
+    asyncio.run(limiter.acquire())
+    lock = limiter._bucket.lock
+    conn = limiter._bucket.conn
+
+    def denied(*args, **kwargs):  # the lock file now belongs to another user, or its folder went read-only
+        raise PermissionError(13, "Permission denied", lock.lock_file)
+
+    lock.acquire = denied
+    limiter.close()  # no PermissionError out of a client's close
+    with pytest.raises(sqlite3.ProgrammingError):  # the budget file's connection is closed all the same
+        conn.execute("SELECT 1")
+    limiter.close()  # twice is fine

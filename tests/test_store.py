@@ -328,3 +328,34 @@ def test_every_storage_error_is_one_type_that_names_where(tmp_path):
     with pytest.raises(StorageError) as info:
         RunStore("redis://:pw@host/0")  # a URL the history does not take
     assert info.value.location == "redis://:***@host/0" and "pw" not in str(info.value)
+
+
+def test_repair_re_indexes_the_cached_videos(tmp_path):
+    path = tmp_path / "history.sqlite"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    store = RunStore(path)
+    store.insert(run_id="kept", request_id="req-kept", backend="simulator", kind="generate", status="pending")
+    store.close()
+    (videos / "req-kept.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 100)  # finished while the file broke
+    (videos / "req-orphan.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 100)  # its row was on a lost page
+    (videos / "req-x.mp4.1234.part").write_bytes(b"half")  # an interrupted download is no video
+    message = repair(path)
+    assert "healthy" in message and "1 run(s) point at their MP4 again, 1 MP4(s)" in message
+    fresh = RunStore(path)
+    kept = fresh.get("kept")
+    assert kept["local_path"] == str(videos / "req-kept.mp4") and kept["status"] == "done"
+    orphan = fresh.find("req-orphan")
+    assert orphan["local_path"] == str(videos / "req-orphan.mp4") and orphan["status"] == "done"
+    assert len(fresh.rows()) == 2
+    assert "Re-indexed" not in repair(path)  # nothing left to do
+
+
+def test_repair_of_a_damaged_file_re_indexes_the_videos_too(tmp_path):
+    path = tmp_path / "history.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "req-1.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * 100)
+    message = repair(path)
+    assert "0 run(s)" in message and "1 MP4(s) no run knew got a row" in message
+    assert RunStore(path).find("req-1")["status"] == "done"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sqlite3
@@ -25,6 +26,7 @@ from grok_nb.history.store import HistoryError, RunStore
 from grok_nb.runtime.ratelimit import RateLimiter, make_limiter
 from grok_nb.runtime.scheduler import POLL, SUBMIT, Scheduler
 from tests.conftest import FAST, SPEED, TEST_KEY
+from tests.servers import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 
 # -- 6: the rate limiter's store fails ---------------------------------------------------------------
@@ -98,6 +100,27 @@ def test_jobs_finish_when_the_shared_budget_file_fails_mid_run(sim, tmp_path, ca
         try:
             first = await client.generate("a lighthouse", duration=1, resolution="480p")
             limiter._bucket.put = full_disk  # the disk fills up under the budget file
+            rest = await asyncio.wait_for(asyncio.gather(
+                *(client.generate(f"a lighthouse {i}", duration=1, resolution="480p") for i in range(3))), 60)
+            return [first, *rest]
+        finally:
+            await client.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="grok_nb"):
+        runs = asyncio.run(run())
+    assert [r.status for r in runs] == ["done"] * 4
+    assert sum("request budget" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_jobs_finish_when_the_postgres_budget_server_goes_away(sim, tmp_path, caplog, postgres_url):  # noqa: F811
+    limiter = make_limiter(TEST_KEY, SPEED, tmp_path, postgres_url)
+
+    async def run():
+        client = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, limiter=limiter,
+                             home=tmp_path)
+        try:
+            first = await client.generate("a lighthouse", duration=1, resolution="480p")
+            limiter._state.pool.close()  # the server is gone: every use of the budget fails from now on
             rest = await asyncio.wait_for(asyncio.gather(
                 *(client.generate(f"a lighthouse {i}", duration=1, resolution="480p") for i in range(3))), 60)
             return [first, *rest]
@@ -290,3 +313,62 @@ def test_a_client_whose_disk_fills_during_the_submit_keeps_the_paid_id(sim, tmp_
 
     runs = asyncio.run(later())
     assert [(r.request_id, r.status) for r in runs] == [(paid, "done")]
+
+
+# -- 9: two resume() at once ---------------------------------------------------------------------------
+RESUMER = textwrap.dedent("""
+    import asyncio, json, sys, time
+    from grok_nb import AsyncClient
+    from grok_nb.jobs.policy import PollPolicy
+
+    async def main(url, key, home, start):
+        policy = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=60.0)
+        client = AsyncClient(api_key=key, base_url=url, home=home, quiet=True, policy=policy, rate_limit=300.0)
+        time.sleep(max(0.0, start - time.time()))  # both resume at the same instant
+        handles = await client.resume()
+        runs = [await h for h in handles]
+        await client.aclose()
+        print(json.dumps(sorted(r.request_id for r in runs if r.status == "done")))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
+""")
+
+
+def test_two_resumes_at_once_attach_each_job_once(sim, tmp_path):
+    home = tmp_path / "home"
+    client = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, home=home)
+
+    async def submit():
+        handles = await client.start_many([{"prompt": f"resume race {i}", "duration": 1} for i in range(8)])
+        for handle in handles:
+            handle.stop_waiting()
+        await client.aclose()
+        return [h.run.request_id for h in handles]
+
+    ids = asyncio.run(submit())
+    code = "from grok_nb.history.owners import process_owner; print(process_owner())"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    store = RunStore(home / "history.sqlite")
+    for row in store.rows():  # as if the notebook that made them had died
+        store.update(row["run_id"], owner=dead, status="pending")
+    start = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", RESUMER, sim.url, TEST_KEY, str(home), repr(start)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outs)
+    print(f"resumed by one: {len(first)}, by the other: {len(second)}, both: {len(set(first) & set(second))}")
+    assert set(first) & set(second) == set()  # one owner per job
+    assert sorted(first + second) == sorted(ids)  # and every job had one
+
+
+def test_a_lease_keeps_a_job_from_a_second_owner_until_it_runs_out(tmp_path):
+    store = RunStore(tmp_path / "h.sqlite")
+    store.insert(run_id="r", request_id="q", backend="simulator", kind="generate", status="pending",
+                 owner="other-host:123:456", lease_until=time.time() + 60)  # a live notebook on another machine
+    row = store.get("r")
+    assert store.claim(row, "here:1:1") is False
+    store.update("r", lease_until=time.time() - 1)  # it stopped renewing: the lease ran out
+    assert store.claim(row, "here:1:1") is True and store.get("r")["owner"] == "here:1:1"
+    assert store.claim(row, "there:2:2") is False  # it saw the old owner: the one that moved first won
+    assert store.claim(store.get("r"), "here:1:1") is True  # an owner keeps its own job

@@ -100,6 +100,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN batch_id TEXT;
     CREATE INDEX runs_batch ON runs(batch_id)
     """,
+    # 8: the owner's lease on an unfinished job (epoch seconds), renewed by its writes: one process waits on a job
+    """
+    ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION
+    """,
 )
 
 
@@ -135,7 +139,7 @@ JSON_COLUMNS = ("reference_images", "tags")
 #: ISO 8601 UTC times, kept as text (they sort as text).
 TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
 FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration",
-                 "cost_budget_usd")
+                 "cost_budget_usd", "lease_until")
 
 
 def utcnow() -> str:

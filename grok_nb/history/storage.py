@@ -221,20 +221,3 @@ def connect_redis(location: Location, *, purpose: str, setting: str, error: type
         raise unreachable(location, exc, purpose=purpose, setting=setting, error=error) from exc
     return conn
 
-
-def store_errors() -> tuple[type[BaseException], ...]:
-    """The exception types a store's driver raises when the store itself fails (not the caller's SQL)."""
-    kinds: list[type[BaseException]] = [StorageError, sqlite3.Error, OSError]
-    try:
-        import redis  # optional heavy dependency: redis (grok_nb[team])
-
-        kinds.append(redis.RedisError)
-    except ImportError:
-        pass
-    try:
-        import psycopg  # optional heavy dependency: psycopg (grok_nb[team])
-
-        kinds.append(psycopg.Error)
-    except ImportError:
-        pass
-    return tuple(kinds)

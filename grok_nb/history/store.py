@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
@@ -23,7 +24,7 @@ from ..jobs.lifecycle import Status
 from ..settings import history_url, home_dir, redact_url
 from .engines import engine_for
 from .journal import IdJournal
-from .owners import current_user, process_owner
+from .owners import current_user, owner_alive, process_owner
 from .schema import (
     EXCHANGE_COLUMNS,
     FLOAT_COLUMNS,
@@ -37,6 +38,11 @@ from .schema import (
 from .storage import HistoryError, StorageError
 
 log = logging.getLogger("grok_nb")
+
+#: How long an owner's hold on an unfinished job lasts without a write (each poll's write renews it); longer than
+#: the longest gap between two polls of a job, so a live owner never loses it. A dead owner on this machine loses it
+#: at once (its process is gone); one on another machine when it runs out.
+LEASE_S = 10 * 60.0
 
 __all__ = ["EXCHANGE_COLUMNS", "MIGRATIONS", "POSTGRES_VARIANTS", "RUN_COLUMNS", "HistoryError", "RunStore",
            "filter_runs", "history_location", "open_store", "utcnow"]
@@ -71,8 +77,8 @@ class RunStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, journal: str | os.PathLike[str] | None = None):
-        """``journal``: where request ids wait when the history cannot take them (default: next to the SQLite
-        file, or in ``GROK_NB_HOME`` for a server)."""
+        # journal: where request ids wait when the history cannot take them (default: beside the SQLite file,
+        # or in GROK_NB_HOME for a server).
         self._db = engine_for(path)
         #: The SQLite file, or None for a server.
         self.path: Path | None = getattr(self._db, "path", None)
@@ -122,7 +128,9 @@ class RunStore:
         return out
 
     def _insert(self, tx: Any, fields: dict[str, Any]) -> None:
-        fields = {"created_at": utcnow(), "made_by": current_user(), "owner": process_owner(), **fields}
+        if "owner" not in fields:  # made here: this process holds it
+            fields = {"owner": process_owner(), "lease_until": time.time() + LEASE_S, **fields}
+        fields = {"created_at": utcnow(), "made_by": current_user(), **fields}
         row = self._encode(fields)
         tx.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
 
@@ -130,7 +138,27 @@ class RunStore:
         if fields:
             row = self._encode(fields)
             sets = ", ".join(f"{c} = :{c}" for c in row)
-            tx.execute(f"UPDATE runs SET {sets} WHERE run_id = :_run_id", {**row, "_run_id": run_id})
+            if "lease_until" not in row:  # a write by the job's owner (each poll's) renews its lease
+                sets += ", lease_until = CASE WHEN owner = :_me THEN :_until ELSE lease_until END"
+            tx.execute(f"UPDATE runs SET {sets} WHERE run_id = :_run_id",
+                       {**row, "_run_id": run_id, "_me": process_owner(), "_until": time.time() + LEASE_S})
+
+    def claim(self, row: dict[str, Any], me: str | None = None) -> bool:
+        """Become the one process that waits on this job; False if another holds it (a live owner, a lease).
+
+        Compare-and-set on the owner seen in ``row``: of two processes resuming at once, one wins.
+        The seen owner's lease counts unless that process is known to be gone.
+        """
+        me = me or process_owner()
+        seen = row.get("owner") or ""
+        dead = seen != me and owner_alive(seen) is False
+        with self._db.transaction(write=True) as tx:
+            changed = tx.execute(
+                "UPDATE runs SET owner = :me, lease_until = :until WHERE run_id = :run_id AND (owner = :me OR "
+                "(COALESCE(owner, '') = :seen AND (:dead = 1 OR lease_until IS NULL OR lease_until < :now)))",
+                {"me": me, "until": time.time() + LEASE_S, "run_id": row["run_id"], "seen": seen,
+                 "dead": int(dead), "now": time.time()})
+        return bool(changed)
 
     @staticmethod
     def _add_exchange(tx: Any, run_id: str | None, method: str, path: str, status: int | None,
@@ -289,7 +317,9 @@ class RunStore:
                          {"url": video_url})
 
     def rows(self, *, status: str | Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Every run (or those with a status in ``status``), oldest first."""
+        """Every run (or those with a status in ``status``), oldest first; journaled request ids go in first."""
+        if self.journal.pending():
+            self.replay_journal()
         where, params = "", {}
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)

@@ -21,15 +21,15 @@ class Coalescer:
 
     def __init__(self, name: str):
         self._cond = threading.Condition()
-        self._items: dict[Hashable, tuple[Any, list[concurrent.futures.Future]]] = {}
+        self._items: dict[Hashable, tuple[Any, list[concurrent.futures.Future[None]]]] = {}
         self._busy = False
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def post(self, key: Hashable, item: Any) -> concurrent.futures.Future:
+    def post(self, key: Hashable, item: Any) -> concurrent.futures.Future[None]:
         """Queue ``item`` (replacing a waiting one with the same key); the future resolves once it is processed."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._cond:
             if self._closed:
                 raise RuntimeError("this client is closed")
@@ -57,7 +57,7 @@ class Coalescer:
                 errors = self.process([item for item, _ in entries])
             except BaseException as exc:  # reported to whoever waits; the thread goes on
                 errors = [exc] * len(entries)
-            for (_item, futures), error in zip(entries, errors):
+            for (_item, futures), error in zip(entries, errors, strict=True):
                 if error is not None:
                     log.error("grok_nb: %s failed: %s", self._thread.name, error)
                 for future in futures:
@@ -92,15 +92,19 @@ class HistoryWriter(Coalescer):
         self._exchange_key = 0
         super().__init__("grok-nb-history")
 
-    def insert(self, row: dict[str, Any]) -> concurrent.futures.Future:
+    def insert(self, row: dict[str, Any]) -> concurrent.futures.Future[None]:
         """A new run row."""
         return self.post(("insert", row["run_id"]), ("insert", row))
 
-    def update(self, run_id: str, row: dict[str, Any]) -> concurrent.futures.Future:
+    def update(self, run_id: str, row: dict[str, Any]) -> concurrent.futures.Future[None]:
         """A run's latest columns (a newer snapshot replaces one still waiting)."""
         return self.post(("update", run_id), ("update", (run_id, row)))
 
-    def exchange(self, run_id: str | None, entry: dict[str, Any]) -> concurrent.futures.Future:
+    def record_request_id(self, run_id: str, request_id: str) -> concurrent.futures.Future[None]:
+        """A submit's request id: the future resolves once it is committed (or raises, the id kept in the journal)."""
+        return self.post(("request_id", run_id), ("request_id", (run_id, request_id)))
+
+    def exchange(self, run_id: str | None, entry: dict[str, Any]) -> concurrent.futures.Future[None]:
         """One HTTP exchange for the run's log."""
         self._exchange_key += 1
         return self.post(("exchange", self._exchange_key), ("exchange", (run_id, entry)))
@@ -122,7 +126,7 @@ class HistoryWriter(Coalescer):
 
     def _write(self, items: list[Any]) -> None:
         # New rows first, then updates, then the exchange log, in one transaction.
-        order = {"insert": 0, "update": 1, "exchange": 2}
+        order = {"insert": 0, "request_id": 1, "update": 2, "exchange": 3}
         batch = []
         for op, data in sorted(items, key=lambda item: order[item[0]]):
             if op == "insert":
@@ -130,6 +134,9 @@ class HistoryWriter(Coalescer):
             elif op == "update":
                 run_id, fields = data
                 batch.append(("update", {**fields, "run_id": run_id}))
+            elif op == "request_id":
+                run_id, request_id = data
+                batch.append(("update", {"run_id": run_id, "request_id": request_id, "status": "pending"}))
             else:
                 run_id, entry = data
                 batch.append(("add_exchange", {"run_id": run_id, **{k: entry.get(k) for k in (

@@ -337,10 +337,14 @@ class Engine:
             await self._emit(job, Submitted(run))
 
         async def durable(reading: Reading) -> None:
-            # In memory, then durable (the history, else the journal, else in the error) before the next POST leaves.
+            # On disk before anyone sees it, and before the next POST leaves (the slot is held until then).
             if reading.value is not None:
-                run.request_id = str(reading.value)
-                await asyncio.shield(asyncio.to_thread(self.store.record_request_id, run.run_id, run.request_id))
+                request_id = str(reading.value)
+                try:
+                    await asyncio.shield(asyncio.wrap_future(self.writer.record_request_id(run.run_id, request_id)))
+                except Exception:
+                    run.request_id = request_id  # not on disk: kept in memory, in the error and in the journal
+                    raise
 
         reply = await self._send(job, "POST", job.endpoint, functools.partial(self._read_submit, run),
                                  started=time.monotonic(), body=job.body, turn=SUBMIT, before=before,

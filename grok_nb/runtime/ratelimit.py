@@ -404,9 +404,15 @@ class SharedLimiter:
             self._state.leave(self._peer_id)
         except Exception:  # leaving is courtesy: the entry ages out anyway
             pass
-        self._state.close()
         try:
+            self._state.close()
             self._bucket.close()
+        except OSError:
+            # pyrate-limiter takes its file lock just to close; a lock file that cannot be taken (another user's,
+            # a folder gone read-only) must not stop a client closing: close the connection without it.
+            conn = getattr(self._bucket, "conn", None)
+            if conn is not None:
+                conn.close()
         finally:
             if self._on_close:
                 self._on_close()

@@ -31,6 +31,8 @@ from .ratelimit import RateLimiter
 log = logging.getLogger("grok_nb")
 
 
+#: (model, kind, resolution, duration rounded to 0.1 s): the bucket a job's latency is learned in.
+PriorKey = tuple[str, str, str, float | None]
 class PriorBook:
     """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen."""
 
@@ -38,19 +40,19 @@ class PriorBook:
 
     def __init__(self, speed: float = 1.0, keep: int = 50):
         self.speed = speed
-        self._seen: dict[tuple, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self._seen: dict[PriorKey, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
 
     @staticmethod
-    def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> tuple:
+    def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> PriorKey:
         """The bucket a job's latency is learned in."""
         return (model or "", kind, resolution or "", round(float(duration), 1) if duration else None)
 
-    def learn(self, key: tuple, latency_s: float | None) -> None:
+    def learn(self, key: PriorKey, latency_s: float | None) -> None:
         """Remember one finished job's latency."""
         if latency_s is not None and latency_s > 0 and math.isfinite(latency_s):
             self._seen[key].append(float(latency_s))
 
-    def prior(self, key: tuple) -> LatencyPrior:
+    def prior(self, key: PriorKey) -> LatencyPrior:
         """Learned bounds when there are enough samples, else the documented ones."""
         model, kind, resolution, duration = key
         seen = self._seen.get(key)
