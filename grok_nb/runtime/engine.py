@@ -497,8 +497,8 @@ class Engine:
                 left = deadline - time.monotonic()
                 if isinstance(step, Stop) or left <= 0 or answer.problem == "the video is larger than 2 GiB":
                     return DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
-                                         f"its URL is {url}, ephemeral (minutes to hours): client.resume() "
-                                         "soon tries again",
+                                         f"its URL is {url}, ephemeral (minutes to hours), so soon: "
+                                         "client.resume() tries again",
                                          request_id=run.request_id, run=run)
                 await asyncio.sleep(min(step.delay, left))
         finally:
