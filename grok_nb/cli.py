@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 #: Simulator switches for answers seen from the live service beyond the spec.
-_LIVE_VARIANTS = ("moderation_as_http_400", "done_without_status", "done_without_url", "nested_response",
-                  "pending_empty_body")
+_LIVE_VARIANTS = ("moderation_as_http_400", "moderation_as_failed", "done_without_status", "done_without_url",
+                  "nested_response", "pending_empty_body")
 
 
 def _simulator(args: argparse.Namespace) -> int:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--fail-rate", type=float, default=0.0)
     sim.add_argument("--moderation-rate", type=float, default=0.0)
     sim.add_argument("--pending-status", default="pending", choices=["pending", "processing"])
-    sim.add_argument("--pending-http-status", type=int, default=200, choices=[200, 202])
+    sim.add_argument("--pending-http-status", type=int, default=202, choices=[200, 202])
     sim.add_argument("--omit-progress", action="store_true")
     sim.add_argument("--error-shape", default="flat", choices=["flat", "legacy", "nested"])
     sim.add_argument("--no-retry-after", action="store_true", help="send 429s without a Retry-After header")

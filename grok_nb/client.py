@@ -491,6 +491,8 @@ class _LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():  # stopped: close it too, or its selector and socketpair leak
+            self.loop.close()
 
 
 #: Clients still open (held until closed: each runs a loop thread); at exit each is closed, so POSTs in

@@ -87,7 +87,7 @@ def test_edit_and_extend_chain_by_run_request_id_and_url(client):
     assert ext.ok and probe(ext.path).duration == pytest.approx(4.0) and ext.parent_run_id == base.run_id
     again = client.extend(ext.url, "and rolls", duration=1)
     assert again.ok and probe(again.path).duration == pytest.approx(5.0)
-    assert ext.cost_usd == pytest.approx(4 * 0.05)
+    assert ext.cost_usd == pytest.approx(2 * 0.05 + 2 * 0.01)  # 2 s added at 480p + the 2 s input at $0.01/s
 
 
 def test_edit_of_a_too_long_video_is_refused_before_sending(client, sim):

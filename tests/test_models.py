@@ -162,3 +162,9 @@ def test_parse_models_listing_is_lenient(body, ids, families):
     listing = models.parse_models_listing(body)
     assert [m.id for m in listing] == ids and [m.family for m in listing] == families
     assert all(m.rules is (models.MODELS[m.family] if m.family else models.GENERAL) for m in listing)
+
+
+@pytest.mark.parametrize("name", ["grok-imagine-2", "grok-5-video", "grok-imagine-video-2"])
+def test_unknown_names_that_may_be_video_models_still_go_out(name):
+    with pytest.warns(UserWarning, match="does not know model"):
+        assert generate_spec("a cat", model=name).body["model"] == name

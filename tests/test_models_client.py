@@ -69,31 +69,36 @@ def test_new_models_and_1080p_are_sent_as_given_and_billed_by_the_table(recorded
     run = client.generate("a lake", model=model, resolution=resolution, duration=1)
     assert transport.bodies[-1]["model"] == model and transport.bodies[-1]["resolution"] == resolution
     assert estimate.usd == pytest.approx(per_s) and run.cost_actual_usd == pytest.approx(per_s)
-    assert estimate.exact == (model.startswith(V15 + "-2026") or (model == V15 and resolution != "1080p"))
+    assert estimate.exact  # every figure is on xAI's pricing page of 2026-09-29
     assert client.store.find(run.request_id)["model"] == model
     if resolution == "1080p":
         assert probe(run.path).height == 1080
 
 
-def test_an_edit_on_15_warns_sends_no_audio_field_and_fails_as_the_service_does(recorded):
+def test_an_edit_on_15_is_refused_before_sending_and_an_unknown_model_goes_out(recorded):
     client, transport = recorded
     base = client.generate("a boat", duration=2)
-    with pytest.warns(UserWarning, match="edits for grok-imagine-video only"):
-        run = client.edit(base, "make it night", model=V15)
-    assert transport.bodies[-1] == {"model": V15, "prompt": "make it night", "video": {"url": base.url}}
-    assert run.status == "failed" and run.error.code == "failed_precondition"
+    sent = len(transport.bodies)
+    with pytest.raises(grok_nb.ValidationError, match="edits for grok-imagine-video only") as info:
+        client.edit(base, "make it night", model=V15)
+    assert info.value.field == "model" and len(transport.bodies) == sent
+    with pytest.warns(UserWarning, match="does not know model"):
+        with pytest.raises(grok_nb.NotFoundError):
+            client.edit(base, "make it night", model="grok-imagine-video-9")
+    assert transport.bodies[-1] == {"model": "grok-imagine-video-9", "prompt": "make it night",
+                                    "video": {"url": base.url}}
 
 
 def test_the_1_5_only_inputs_through_estimate_cost(recorded, tmp_path):
     client, _ = recorded
-    estimate = client.estimate_cost("<AUDIO_1> sings", model=V15, last_frame=_image(),
+    estimate = client.estimate_cost("<AUDIO_0> sings", model=V15, last_frame=_image(),
                                     keyframes=[{"image": _image(), "timestamp_s": 3}], reference_audios=["voice-1"])
-    assert estimate.usd == pytest.approx(8 * 0.08 + 2 * 0.01) and not estimate.exact
+    assert estimate.usd == pytest.approx(8 * 0.08 + 2 * 0.01) and estimate.exact  # images billed, voices not
 
 
 def test_the_1_5_only_inputs_are_sent(recorded):
     client, transport = recorded
-    run = client.generate("<AUDIO_1> sings", model=V15, last_frame=_image(), duration=2,
+    run = client.generate("<AUDIO_0> sings", model=V15, last_frame=_image(), duration=2,
                           keyframes=[{"image": _image(), "timestamp_s": 1}], reference_audios=["voice-1"])
     body = transport.bodies[-1]
     assert body["reference_audios"] == [{"voice_id": "voice-1"}] and body["keyframes"][0]["timestamp_s"] == 1

@@ -90,3 +90,29 @@ def test_poll_time_400_moderation_is_the_moderated_outcome_with_its_cost():
 ])
 def test_other_poll_errors_are_not_outcomes(status, body):
     assert parse_poll_error(status, body) is None
+
+
+@pytest.mark.parametrize("message", ["Generated video rejected by content moderation.", "Blocked.", "", None,
+                                     "Policy violation"])
+def test_poll_time_400_with_the_moderation_code_is_moderated_whatever_the_wording(message):
+    body = {"code": "imagine:content-moderated", "usage": {"cost_in_usd_ticks": 500_000_000}}
+    if message is not None:
+        body["error"] = message
+    s = parse_poll_error(400, body)
+    assert s is not None and s.outcome == "moderated" and s.terminal and s.cost_usd == pytest.approx(0.05)
+    assert s.error_code == "imagine:content-moderated"
+    assert next_step(PollPolicy(), s, elapsed=1, polls=1, errors_in_a_row=0) == Stop("moderated")  # never retried
+
+
+def test_a_failed_job_whose_message_speaks_of_moderation_is_moderated():
+    body = {"status": "failed", "progress": 0, "usage": {"cost_in_usd_ticks": 500_000_000},
+            "error": {"code": "invalid_argument", "message": "Content blocked by moderation."}}
+    s = parse_job_status(body)
+    assert s.moderated and s.outcome == "moderated" and s.cost_usd == pytest.approx(0.05) and s.terminal
+    assert next_step(PollPolicy(), s, elapsed=1, polls=1, errors_in_a_row=0) == Stop("moderated")
+    # other failures stay failures: another code, or a message about something else
+    for code, message in (("invalid_argument", "Prompt cannot be empty."),
+                          ("internal_error", "moderation service crashed"),
+                          ("invalid_argument", None)):
+        other = parse_job_status({"status": "failed", "error": {"code": code, "message": message}})
+        assert other.outcome == "failed" and not other.moderated

@@ -29,7 +29,8 @@ def test_flow_with_aliases_and_range_requests(sim, tmp_path):
     assert done["usage"]["cost_in_usd_ticks"] == 2 * 500_000_000
     url = done["video"]["url"]
     part = httpx.get(url, headers={"Range": "bytes=0-1023"})
-    assert part.status_code == 206 and len(part.content) == 1024 and part.headers["content-range"].startswith("bytes 0-1023/")
+    assert part.status_code == 206 and len(part.content) == 1024
+    assert part.headers["content-range"].startswith("bytes 0-1023/")
     whole = httpx.get(url)
     path = tmp_path / "v.mp4"
     path.write_bytes(whole.content)
@@ -41,7 +42,8 @@ def test_errors_as_published(sim):
     post = lambda body, **kw: httpx.post(f"{sim.url}/v1/videos/generations", json=body, **kw)  # noqa: E731
     assert post({"prompt": "x"}).status_code == 401
     assert post({"prompt": "x", "duration": 30}, headers=AUTH).status_code == 400
-    both = post({"prompt": "x", "image": {"url": "https://e/a.png"}, "reference_images": [{"url": "https://e/b.png"}]}, headers=AUTH)
+    both = post({"prompt": "x", "image": {"url": "https://e/a.png"}, "reference_images": [{"url": "https://e/b.png"}]},
+                headers=AUTH)
     assert both.status_code == 400 and "image" in both.json()["error"]
     assert httpx.post(f"{sim.url}/v1/videos/generations", content=b"", headers=AUTH).status_code == 415
     assert httpx.post(f"{sim.url}/v1/videos/generations", content=b"{nope", headers=AUTH).status_code == 422
@@ -71,7 +73,8 @@ def test_polls_stay_fast_while_a_long_video_renders(sim):
 
 def test_media_urls_expire(sim):
     sim.config.update(url_lifetime_s=600.0)  # 600 simulated seconds = 2 s at speed 300
-    rid = httpx.post(f"{sim.url}/v1/videos/generations", json={"prompt": "expire", "duration": 1}, headers=AUTH).json()["request_id"]
+    rid = httpx.post(f"{sim.url}/v1/videos/generations", json={"prompt": "expire", "duration": 1},
+                     headers=AUTH).json()["request_id"]
     url = _wait(sim, rid).json()["video"]["url"]
     assert httpx.get(url).status_code == 200
     time.sleep(2.2)

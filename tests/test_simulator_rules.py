@@ -214,3 +214,11 @@ def test_chat_models_are_refused_first_and_the_service_404_reads_well(client, si
     assert answer.status_code == 404
     text = str(grok_nb.errors.error_from_response(404, answer.json()))
     assert ".." not in text and "client.models()" in text and "request id" not in text
+
+
+def test_a_closed_client_leaves_no_event_loop_open(sim):
+    """Found here: a refused call, then a collection inside a later test, reported the loop of every closed client."""
+    with grok_nb.Client(api_key="xai-test", base_url=sim.url) as client:
+        with pytest.raises(grok_nb.ValidationError):
+            client.generate("x", model=LITE, reference_images=[IMG], wait=False)
+    assert client._loop.loop.is_closed()

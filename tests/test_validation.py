@@ -278,3 +278,45 @@ def test_one_latency_model_for_the_planner_and_the_simulator():
         assert latency.documented_prior(kind, seconds, res, model=model).typical == typical
     assert latency.documented_prior("generate", 6, "480p", speed=10).typical == \
         latency.typical_latency_s("generate", 6, "480p") / 10
+
+
+# -- careless and hostile inputs ---------------------------------------------------------------------
+class _Hostile:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+
+class _Huge:
+    def __repr__(self):
+        return "x" * 10_000_000
+
+
+@pytest.mark.parametrize("value", [_Hostile(), _Huge(), "y" * 5_000_000, b"z" * 5_000_000,
+                                   "key xai-ABCDEF0123456789abcdef0123456789 inside", ["xai-SECRETsecret0123456789"]])
+def test_a_validation_error_shows_any_value_safely(value):
+    error = ValidationError("image", value, "a URL")
+    for text in (str(error), repr(error)):
+        assert text.startswith(("image=", "ValidationError(")) and len(text) < 300
+        assert "SECRET" not in text and "ABCDEF0123456789" not in text
+    assert error.value is value  # kept as given, for code that inspects it
+    assert "<_Hostile object>" in str(ValidationError("image", _Hostile(), "a URL"))
+
+
+def test_a_long_file_name_that_does_not_exist_is_not_called_base64():
+    name = "holiday_photos_" * 20 + "fox"  # 303 characters, only base64 letters, no such file
+    with pytest.raises(ValidationError, match="no file has this name") as info:
+        generate_spec("x", image=name)
+    assert info.value.field == "image"
+    path = "/data/" + "very_long_folder_name/" * 12 + "fox.png"
+    with pytest.raises(ValidationError, match="no such file"):
+        generate_spec("x", image=path)
+
+
+def test_a_404_reads_well_and_hints_at_what_was_missing():
+    from grok_nb.errors import error_from_response
+
+    model = str(error_from_response(404, {"code": "not-found", "error": "The model grok-2 does not exist or your "
+                                                                         "team does not have access to it."}))
+    assert ".." not in model and "it. Check the model name: client.models()" in model and "request id" not in model
+    job = str(error_from_response(404, {"code": "not-found", "error": "No video request with id 3f2a."}))
+    assert ".." not in job and "Check the request id" in job

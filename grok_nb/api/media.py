@@ -54,7 +54,7 @@ def content_label(data: bytes, mime: str) -> str:
 
 
 def _check_bytes(data: bytes, field: str, shown: Any) -> str:
-    from PIL import Image
+    from PIL import Image  # Pillow, a heavy import: loaded only when an image is checked
 
     if not data:
         raise ValidationError(field, shown, "a non-empty image")

@@ -80,8 +80,10 @@ MODELS: dict[str, ModelRules] = {r.family: r for r in (GROK_IMAGINE_VIDEO, GROK_
 ALIASES: dict[str, str] = {"grok-imagine-video-1.5-preview": "grok-imagine-video-1.5"}
 #: Date-pinned snapshots seen in xAI's docs (the service lists the current ones).
 PINNED: dict[str, str] = {"grok-imagine-video-1.5-2026-05-30": "grok-imagine-video-1.5"}
-#: xAI's other models (chat, code, image): a name like these is not a video model and would come back a 404.
-_NOT_VIDEO = re.compile(r"grok-(?!.*video)[A-Za-z0-9._:-]*", re.IGNORECASE)
+#: xAI's chat, code and image model families (grok-2, grok-4-0709, grok-beta, grok-code-fast-1, grok-2-image,
+#: grok-imagine-image): not video models, and a 404 from the service. Other unknown names (grok-imagine-2...)
+#: still go out with a warning.
+_NOT_VIDEO = re.compile(r"grok-(?:\d|beta|vision|code|imagine-image)(?!.*video)[A-Za-z0-9._:-]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import io
 import random
 import re
+import tempfile
 import threading
 import time
 import uuid
@@ -135,8 +138,6 @@ class Simulator:
     """The service: accepts jobs, renders them in worker processes, answers polls."""
 
     def __init__(self, config: SimulatorConfig | None = None, media_dir: str | Path | None = None):
-        import tempfile
-
         self.config = config or SimulatorConfig()
         self.media_dir = Path(media_dir or tempfile.mkdtemp(prefix="grok-nb-sim-"))
         self.media_dir.mkdir(parents=True, exist_ok=True)
@@ -491,10 +492,7 @@ def _image_ratio(url: str, allowed: tuple[str, ...] = validation.ASPECT_RATIOS) 
     """The allowed aspect ratio nearest an inline image's shape (image→video keeps it)."""
     if not url.startswith("data:"):
         return None
-    import base64
-    import io
-
-    from PIL import Image
+    from PIL import Image  # Pillow, a heavy import: loaded only for an inline image
 
     try:
         with Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))) as im:
