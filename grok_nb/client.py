@@ -34,6 +34,7 @@ from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
 from .backends import Backend, resolve_backend
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
+from .runtime.files import Uploads
 from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
 from .runtime.scheduler import POLL
@@ -335,6 +336,7 @@ class AsyncClient:
     async def _start(self, spec: JobSpec, tags: Any, wait: bool, on_update: UpdateCallback | None,
                      reservation: Reservation | None = None) -> Run | JobHandle:
         tag_list = validation.check_tags(tags)
+        spec = await self._uploads.externalize(spec)  # local inputs over 10 MiB go as {"file_id": ...}
         if reservation is None:
             reservation = self.budget.reserve([spec.estimate.usd])[0]  # BudgetExceeded: nothing is sent
         run = Run(run_id=uuid.uuid4().hex, kind=spec.kind, model=spec.model, prompt=spec.params.get("prompt"),
@@ -357,6 +359,19 @@ class AsyncClient:
     @functools.cached_property
     def _handles(self) -> weakref.WeakValueDictionary[str, JobHandle]:
         return weakref.WeakValueDictionary()
+
+    # -- Files and Batch -------------------------------------------------------------------------
+    async def upload(self, file: Any, *, expires_after: int | None = None, filename: str | None = None) -> str:
+        """Upload an input (path, bytes or PIL image, at most 50 MB) to the Files API; returns its file id.
+
+        The same bytes are not uploaded twice while their id lives. Pass ``{"file_id": id}`` as an
+        ``image`` or ``video``; ``expires_after`` is in seconds (3,600 to 2,592,000).
+        """
+        return (await self._uploads.upload(file, expires_after=expires_after, filename=filename)).id
+
+    @functools.cached_property
+    def _uploads(self) -> Uploads:
+        return Uploads(self._engine, redact_url(self._backend.base_url), self._backend.speed)
 
     async def aclose(self) -> None:
         """Let submits in flight bring back their request ids, write the history, close the connections."""
@@ -456,6 +471,7 @@ class Client:
     resume = _blocking(AsyncClient.resume)
     start_many = _blocking(AsyncClient.start_many)
     models = _blocking(AsyncClient.models)
+    upload = _blocking(AsyncClient.upload)
     history = AsyncClient.history
     estimate_cost = AsyncClient.estimate_cost
     waiting = AsyncClient.waiting

@@ -88,6 +88,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
+    # 6: uploads (the same bytes are not uploaded twice while their id lives) and the batch a run belongs to
+    """
+    CREATE TABLE files (
+        file_id TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        filename TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        PRIMARY KEY (file_id, base_url)
+    );
+    CREATE INDEX files_sha256 ON files(sha256);
+    ALTER TABLE runs ADD COLUMN batch_id TEXT;
+    CREATE INDEX runs_batch ON runs(batch_id)
+    """,
 )
 
 
@@ -103,7 +119,7 @@ RUN_COLUMNS = (
     "aspect_ratio", "image", "reference_images", "generate_audio", "input_video", "parent_run_id",
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
-    "local_path", "tags", "rating", "note", "made_by", "owner", "winner",
+    "local_path", "tags", "rating", "note", "made_by", "owner", "winner", "batch_id",
 )
 EXCHANGE_COLUMNS = ("run_id", "at", "method", "path", "status", "elapsed_ms", "summary")
 _JSON_COLUMNS = ("reference_images", "tags")
@@ -291,6 +307,30 @@ class RunStore:
             where = f" WHERE status IN ({', '.join(':' + k for k in params)})" if wanted else " WHERE 1 = 0"
         with self._db.transaction() as tx:
             return [self._decode(r) for r in tx.fetchall(f"SELECT * FROM runs{where} ORDER BY created_at", params)]  # type: ignore[misc]
+
+    # -- uploads -----------------------------------------------------------------------------------
+    def remember_file(self, *, file_id: str, base_url: str, sha256: str, size: int, filename: str | None,
+                      expires_at: str | None) -> None:
+        """Record an upload (its id, content hash, size and expiry) for the server at ``base_url``."""
+        with self._db.transaction(write=True) as tx:
+            tx.execute("DELETE FROM files WHERE file_id = :file_id AND base_url = :base_url",
+                       {"file_id": file_id, "base_url": base_url})
+            tx.execute("INSERT INTO files (file_id, base_url, sha256, bytes, filename, created_at, expires_at) "
+                       "VALUES (:file_id, :base_url, :sha256, :bytes, :filename, :created_at, :expires_at)",
+                       {"file_id": file_id, "base_url": base_url, "sha256": sha256, "bytes": size,
+                        "filename": filename, "created_at": utcnow(), "expires_at": expires_at})
+
+    def find_files(self, sha256: str, base_url: str) -> list[dict[str, Any]]:
+        """Uploads of these bytes to this server, newest first (expired ones included: the caller checks)."""
+        with self._db.transaction() as tx:
+            return tx.fetchall("SELECT * FROM files WHERE sha256 = :sha256 AND base_url = :base_url "
+                               "ORDER BY created_at DESC", {"sha256": sha256, "base_url": base_url})
+
+    def forget_file(self, file_id: str, base_url: str) -> None:
+        """Drop an upload the server no longer knows."""
+        with self._db.transaction(write=True) as tx:
+            tx.execute("DELETE FROM files WHERE file_id = :file_id AND base_url = :base_url",
+                       {"file_id": file_id, "base_url": base_url})
 
     def exchanges(self, run_id: str) -> list[dict[str, Any]]:
         """The HTTP exchanges of one run, in order."""

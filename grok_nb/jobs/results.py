@@ -45,6 +45,7 @@ class Run:
     error: GrokError | None = None
     parent_run_id: str | None = None
     tags: list[str] = field(default_factory=list)
+    batch_id: str | None = None  # the batch it was sent in (its batch_request_id is the run id)
     stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
     waiting_note: str | None = field(default=None, repr=False)  # e.g. "waiting for the key's rate limit: 2 other processes"
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -106,6 +107,7 @@ class Run:
             "cost_estimated_usd": self.estimate.usd if self.estimate else None,
             "cost_actual_usd": self.cost_actual_usd, "video_url": self.url, "video_duration": self.duration,
             "local_path": str(self.path) if self.path else None, "tags": list(self.tags),
+            "batch_id": self.batch_id,
         }
 
     def _stopped_note(self) -> str | None:
@@ -139,7 +141,7 @@ class Run:
             estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"), submitted_at=when(row.get("submitted_at")),
             finished_at=when(row.get("finished_at")), latency_s=row.get("latency_s"),
             polls=row.get("poll_count") or 0, error=error, parent_run_id=row.get("parent_run_id"),
-            tags=list(row.get("tags") or []),
+            tags=list(row.get("tags") or []), batch_id=row.get("batch_id"),
         )
 
     def raise_for_status(self) -> Run:

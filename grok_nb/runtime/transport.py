@@ -86,6 +86,21 @@ class Api:
         return Answer(response.status_code, None if too_big else parse_body(raw), response.headers, problem,
                       elapsed_ms=round((received - sent) * 1000, 1), sent_at=sent, received_at=received)
 
+    async def upload(self, path: str, fields: dict[str, str], file: tuple[str, bytes, str]) -> Answer:
+        """POST a multipart form: ``fields`` first (``expires_after`` must come before the file), then ``file``."""
+        sent = time.monotonic()
+        try:
+            async with self._http.stream("POST", path, data=fields, files={"file": file}) as response:
+                raw, too_big = await _read_capped(response, MAX_ANSWER_BYTES)
+        except _NEVER_SENT as exc:
+            return Answer(None, problem=type(exc).__name__, never_sent=True, sent_at=sent, received_at=time.monotonic())
+        except httpx.TransportError as exc:
+            return Answer(None, problem=type(exc).__name__, sent_at=sent, received_at=time.monotonic())
+        received = time.monotonic()
+        problem = f"the answer was larger than {MAX_ANSWER_BYTES >> 20} MiB and was not read" if too_big else None
+        return Answer(response.status_code, None if too_big else parse_body(raw), response.headers, problem,
+                      elapsed_ms=round((received - sent) * 1000, 1), sent_at=sent, received_at=received)
+
     async def download(self, url: str, part: Path) -> Answer:
         """Stream a video into ``part``; the body of the Answer is the number of bytes written.
 

@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from .. import __version__
 from ..api import models
+from .batch import batch_routes
+from .files import FileRefusal, file_routes, file_store
 from .state import ApiRefusal, Simulator
 
 _KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
@@ -75,6 +77,10 @@ def create_app(sim: Simulator) -> Starlette:
             kind = _KINDS.get(request.path_params["kind"])
             if kind is None:
                 raise ApiRefusal(404, "not-found", f"No such endpoint: POST {request.url.path}.")
+            try:  # {"file_id": ...} inputs are read from the simulated Files API
+                body = file_store(sim).resolve(body)
+            except FileRefusal as exc:
+                raise ApiRefusal(exc.status, exc.code, exc.message) from None
             request_id = await asyncio.to_thread(sim.submit, kind, body, request.state.token)
             if sim.config.submit_delay_s:
                 await asyncio.sleep(sim.config.submit_delay_s)
@@ -135,6 +141,8 @@ def create_app(sim: Simulator) -> Starlette:
         Route("/media/{name:str}", media, methods=["GET", "HEAD"]),
         Route("/_simulator/config", admin_config, methods=["GET", "PATCH"]),
         Route("/_simulator/requests", admin_requests, methods=["GET"]),
+        *file_routes(file_store(sim), api),
+        *batch_routes(sim, lambda refusal: _error_response(sim, refusal)),
     ]
     return _tag_responses(Starlette(routes=routes))
 
