@@ -33,6 +33,7 @@ from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
 from .backends import Backend, resolve_backend
+from .runtime.batch import BatchJob, SyncBatch, resumable_batches
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .runtime.files import Uploads
 from .runtime.logs import protect_secret
@@ -261,6 +262,8 @@ class AsyncClient:
         """
         await asyncio.to_thread(self._engine.writer.flush)
         rows = await asyncio.to_thread(self.store.rows, status=UNFINISHED)
+        batch_rows = [row for row in rows if row.get("batch_id")]  # followed by their batch, never polled alone
+        rows = [row for row in rows if not row.get("batch_id")]
         attach, lost = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
         for row in lost:
             message = UNCERTAIN_AFTER_CRASH.format(when=row.get("submitted_at") or row["created_at"])
@@ -280,6 +283,7 @@ class AsyncClient:
             await asyncio.to_thread(self.store.update, run.run_id, owner=self._engine.owner)
             callback = on_update(run) if on_update else None
             handles.append(self._handle(run, await self._engine.attach(run, callback)))
+        handles.extend(await self._resume_batches(batch_rows, on_update))
         return handles
 
     def waiting(self) -> int:
@@ -369,6 +373,45 @@ class AsyncClient:
         """
         return (await self._uploads.upload(file, expires_after=expires_after, filename=filename)).id
 
+    def batch(self, name: str | None = None, *, tags: Sequence[str] = (),
+              on_update: UpdateCallback | None = None) -> BatchJob:
+        """A batch builder: ``b.generate/edit/extend(...)`` as on the client, sent outside the key's rate limit.
+
+        ``async with client.batch(name="sweep") as b: ...`` submits on leaving the block (or ``await
+        b.submit()``); ``await b.wait()`` returns the runs once all are done; ``await b.cancel()``
+        cancels what has not run. Best effort (typically within 24 hours), billed at standard prices.
+        """
+        job = BatchJob(self._engine, name=name, spec_for=self._batch_spec, uploads=self._uploads,
+                       backend=self.backend, tags=[*self.tags, *validation.check_tags(tags)],
+                       speed=self._backend.speed, on_update=on_update)
+        self._batches.append(job)
+        return job
+
+    def _batch_spec(self, kind: str, *args: Any, **kwargs: Any) -> JobSpec:
+        if kind == "generate":
+            return validation.generate_spec(*args, **kwargs)
+        if kind == "edit":
+            return self._edit_spec(*args, **kwargs)
+        return self._extend_spec(*args, **kwargs)
+
+    async def _resume_batches(self, rows: list[dict[str, Any]],
+                              on_update: Callable[[Run], UpdateCallback | None] | None) -> list[JobHandle]:
+        followed = {b.batch_id for b in self._batches if b.batch_id is not None}
+        handles = []
+        for batch_id, group in resumable_batches(rows, self._engine.owner, followed).items():
+            job = await BatchJob.attach(self._engine, batch_id, group, backend=self.backend, speed=self._backend.speed)
+            for run in job.runs:
+                callback = on_update(run) if on_update else None
+                if callback is not None:
+                    job.listeners.append(callback)
+            self._batches.append(job)
+            handles.extend(job.handle(run) for run in job.runs)
+        return handles
+
+    @functools.cached_property
+    def _batches(self) -> list[BatchJob]:
+        return []
+
     @functools.cached_property
     def _uploads(self) -> Uploads:
         return Uploads(self._engine, redact_url(self._backend.base_url), self._backend.speed)
@@ -376,6 +419,8 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Let submits in flight bring back their request ids, write the history, close the connections."""
         await self._engine.settle_submits(SETTLE_SUBMITS_S)
+        for batch in self._batches:  # they go on at the server; resume() follows them again
+            await batch.aclose()
         await self._engine.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -472,6 +517,12 @@ class Client:
     start_many = _blocking(AsyncClient.start_many)
     models = _blocking(AsyncClient.models)
     upload = _blocking(AsyncClient.upload)
+
+    def batch(self, name: str | None = None, *, tags: Sequence[str] = (),
+              on_update: UpdateCallback | None = None) -> SyncBatch:
+        """A batch builder: ``with client.batch(name="sweep") as b: b.generate(...)``, then ``b.wait()``."""
+        job = self._loop.call(functools.partial(_make_batch, self._async, name, tags, on_update))
+        return SyncBatch(job, self._loop.call)
     history = AsyncClient.history
     estimate_cost = AsyncClient.estimate_cost
     waiting = AsyncClient.waiting
@@ -500,3 +551,8 @@ for _name in ("base_url", "backend", "simulated", "scheduler", "budget_usd", "sp
 
 async def _make_async(args: tuple, kwargs: dict) -> AsyncClient:
     return AsyncClient(*args, **kwargs)
+
+
+async def _make_batch(client: AsyncClient, name: str | None, tags: Sequence[str],
+                      on_update: UpdateCallback | None) -> BatchJob:
+    return client.batch(name, tags=tags, on_update=on_update)

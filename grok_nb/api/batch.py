@@ -57,9 +57,11 @@ def request_item(batch_request_id: str, kind: str, body: dict[str, Any]) -> dict
     return {"batch_request_id": batch_request_id, "batch_request": {BODY_KEYS[kind]: body}}
 
 
-def split_requests(items: Sequence[dict[str, Any]], *, max_count: int = MAX_REQUESTS_PER_CALL,
-                   max_bytes: int = MAX_CALL_BYTES) -> list[list[dict[str, Any]]]:
+def split_requests(items: Sequence[dict[str, Any]], *, max_count: int | None = None,
+                   max_bytes: int | None = None) -> list[list[dict[str, Any]]]:
     """Items grouped into calls of at most ``max_count`` items and ``max_bytes`` of JSON each, in order."""
+    max_count = MAX_REQUESTS_PER_CALL if max_count is None else max_count
+    max_bytes = MAX_CALL_BYTES if max_bytes is None else max_bytes
     calls: list[list[dict[str, Any]]] = []
     current: list[dict[str, Any]] = []
     size = 0

@@ -1,0 +1,291 @@
+"""Batches: the contract's shapes, the simulator's Batch endpoints, and client.batch() over real loopback HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+import grok_nb
+from grok_nb import Client
+from grok_nb.api import batch as contract
+from grok_nb.api.probe import probe
+from grok_nb.simulator import SimulatorConfig, SimulatorServer
+from grok_nb.simulator.batch import batch_book
+
+from .conftest import FAST, SPEED, TEST_KEY, count
+
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+
+
+def _gen(rid: str, prompt: str = "a fox", **extra) -> dict:
+    return {"batch_request_id": rid, "batch_request": {"video_generation": {"prompt": prompt, "duration": 1, **extra}}}
+
+
+def _wait_done(url: str, batch_id: str, timeout: float = 60.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        body = httpx.get(f"{url}/v1/batches/{batch_id}", headers=AUTH).json()
+        if body["state"]["num_pending"] == 0:
+            return body
+        time.sleep(0.1)
+    raise AssertionError("the batch did not finish")
+
+
+def _all_results(url: str, batch_id: str, limit: int) -> list[dict]:
+    out, token = [], None
+    for _ in range(100):
+        query = f"?limit={limit}" + (f"&pagination_token={token}" if token else "")
+        page = httpx.get(f"{url}/v1/batches/{batch_id}/results{query}", headers=AUTH).json()
+        out += page["results"]
+        token = page["pagination_token"]
+        if token is None:
+            return out
+    raise AssertionError("paging never ended")
+
+
+# -- the pure contract ---------------------------------------------------------------------------
+def test_split_requests_by_count_and_size():
+    items = [contract.request_item(f"r{i}", "generate", {"prompt": "x" * 100}) for i in range(7)]
+    assert [len(c) for c in contract.split_requests(items, max_count=3)] == [3, 3, 1]
+    size = len(str(items[0]).encode())
+    assert [len(c) for c in contract.split_requests(items, max_bytes=2 * size + 10)] == [2, 2, 2, 1]
+    assert [i["batch_request_id"] for c in contract.split_requests(items, max_count=2) for i in c] == \
+        [f"r{i}" for i in range(7)]
+    with pytest.raises(grok_nb.ValidationError, match="upload large inputs"):
+        contract.split_requests(items, max_bytes=50)
+
+
+def test_request_item_uses_the_kind_key():
+    assert contract.request_item("a", "edit", {"prompt": "p"})["batch_request"] == {"video_generation": {"prompt": "p"}}
+    assert "video_extension" in contract.request_item("b", "extend", {"prompt": "p"})["batch_request"]
+    with pytest.raises(grok_nb.ValidationError, match="kind"):
+        contract.request_item("c", "upscale", {})
+
+
+def test_parse_batch_done_means_nothing_pending():
+    empty = contract.parse_batch({"batch_id": "b", "state": {"num_requests": 0, "num_pending": 0}})
+    assert not empty.done  # nothing added yet is not done
+    state = contract.parse_batch({"batch_id": "b", "name": "n", "state": {
+        "num_requests": 4, "num_pending": 0, "num_success": 2, "num_error": 1, "num_cancelled": 1},
+        "cost_breakdown": {"total_cost_usd_ticks": 5_000_000_000}})
+    assert state.done and state.finished == 4 and state.fraction == 1.0 and state.cost_usd == pytest.approx(0.5)
+    flat = contract.parse_batch({"id": "b2", "num_requests": "3", "num_pending": 2, "cost_breakdown": {
+        "total_cost_usd_ticks": -5}})
+    assert (flat.num_requests, flat.num_pending, flat.done, flat.cost_usd) == (3, 2, False, None)
+    with pytest.raises(ValueError):
+        contract.parse_batch({"state": {}})
+
+
+def test_parse_results_is_lenient():
+    video = {"video": {"url": "https://x/v.mp4", "duration": 4, "respect_moderation": True},
+             "model": "grok-imagine-video", "usage": {"cost_in_usd_ticks": 2_000_000_000}}
+    body = {"results": [
+        {"batch_request_id": "gen", "batch_result": {"response": {"video_generation": video}}},
+        {"batch_request_id": "ext", "batch_result": {"response": {"video_extension": video}}},
+        {"batch_request_id": "mod", "batch_result": {"response": {"video_generation": {
+            "video": {"url": "", "respect_moderation": False}}}}},
+        {"batch_request_id": "bad", "batch_result": {"error": {"code": 3, "message": "duration too long"}}},
+        {"batch_request_id": "gone", "batch_result": {"error": {"code": 1, "message": "cancelled"}}},
+        {"batch_request_id": "blocked", "batch_result": {"error": {"code": 3, "message": "Rejected by moderation"}}},
+        {"batch_request_id": "empty", "batch_result": {"response": {}}},
+        {"no_id": True}, "junk"], "pagination_token": "t2"}
+    results, token = contract.parse_results(body)
+    by_id = {r.batch_request_id: r for r in results}
+    assert token == "t2" and len(results) == 7
+    assert by_id["gen"].ok and by_id["gen"].url == "https://x/v.mp4" and by_id["gen"].cost_usd == pytest.approx(0.2)
+    assert by_id["ext"].ok and by_id["ext"].duration == 4
+    assert by_id["mod"].moderated and not by_id["mod"].ok
+    assert (by_id["bad"].error_code, by_id["bad"].error_message) == ("invalid_argument", "duration too long")
+    assert by_id["gone"].cancelled and by_id["blocked"].moderated
+    assert by_id["empty"].error_code == "no_video"
+    assert contract.parse_results({"results": [], "pagination_token": ""}) == ([], None)
+    assert contract.parse_results("oops") == ([], None)
+
+
+# -- the simulator over loopback -----------------------------------------------------------------
+def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
+    book = batch_book(sim.simulator)
+    book.turnaround_s = 600.0  # 2 s at speed 300
+    assert httpx.post(sim.url + "/v1/batches", json={"name": "x"}).status_code == 401
+    assert httpx.post(sim.url + "/v1/batches", headers=AUTH, json={}).status_code == 400
+    made = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "sweep"}).json()
+    bid = made["batch_id"]
+    assert made["state"]["num_requests"] == 0 and "create_time" in made and "expire_time" in made
+    requests = [_gen(f"cell-{i}", f"prompt {i}") for i in range(6)] + [_gen("bad", duration=99)]
+    assert httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH,
+                      json={"batch_requests": requests}).json() == {}
+    again = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("cell-0")]})
+    assert again.status_code == 400 and "twice" in again.json()["error"]
+    states = httpx.get(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH).json()
+    assert contract.parse_request_states(states)["bad"] == "failed"
+    done = _wait_done(sim.url, bid)
+    assert done["state"] == {"num_requests": 7, "num_pending": 0, "num_success": 6, "num_error": 1,
+                             "num_cancelled": 0}
+    assert done["cost_breakdown"]["total_cost_usd_ticks"] == 6 * 500_000_000
+    results = _all_results(sim.url, bid, limit=2)
+    ids = [r["batch_request_id"] for r in results]
+    assert sorted(ids) == sorted(r["batch_request_id"] for r in requests)  # each once, over four pages
+    assert ids != [r["batch_request_id"] for r in requests]  # not in the order they were added
+    parsed = {r.batch_request_id: r for r in contract.parse_results({"results": results})[0]}
+    assert parsed["bad"].error_code == "invalid_argument" and "duration" in parsed["bad"].error_message
+    video = httpx.get(parsed["cell-3"].url)
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert httpx.get(f"{sim.url}/v1/batches/nope", headers=AUTH).status_code == 404
+    assert bid in [b["batch_id"] for b in httpx.get(sim.url + "/v1/batches", headers=AUTH).json()["batches"]]
+
+
+def test_simulator_cancel_and_limits(sim):
+    batch_book(sim.simulator).turnaround_s = 1e7  # nothing finishes during this test
+    bid = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "c"}).json()["batch_id"]
+    too_many = [_gen(f"r{i}") for i in range(contract.MAX_REQUESTS_PER_CALL + 1)]
+    answer = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": too_many})
+    assert answer.status_code == 400 and f"At most {contract.MAX_REQUESTS_PER_CALL}" in answer.json()["error"]
+    httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("a"), _gen("b")]})
+    cancelled = httpx.post(f"{sim.url}/v1/batches/{bid}:cancel", headers=AUTH).json()
+    assert cancelled["state"]["num_cancelled"] == 2 and cancelled["state"]["num_pending"] == 0
+    assert "cancel_time" in cancelled
+    results = _all_results(sim.url, bid, limit=10)
+    assert {r["batch_result"]["error"]["code"] for r in results} == {1}
+    late = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("c")]})
+    assert late.status_code == 400 and "cancelled" in late.json()["error"]
+    assert cancelled["cost_breakdown"]["total_cost_usd_ticks"] == 0
+
+
+def test_batch_calls_do_not_touch_the_key_rate_limit(sim):
+    sim.config.rate_limit = 0.001  # one request per 1,000 simulated seconds (bucket of 2)
+    before = dict(sim.simulator.by_key.get(TEST_KEY, {}))
+    bid = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "r"}).json()["batch_id"]
+    statuses = [httpx.get(f"{sim.url}/v1/batches/{bid}", headers=AUTH).status_code for _ in range(15)]
+    assert statuses == [200] * 15
+    assert dict(sim.simulator.by_key.get(TEST_KEY, {})) == before  # not counted against the key
+    single = [httpx.get(sim.url + "/v1/video-generation-models", headers=AUTH).status_code for _ in range(5)]
+    assert 429 in single  # while single-job calls on that key are limited
+
+
+def test_simulator_batch_result_urls_live_one_hour():
+    with SimulatorServer(SimulatorConfig(speed=3600.0, seed=3)) as server:  # one hour is one second
+        batch_book(server.simulator).turnaround_s = 600.0
+        bid = httpx.post(server.url + "/v1/batches", headers=AUTH, json={"name": "u"}).json()["batch_id"]
+        httpx.post(f"{server.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("one")]})
+        _wait_done(server.url, bid)
+        (result,) = contract.parse_results(httpx.get(f"{server.url}/v1/batches/{bid}/results",
+                                                     headers=AUTH).json())[0]
+        assert httpx.get(result.url).status_code == 200
+        time.sleep(1.2)
+        assert httpx.get(result.url).status_code == 403
+
+
+# -- the client --------------------------------------------------------------------------------------
+def test_batch_end_to_end_outside_the_rate_limit(client, sim):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    source = client.generate("A red ball bouncing", duration=2)
+    sim.simulator.requests.clear()
+    with client.batch(name="sweep", tags=["night"]) as b:
+        fox = b.generate("A fox in snow", duration=1, resolution="720p")
+        boat = b.generate("A boat at dusk", duration=2)
+        night = b.edit(source, "Make it night")
+        longer = b.extend(source, "The ball rolls away", duration=2)
+    assert b.batch_id and fox.batch_id == b.batch_id
+    runs = b.wait(timeout=120)
+    assert runs == [fox, boat, night, longer]
+    assert all(r.status == "done" and r.ok for r in runs), [(r.status, r.error) for r in runs]
+    assert probe(fox.path).height == 720 and probe(boat.path).duration == pytest.approx(2.0)
+    assert probe(longer.path).duration == pytest.approx(4.0, abs=0.1)
+    assert fox.cost_basis == "actual" and fox.cost_usd == pytest.approx(0.07)
+    assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "GET", "/v1/videos/") == 0  # no single jobs
+    assert count(sim, "POST", "/v1/batches") == 2  # create + one call adding all four
+    rows = {r["run_id"]: r for r in client.store.rows()}
+    assert {rows[r.run_id]["batch_id"] for r in runs} == {b.batch_id}
+    assert rows[night.run_id]["status"] == "done" and rows[night.run_id]["local_path"] == str(night.path)
+    assert rows[fox.run_id]["tags"] == ["night"] and rows[longer.run_id]["kind"] == "extend"
+    assert b.progress["num_success"] == 4 and b.progress["statuses"] == {"done": 4}
+
+
+def test_batch_requests_are_checked_like_the_clients_and_nothing_is_sent(client, sim):
+    b = client.batch(name="checked")
+    with pytest.raises(grok_nb.ValidationError, match="duration"):
+        b.generate("A fox", duration=99)
+    with pytest.raises(grok_nb.ValidationError, match="prompt"):
+        b.edit("https://example.com/v.mp4", "")
+    with pytest.raises(grok_nb.ValidationError, match="wait"):
+        b.generate("A fox", wait=False)
+    with pytest.raises(grok_nb.ValidationError, match="at least one"):
+        b.submit()
+    with pytest.raises(grok_nb.ValidationError, match="name"):
+        client.batch(name="")
+    assert count(sim, "POST", "/v1/batches") == 0
+
+
+def test_a_batch_over_budget_sends_nothing(sim):
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, budget_usd=0.2) as client:
+        b = client.batch(name="dear")
+        for i in range(3):
+            b.generate(f"A fox {i}", duration=1)  # $0.05 each: fits
+        b.generate("A long fox", duration=10, resolution="720p")  # $0.70: the batch does not fit
+        with pytest.raises(grok_nb.BudgetExceeded):
+            b.submit()
+        assert count(sim, "POST", "/v1/batches") == 0 and client.remaining_usd == pytest.approx(0.2)
+
+
+def test_requests_are_split_to_the_services_limit(client, sim, monkeypatch):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    monkeypatch.setattr(contract, "MAX_REQUESTS_PER_CALL", 2)
+    with client.batch(name="split") as b:
+        for i in range(5):
+            b.generate(f"Split {i}", duration=1)
+    assert count(sim, "POST", f"/v1/batches/{b.batch_id}/requests") == 3
+    assert [r.status for r in b.wait(timeout=120)] == ["done"] * 5
+
+
+def test_failed_and_moderated_requests_in_a_batch(client, sim):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    with client.batch(name="mixed") as b:
+        ok = b.generate("A calm lake", duration=1)
+        failed = b.generate("A storm [sim:fail=internal_error]", duration=1)
+        moderated = b.generate("Something [sim:moderate]", duration=1)
+    b.wait(timeout=120)
+    assert ok.status == "done"
+    assert failed.status == "failed" and isinstance(failed.error, grok_nb.JobFailedError)
+    assert moderated.status == "moderated" and isinstance(moderated.error, grok_nb.ModeratedError)
+    assert client.spent_usd == pytest.approx(0.10)  # the failed one is not billed
+
+
+def test_cancel_cancels_what_has_not_run(client, sim):
+    batch_book(sim.simulator).turnaround_s = 1e7
+    with client.batch(name="cancel me") as b:
+        runs = [b.generate(f"Never {i}", duration=1) for i in range(3)]
+    state = b.cancel()
+    assert state.num_cancelled == 3
+    b.wait(timeout=60)
+    assert [r.status for r in runs] == ["rejected"] * 3 and "cancelled" in str(runs[0].error)
+    assert client.spent_usd == 0 and {r["status"] for r in client.store.rows()} == {"rejected"}
+
+
+def test_resume_reattaches_an_unfinished_batch_without_creating_one(sim, isolated_home):
+    batch_book(sim.simulator).turnaround_s = 1500.0  # 5 s at speed 300
+    first = Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
+    with first.batch(name="overnight") as b:
+        for i in range(3):
+            b.generate(f"Overnight {i}", duration=1)
+    batch_id = b.batch_id
+    first.close()  # the process goes away before the results are in
+    rows = first.store.rows()
+    assert {r["status"] for r in rows} == {"pending"} and {r["batch_id"] for r in rows} == {batch_id}
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED) as second:
+        handles = second.resume()
+        assert len(handles) == 3
+        runs = [h.result(timeout=120) for h in handles]
+        assert all(r.ok and r.batch_id == batch_id for r in runs)
+        assert count(sim, "POST", "/v1/batches") == 2  # the first client's create and add; none since
+        assert second.resume() == []
+
+
+@pytest.mark.anyio
+async def test_async_batch(aclient, sim):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    async with aclient.batch(name="async") as b:
+        run = b.generate("A heron", duration=1)
+    runs = await b.wait(timeout=120)
+    assert runs == [run] and run.ok and b.state.done
