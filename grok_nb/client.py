@@ -387,6 +387,22 @@ class AsyncClient:
         self._batches.append(job)
         return job
 
+    async def start_batch(self, jobs: Sequence[dict[str, Any]], *, name: str | None = None, tags: Sequence[str] = (),
+                          on_update: Callable[[int], UpdateCallback | None] | None = None) -> list[JobHandle]:
+        """Send several generate() jobs (one dict of arguments each) as one batch; a handle per job, at once.
+
+        Like ``start_many`` (all fit the budget or none is sent), but outside the key's rate limit and
+        best effort: results come back typically within 24 hours, billed at standard prices.
+        """
+        job = self.batch(name, tags=tags)
+        runs = [job.generate(**args) for args in jobs]  # every one validated before anything is sent
+        for i, run in enumerate(runs):
+            callback = on_update(i) if on_update else None
+            if callback is not None:
+                job.listen(run, callback)
+        await job.submit()
+        return [job.handle(run) for run in runs]
+
     def _batch_spec(self, kind: str, *args: Any, **kwargs: Any) -> JobSpec:
         if kind == "generate":
             return validation.generate_spec(*args, **kwargs)
@@ -397,7 +413,7 @@ class AsyncClient:
     async def _resume_batches(self, rows: list[dict[str, Any]],
                               on_update: Callable[[Run], UpdateCallback | None] | None) -> list[JobHandle]:
         followed = {b.batch_id for b in self._batches if b.batch_id is not None}
-        handles = []
+        handles: list[JobHandle] = []
         for batch_id, group in resumable_batches(rows, self._engine.owner, followed).items():
             job = await BatchJob.attach(self._engine, batch_id, group, backend=self.backend, speed=self._backend.speed)
             for run in job.runs:
@@ -517,6 +533,7 @@ class Client:
     start_many = _blocking(AsyncClient.start_many)
     models = _blocking(AsyncClient.models)
     upload = _blocking(AsyncClient.upload)
+    start_batch = _blocking(AsyncClient.start_batch)
 
     def batch(self, name: str | None = None, *, tags: Sequence[str] = (),
               on_update: UpdateCallback | None = None) -> SyncBatch:

@@ -289,3 +289,17 @@ async def test_async_batch(aclient, sim):
         run = b.generate("A heron", duration=1)
     runs = await b.wait(timeout=120)
     assert runs == [run] and run.ok and b.state.done
+
+
+def test_a_comparison_grid_runs_as_one_batch(studio, sim):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    sim.simulator.requests.clear()
+    grid = studio.compare(prompt=["A fox", "A boat"], resolution=["480p", "720p"], duration=1, batch=True,
+                          display=False)
+    assert grid.batch and "best effort" in grid.view.widget.message and "standard prices" in grid.view.widget.message
+    table = grid.wait(timeout=120)
+    assert list(table["status"]) == ["done"] * 4
+    assert all(r.ok and r.batch_id for r in grid.runs) and len({r.batch_id for r in grid.runs}) == 1
+    assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "POST", "/v1/batches") == 2
+    tiles = grid.view.tiles()
+    assert all(t["kind"] == "done" and t["src"] for t in tiles), tiles

@@ -76,8 +76,11 @@ def short(value: Any, width: int = 40) -> str:
 class Grid:
     """A priced, runnable grid of generate() jobs; ``table()`` summarises it, ``to_html()`` reports it."""
 
-    def __init__(self, client: Any, axes: dict[str, Any], repeats: int = 1, tags: Sequence[str] = ()):
+    def __init__(self, client: Any, axes: dict[str, Any], repeats: int = 1, tags: Sequence[str] = (),
+                 batch: bool = False):
         self.client = client
+        #: Sent as one batch (outside the key's rate limit, best effort) rather than as single jobs.
+        self.batch = bool(batch)
         arg_sets, self.varying = plan(axes, repeats)
         self.tags = validation.check_tags(tags)
         self.cells: list[Cell] = []
@@ -133,7 +136,8 @@ class Grid:
                 for listener in self._listeners:
                     listener(self)
 
-        handles = self.client.start_many([cell.args for cell in self.cells], tags=self.tags, on_update=on_update)
+        start = self.client.start_batch if self.batch else self.client.start_many
+        handles = start([cell.args for cell in self.cells], tags=self.tags, on_update=on_update)
         self.started_at = time.monotonic()
         for cell, handle in zip(self.cells, handles):
             cell.handle = handle

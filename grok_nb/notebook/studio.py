@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..api.batch import BEST_EFFORT_NOTE as BATCH_NOTE
 from ..api.pricing import CostEstimate
 from ..api.probe import probe
 from ..client import Client
@@ -166,13 +167,19 @@ class Studio:
 
     # -- grids ----------------------------------------------------------------------------------
     def compare(self, *, repeats: int = 1, budget_usd: float | None = None, confirm: bool | None = None,
-                display: bool = True, **axes: Any) -> Grid:
-        """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first."""
-        grid = Grid(self.client, axes, repeats, tags=[])
+                display: bool = True, batch: bool = False, **axes: Any) -> Grid:
+        """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first.
+
+        ``batch=True`` sends the grid as one batch: outside the key's rate limit, best effort
+        (typically within 24 hours), billed at standard prices; the grid fills in as results arrive.
+        """
+        grid = Grid(self.client, axes, repeats, tags=[], batch=batch)
         grid.check_budget(budget_usd, None, None)  # over budget: nothing is sent, no confirmation can help
         budget = budget_usd if budget_usd is not None else self.budget_usd
         view = VideoGrid(grid, self.player_source, store=self.client.store, budget_usd=budget)
         grid.view = view  # type: ignore[attr-defined]
+        if batch:
+            view.widget.message = BATCH_NOTE
 
         def start() -> None:
             grid.start(view.cell_callback)

@@ -82,6 +82,7 @@ class BatchJob:
         self.speed = max(1e-9, speed)
         self.listeners: list[Listener] = [on_update] if on_update else []
         self.progress_listeners: list[Callable[[BatchState], Any]] = [on_progress] if on_progress else []
+        self._run_listeners: dict[str, list[Listener]] = {}
         self.batch_id: str | None = None
         self.state: BatchState | None = None
         self.runs: list[Run] = []
@@ -380,9 +381,13 @@ class BatchJob:
     def _row(self, run: Run) -> dict[str, Any]:
         return run.to_row(self.engine.base_url)
 
+    def listen(self, run: Run, listener: Listener) -> None:
+        """Call ``listener(run)`` (on the view thread) whenever this one run changes."""
+        self._run_listeners.setdefault(run.run_id, []).append(listener)
+
     def _notify(self, *runs: Run) -> None:
         for run in runs:
-            for listener in self.listeners:
+            for listener in [*self.listeners, *self._run_listeners.get(run.run_id, [])]:
                 self.engine.views.notify(listener, run)
 
     # -- what users call --------------------------------------------------------------------------
