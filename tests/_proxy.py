@@ -2,7 +2,7 @@
 
 Each request asks ``decide(method, path)`` what to do: ``forward``; ``reset`` / ``502`` / ``hang``
 after forwarding (the job exists at the server, the client never learns its id); or ``429``
-without forwarding (nothing reached the server).
+or ``drop`` (the connection dies) without forwarding (nothing reached the server).
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class FaultProxy:
                                 {"Retry-After": "0.02"})
                     await writer.drain()
                     continue
+                if action == "drop":  # the connection dies before anything reached the server
+                    writer.transport.abort()
+                    return
                 forwarded = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
                 response = await self._http.request(method, path, content=body, headers=forwarded)
                 if action == "reset":

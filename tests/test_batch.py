@@ -14,6 +14,7 @@ from grok_nb.api.probe import probe
 from grok_nb.simulator import SimulatorConfig, SimulatorServer
 from grok_nb.simulator.batch import batch_book
 
+from ._proxy import FaultProxy
 from .conftest import FAST, SPEED, TEST_KEY, count
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
@@ -303,3 +304,51 @@ def test_a_comparison_grid_runs_as_one_batch(studio, sim):
     assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "POST", "/v1/batches") == 2
     tiles = grid.view.tiles()
     assert all(t["kind"] == "done" and t["src"] for t in tiles), tiles
+
+
+def _faulty_add(action: str):
+    """A proxy decision: the first call adding requests to a batch meets ``action``; everything else passes."""
+    hits = []
+
+    def decide(method: str, path: str) -> str:
+        if method == "POST" and path.endswith("/requests") and not hits:
+            hits.append(path)
+            return action
+        return "forward"
+    return decide
+
+
+@pytest.mark.parametrize("action", ["reset", "502"])
+def test_an_add_call_without_an_answer_is_reconciled_never_resent(sim, action):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    with FaultProxy(sim.url, _faulty_add(action)) as proxy, \
+            Client(api_key=TEST_KEY, base_url=proxy.url, policy=FAST, rate_limit=SPEED) as client:
+        with client.batch(name="flaky") as b:
+            runs = [b.generate(f"Flaky {action} {i}", duration=1) for i in range(2)]
+        assert count(sim, "POST", f"/v1/batches/{b.batch_id}/requests") == 1  # it arrived once, and only once
+        assert count(sim, "GET", f"/v1/batches/{b.batch_id}/requests") == 1  # the listing said so
+        b.wait(timeout=120)
+        assert [r.status for r in runs] == ["done", "done"]
+
+
+def test_an_add_call_that_never_arrived_leaves_uncertain_rows_and_resends_nothing(sim):
+    with FaultProxy(sim.url, _faulty_add("drop")) as proxy, \
+            Client(api_key=TEST_KEY, base_url=proxy.url, policy=FAST, rate_limit=SPEED, budget_usd=1.0) as client:
+        with client.batch(name="lost") as b:
+            run = b.generate("Lost on the way", duration=1)
+        assert count(sim, "POST", f"/v1/batches/{b.batch_id}/requests") == 0
+        assert b.wait(timeout=60) == [run]
+        assert run.status == "uncertain" and "not added again" in str(run.error)
+        assert client.store.get(run.run_id)["status"] == "uncertain"
+        assert client.remaining_usd == pytest.approx(1.0 - 0.05)  # may have been billed: its estimate stays counted
+
+
+def test_a_refused_add_call_retried_after_429(sim):
+    batch_book(sim.simulator).turnaround_s = 600.0
+    with FaultProxy(sim.url, _faulty_add("429")) as proxy, \
+            Client(api_key=TEST_KEY, base_url=proxy.url, policy=FAST, rate_limit=SPEED) as client:
+        with client.batch(name="busy") as b:
+            run = b.generate("Busy", duration=1)
+        assert count(sim, "POST", f"/v1/batches/{b.batch_id}/requests") == 1
+        b.wait(timeout=120)
+        assert run.status == "done"
