@@ -131,6 +131,55 @@ HOW = [
     new_code_cell("studio.status()  # the processes and jobs drawing from this key's request budget"),
 ]
 
+BATCHES = [
+    new_markdown_cell("# Batches and uploads\n\n**A batch** sends many jobs at once, **outside the key's rate limit**. "
+                      "It is the right tool for a large sweep that should not hold up the key (your notebook, or a "
+                      "class on the same key, keeps its one request a second), and for an overnight run. It is the "
+                      "wrong tool when you are iterating: a batch is **best effort**, results come back *typically "
+                      "within 24 hours*, and video is billed at **standard prices** (the batch discount is for text "
+                      "models). Batch result URLs live **one hour**: grok_nb downloads each video as soon as its "
+                      "result appears."),
+    new_code_cell("import grok_nb\nfrom grok_nb.simulator import embedded\n"
+                  "from grok_nb.simulator.batch import batch_book\n\n"
+                  "studio = grok_nb.Studio()\nserver, _ = embedded()\n"
+                  "# The simulator finishes a batch within 5 simulated minutes (10 s at its 30x speed);\n"
+                  "# xAI's, typically within 24 h.\n"
+                  "batch_book(server.simulator).turnaround_s = 300"),
+    new_markdown_cell("## 1. A comparison grid as one batch\nThe same grid, `batch=True`: it is priced and guarded "
+                      "the same way, sent as one batch, and fills in as results arrive (in no fixed order)."),
+    new_code_cell('grid = studio.compare(prompt=["A kite over dunes", "A tram in the rain", "A heron taking off"],\n'
+                  '                      resolution=["480p", "720p"], duration=2, batch=True)\ngrid'),
+    new_code_cell("grid.wait()"),
+    new_markdown_cell("## 2. A batch by hand, left to run overnight\n`client.batch(name=...)` takes `generate`, "
+                      "`edit` and `extend` with the client's own arguments, checked at once; leaving the `with` "
+                      "block creates the batch and adds the requests. Each request is a row in the history, with "
+                      "its `batch_id`."),
+    new_code_cell("tonight = grok_nb.Client(quiet=True)\n"
+                  'with tonight.batch(name="overnight-sweep") as b:\n'
+                  '    for prompt in ["A lighthouse in fog", "A fox in snow", "A comet over a lake",\n'
+                  '                   "A boat at dawn"]:\n'
+                  "        b.generate(prompt, duration=1)\n"
+                  'print(b.batch_id, "·", len(b.runs), f"requests · estimated ${b.estimate_usd:.2f}")\n'
+                  "tonight.close()  # the kernel goes away for the night; the batch goes on at the server"),
+    new_markdown_cell("## 3. The next morning\nA new kernel (here: a new client on the same history) calls "
+                      "`client.resume()`. It re-attaches every unfinished batch (and single job) of the history "
+                      "without creating anything new, reads the results, and downloads the videos."),
+    new_code_cell("morning = grok_nb.Client(quiet=True)\nhandles = morning.resume()\n"
+                  "runs = [h.result() for h in handles]\n"
+                  'df = morning.history()\n'
+                  'df[df["batch_id"].notna()][["batch_id", "prompt", "status", "cost_actual_usd", "local_path"]]'),
+    new_markdown_cell("## 4. Uploads\n`client.upload(path)` sends an image or an MP4 (up to 50 MB) to the Files API "
+                      "and returns its id; pass it as `{\"file_id\": ...}`. The history remembers each upload by "
+                      "content hash, so the same bytes are not sent twice while their id lives. Local inputs over "
+                      "10 MiB go this way on their own: that is how a local MP4 of any allowed size is edited or "
+                      "extended."),
+    new_code_cell("from grok_nb.demo import sample_image\n\n"
+                  "file_id = morning.upload(sample_image(), expires_after=24 * 3600)\n"
+                  'dusk = morning.generate("The beam sweeps over the sea", image={"file_id": file_id}, duration=2)\n'
+                  "morning.upload(sample_image()) == file_id  # the same bytes: the same id, nothing re-sent"),
+    new_code_cell("dusk"),
+]
+
 
 def write(name: str, cells: list) -> None:
     nb = new_notebook(cells=cells, metadata={
@@ -146,4 +195,5 @@ if __name__ == "__main__":
     write("01_quickstart.ipynb", QUICKSTART)
     write("02_compare_prompts.ipynb", COMPARE)
     write("03_how_the_api_works.ipynb", HOW)
+    write("04_batches_and_uploads.ipynb", BATCHES)
     print("written:", sorted(p.name for p in HERE.glob("*.ipynb")))

@@ -352,3 +352,26 @@ def test_a_refused_add_call_retried_after_429(sim):
         assert count(sim, "POST", f"/v1/batches/{b.batch_id}/requests") == 1
         b.wait(timeout=120)
         assert run.status == "done"
+
+
+@pytest.mark.kernel
+def test_the_batches_notebook_runs_in_a_kernel(tmp_path):
+    """notebooks/04: a grid as one batch, a batch left overnight and resumed the next morning, an upload."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    name = "04_batches_and_uploads.ipynb"
+    shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / name, tmp_path / name)
+    nb = nbformat.read(tmp_path / name, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(out.get("text", "") if out.output_type == "stream" else json.dumps(out.get("data", {}))
+                     for cell in nb.cells for out in cell.get("outputs", []))
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    assert any("best effort" in str(m["state"].get("message", "")) for m in widgets.values())  # said on the grid
+    assert "requests · estimated $0.20" in text, text[-3000:]
+    assert text.count("batch_") >= 4 and "True" in text, text[-3000:]  # the resumed batch's rows; the same file id
+    assert "error" not in [out.output_type for cell in nb.cells for out in cell.get("outputs", [])]
