@@ -139,24 +139,30 @@ class BatchJob:
         if not self.runs:
             raise ValidationError("batch", self.name, "at least one b.generate(), b.edit() or b.extend() "
                                                       "before it is submitted")
-        self._submitted = True
-        if self._uploads is not None:
-            for run in self.runs:
-                self._specs[run.run_id] = await self._uploads.externalize(self._specs[run.run_id])
-        items = [contract.request_item(run.run_id, self._specs[run.run_id].kind, self._specs[run.run_id].body)
-                 for run in self.runs]
-        calls = contract.split_requests(items)  # an oversized request is refused before anything is sent
+        # The whole batch fits the budget or nothing is sent (not even an upload).
         reservations = self.engine.budget.reserve([r.estimate.usd if r.estimate else 0.0 for r in self.runs])
+        self._submitted = True
         self._reservations = {run.run_id: res for run, res in zip(self.runs, reservations, strict=True)}
         try:
+            if self._uploads is not None:
+                for run in self.runs:
+                    self._specs[run.run_id] = await self._uploads.externalize(self._specs[run.run_id])
+            items = [contract.request_item(run.run_id, self._specs[run.run_id].kind, self._specs[run.run_id].body)
+                     for run in self.runs]
+            calls = contract.split_requests(items)  # an oversized request is refused before the batch is made
             answer = await self._call("POST", contract.BATCHES_PATH, {"name": self.name})
             if not answer.ok:
                 raise self._error(answer, "creating the batch")
-            self.state = parse_batch(answer.body)
+            try:
+                self.state = parse_batch(answer.body)
+            except ValueError as exc:
+                raise APIError(f"the batch was created but its answer is not usable ({exc})",
+                               status_code=answer.status_code or 0) from None
         except BaseException:
             for reservation in self._reservations.values():
                 self.engine.budget.release(reservation)
             self._reservations.clear()
+            self._submitted = False  # nothing was sent: it can be fixed and submitted again
             raise
         self.batch_id = self.state.batch_id
         loop = asyncio.get_running_loop()
@@ -235,6 +241,7 @@ class BatchJob:
 
     async def _run_follower(self) -> list[Run]:
         started = time.monotonic()
+        seen = -1
         try:
             for run in self.runs:  # resumed: a download that failed is tried again while its URL may live
                 if run.status is Status.DOWNLOAD_FAILED and run.url:
@@ -245,7 +252,9 @@ class BatchJob:
                     self.state = parse_batch(answer.body)
                     for listener in self.progress_listeners:  # on the view thread, newest counters only
                         self.engine.views.post((id(listener), "batch"), (listener, self.state))
-                    await self._read_results()
+                    if self.state.finished != seen or self.state.done:  # results are read when there are new ones
+                        seen = self.state.finished
+                        await self._read_results()
                     if self.state.done and self._pending_results():
                         self._token = None
                         await self._read_results()  # once more from the start: nothing is skipped
@@ -530,7 +539,12 @@ class SyncBatch:
 
     def wait(self, timeout: float | None = None) -> list[Run]:
         """Every run once all are finished (Ctrl+C stops waiting; the batch goes on: client.resume())."""
-        return self._call(lambda: self._job.wait(timeout))  # type: ignore[no-any-return]
+        try:
+            return self._call(lambda: self._job.wait(timeout))  # type: ignore[no-any-return]
+        except KeyboardInterrupt:
+            print(f"grok_nb: stopped waiting for batch {self.batch_id}; it goes on at the server and this client "
+                  "keeps reading its results. b.wait() again, or client.resume() in a new kernel.", flush=True)
+            raise
 
     def cancel(self) -> BatchState | None:
         """Cancel what has not run yet."""
