@@ -375,3 +375,17 @@ def test_the_batches_notebook_runs_in_a_kernel(tmp_path):
     assert "requests · estimated $0.20" in text, text[-3000:]
     assert text.count("batch_") >= 4 and "True" in text, text[-3000:]  # the resumed batch's rows; the same file id
     assert "error" not in [out.output_type for cell in nb.cells for out in cell.get("outputs", [])]
+
+
+def test_a_batch_counts_against_the_budget_when_added(sim):
+    batch_book(sim.simulator).turnaround_s = 1e7
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, budget_usd=1.0) as client:
+        with client.batch(name="held") as b:
+            b.generate("Held 1", duration=1)
+            b.generate("Held 2", duration=1)
+        assert client.remaining_usd == pytest.approx(0.9) and client.spent_usd == 0  # held while they run
+        with pytest.raises(grok_nb.BudgetExceeded):
+            client.generate("Too dear now", duration=15, resolution="720p")  # $1.05 > the $0.90 left
+        b.cancel()
+        b.wait(timeout=60)
+        assert client.remaining_usd == pytest.approx(1.0) and client.spent_usd == 0  # cancelled: nothing billed

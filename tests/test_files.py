@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 
 import grok_nb
+from grok_nb import Client
 from grok_nb.api import files as api_files
 from grok_nb.api.probe import probe
 
-from .conftest import TEST_KEY, count
+from ._proxy import FaultProxy
+from .conftest import FAST, SPEED, TEST_KEY, count
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -199,3 +201,18 @@ def test_a_local_mp4_over_the_inline_limit_is_edited_and_extended_through_an_upl
     longer = client.extend(data, "The ball rolls away", duration=2)
     assert longer.ok and count(sim, "POST", "/v1/files") == 1  # the same bytes: uploaded once
     assert probe(longer.path).duration == pytest.approx(4.0, abs=0.1)
+
+
+def test_an_upload_refused_with_429_is_retried(sim):
+    refused = []
+
+    def decide(method: str, path: str) -> str:
+        if method == "POST" and path == "/v1/files" and not refused:
+            refused.append(path)
+            return "429"
+        return "forward"
+
+    with FaultProxy(sim.url, decide) as proxy, \
+            Client(api_key=TEST_KEY, base_url=proxy.url, policy=FAST, rate_limit=SPEED) as client:
+        assert client.upload(_png(colour=(1, 2, 3))).startswith("file_")
+    assert refused and count(sim, "POST", "/v1/files") == 1
