@@ -417,3 +417,10 @@ def test_another_process_resumes_a_batch_left_by_one_that_exited(sim, isolated_h
         runs = [h.result(timeout=120) for h in client.resume()]
         assert len(runs) == 3 and all(r.ok for r in runs)
         assert count(sim, "POST", "/v1/batches") == 2  # the other process's create and add; nothing since
+
+
+def test_the_turnaround_is_set_over_http(sim):
+    book = batch_book(sim.simulator)
+    answer = httpx.patch(sim.url + "/_simulator/batch", json={"turnaround_s": 42})
+    assert answer.json()["turnaround_s"] == 42 and book.turnaround_s == 42
+    assert httpx.patch(sim.url + "/_simulator/batch", json={"speed": 1}).status_code == 400
