@@ -300,7 +300,7 @@ async def test_async_batch(aclient, sim):
     assert runs == [run] and run.ok and b.state.done
 
 
-def test_a_comparison_grid_runs_as_one_batch(studio, sim):
+def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path):
     batch_book(sim.simulator).turnaround_s = 600.0
     sim.simulator.requests.clear()
     grid = studio.compare(prompt=["A fox", "A boat"], resolution=["480p", "720p"], duration=1, batch=True,
@@ -312,6 +312,9 @@ def test_a_comparison_grid_runs_as_one_batch(studio, sim):
     assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "POST", "/v1/batches") == 2
     tiles = grid.view.tiles()
     assert all(t["kind"] == "done" and t["src"] for t in tiles), tiles
+    report = grid.to_html(tmp_path / "batch.html")
+    assert report.read_text().count("data:video/mp4;base64,") == 4  # every video embedded
+    grid.timeline()  # batch runs have no polls to draw, and that is no error
 
 
 def _faulty_add(action: str):
