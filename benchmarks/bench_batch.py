@@ -58,7 +58,8 @@ def main() -> None:
             rows.append(("one batch", runs, _count(server, start), time.monotonic() - t0))
         limited = server.simulator.by_key.get("bench-key", Counter())
         print(f"{args.jobs} jobs of 1 s at 480p, simulator ×{args.speed:g}, key limit 1 request per simulated second")
-        print("| run as | done | submits | polls | batch calls | downloads | 429s | requests/job on the key's limit | wall s |")
+        print("| run as | done | submits | polls | batch calls | downloads | 429s "
+              "| requests/job on the key's limit | wall s |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, runs, kinds, wall in rows:
             on_limit = (kinds["submits"] + kinds["polls"]) / len(runs)
