@@ -312,6 +312,7 @@ def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path):
     assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "POST", "/v1/batches") == 2
     tiles = grid.view.tiles()
     assert all(t["kind"] == "done" and t["src"] for t in tiles), tiles
+    assert "best effort" in grid.view.static_html()  # a saved notebook says it too
     report = grid.to_html(tmp_path / "batch.html")
     assert report.read_text().count("data:video/mp4;base64,") == 4  # every video embedded
     grid.timeline()  # batch runs have no polls to draw, and that is no error
