@@ -27,6 +27,7 @@ from .api import media, validation
 from .api.models import ModelInfo, parse_models_listing, with_allowed_values
 from .api.pricing import CostEstimate
 from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
+from .backends import Backend, resolve_backend
 from .errors import ValidationError, error_from_response
 from .history.store import RunStore, open_store
 from .jobs.budget import Budget, Reservation

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
 import grok_nb
 from grok_nb import Client
@@ -292,7 +300,7 @@ async def test_async_batch(aclient, sim):
     assert runs == [run] and run.ok and b.state.done
 
 
-def test_a_comparison_grid_runs_as_one_batch(studio, sim):
+def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path):
     batch_book(sim.simulator).turnaround_s = 600.0
     sim.simulator.requests.clear()
     grid = studio.compare(prompt=["A fox", "A boat"], resolution=["480p", "720p"], duration=1, batch=True,
@@ -304,6 +312,10 @@ def test_a_comparison_grid_runs_as_one_batch(studio, sim):
     assert count(sim, "POST", "/v1/videos/") == 0 and count(sim, "POST", "/v1/batches") == 2
     tiles = grid.view.tiles()
     assert all(t["kind"] == "done" and t["src"] for t in tiles), tiles
+    assert "best effort" in grid.view.static_html()  # a saved notebook says it too
+    report = grid.to_html(tmp_path / "batch.html")
+    assert report.read_text().count("data:video/mp4;base64,") == 4  # every video embedded
+    grid.timeline()  # batch runs have no polls to draw, and that is no error
 
 
 def _faulty_add(action: str):
@@ -357,13 +369,6 @@ def test_a_refused_add_call_retried_after_429(sim):
 @pytest.mark.kernel
 def test_the_batches_notebook_runs_in_a_kernel(tmp_path):
     """notebooks/04: a grid as one batch, a batch left overnight and resumed the next morning, an upload."""
-    import json
-    import shutil
-    from pathlib import Path
-
-    import nbformat
-    from nbclient import NotebookClient
-
     name = "04_batches_and_uploads.ipynb"
     shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / name, tmp_path / name)
     nb = nbformat.read(tmp_path / name, as_version=4)
@@ -389,3 +394,37 @@ def test_a_batch_counts_against_the_budget_when_added(sim):
         b.cancel()
         b.wait(timeout=60)
         assert client.remaining_usd == pytest.approx(1.0) and client.spent_usd == 0  # cancelled: nothing billed
+
+
+_OVERNIGHT = """
+import sys
+import grok_nb
+client = grok_nb.Client(api_key=sys.argv[2], base_url=sys.argv[1], rate_limit=300)
+with client.batch(name="overnight") as b:
+    for i in range(3):
+        b.generate(f"Overnight in a process {i}", duration=1)
+print(b.batch_id, flush=True)
+"""  # the process ends here: its client closes at exit, the batch goes on at the server
+
+
+def test_another_process_resumes_a_batch_left_by_one_that_exited(sim, isolated_home):
+    batch_book(sim.simulator).turnaround_s = 1500.0  # 5 s at speed 300: still running when the process is gone
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "GROK_NB_HOME": str(isolated_home), "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", _OVERNIGHT, sim.url, TEST_KEY], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    batch_id = done.stdout.strip().splitlines()[-1]
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED) as client:
+        rows = client.store.rows()
+        assert {r["batch_id"] for r in rows} == {batch_id} and {r["status"] for r in rows} == {"pending"}
+        runs = [h.result(timeout=120) for h in client.resume()]
+        assert len(runs) == 3 and all(r.ok for r in runs)
+        assert count(sim, "POST", "/v1/batches") == 2  # the other process's create and add; nothing since
+
+
+def test_the_turnaround_is_set_over_http(sim):
+    book = batch_book(sim.simulator)
+    answer = httpx.patch(sim.url + "/_simulator/batch", json={"turnaround_s": 42})
+    assert answer.json()["turnaround_s"] == 42 and book.turnaround_s == 42
+    assert httpx.patch(sim.url + "/_simulator/batch", json={"speed": 1}).status_code == 400

@@ -343,8 +343,10 @@ class RunStore:
     def find_files(self, sha256: str, base_url: str) -> list[dict[str, Any]]:
         """Uploads of these bytes to this server, newest first (expired ones included: the caller checks)."""
         with self._db.transaction() as tx:
-            return tx.fetchall("SELECT * FROM files WHERE sha256 = :sha256 AND base_url = :base_url "
-                               "ORDER BY created_at DESC", {"sha256": sha256, "base_url": base_url})
+            rows: list[dict[str, Any]] = tx.fetchall(
+                "SELECT * FROM files WHERE sha256 = :sha256 AND base_url = :base_url ORDER BY created_at DESC",
+                {"sha256": sha256, "base_url": base_url})
+        return rows
 
     def forget_file(self, file_id: str, base_url: str) -> None:
         """Drop an upload the server no longer knows."""

@@ -17,6 +17,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..api.batch import BEST_EFFORT_NOTE
 from ..jobs.results import Run
 from . import fallback, gridstate
 from .compare import Grid
@@ -214,8 +215,10 @@ class VideoGrid:
     def static_html(self) -> str:
         """The grid as static HTML (posters, state, cost, links): what a saved notebook shows without a kernel."""
         tiles = self.tiles()
-        return fallback.grid_html(self.layout.rows, self.layout.cols, self.widget.axes, tiles,
-                                  self.summary(tiles)["text"])
+        text = self.summary(tiles)["text"]
+        if getattr(self.grid, "batch", False):  # a saved batch grid says so too
+            text = f"{text} · {BEST_EFFORT_NOTE}"
+        return fallback.grid_html(self.layout.rows, self.layout.cols, self.widget.axes, tiles, text)
 
     def _plain(self) -> str:
         return f"<grok_nb grid of {len(self.grid.cells)} jobs>"
