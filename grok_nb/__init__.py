@@ -34,7 +34,7 @@ from .jobs.results import JobHandle, Run  # noqa: E402
 def __getattr__(name: str):
     # Studio needs ipywidgets: imported on first use, so the client alone never loads widgets.
     if name == "Studio":
-        from .notebook import Studio
+        from .notebook import Studio  # heavy: ipywidgets, anywidget, matplotlib
 
         return Studio
     raise AttributeError(f"module 'grok_nb' has no attribute {name!r}")

@@ -58,7 +58,7 @@ def run_demo(client: Client | None = None, say: Callable[[str], Any] = print) ->
     df["checked"] = [str(probe(p)) if isinstance(p, str) and Path(p).is_file() else "—" for p in df["local_path"]]
     columns = ["kind", "prompt", "resolution", "video_duration", "status", "cost_actual_usd", "latency_s",
                "poll_count", "checked"]
-    import pandas as pd
+    import pandas as pd  # heavy: loaded only to print the table
 
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
         say(df[columns].to_string(index=False))

@@ -30,7 +30,8 @@ SIMULATOR_MAY_USE = {"api", "errors", "settings", "loopback", "simulator", "__in
 
 #: Imports allowed inside a function: optional or heavy third-party packages, each with a comment naming it.
 HEAVY = {"av", "PIL", "matplotlib", "pandas", "numpy", "psycopg", "psycopg_pool", "redis", "platformdirs",
-         "ipywidgets", "IPython", "anywidget", "nbformat", "nest_asyncio2"}
+         "ipywidgets", "IPython", "anywidget", "nbformat", "nest_asyncio2",
+         "pyrate_limiter", "filelock"}  # the last two: 0.2 s of imports a Client without a shared budget never needs
 #: grok_nb's own modules that may be imported lazily because they pull in heavy packages (with a comment).
 HEAVY_OWN = {"grok_nb.simulator", "grok_nb.notebook"}
 

@@ -13,6 +13,7 @@ side never look alike.
 
 from __future__ import annotations
 
+import base64
 import colorsys
 import hashlib
 import io
@@ -22,12 +23,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
+import httpx
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..api.probe import probe
+from ..api.validation import nearest_aspect_ratio
 
 FPS = 24
 SAMPLE_RATE = 48_000
@@ -79,8 +83,6 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.I
 
 def aspect_label(width: int, height: int) -> str:
     """The allowed aspect ratio nearest a frame's shape, e.g. ``16:9``."""
-    from ..api.validation import nearest_aspect_ratio
-
     return nearest_aspect_ratio(width, height)
 
 
@@ -669,9 +671,6 @@ class RenderRefused(Exception):
 
 def _fetch(url: str, media_dir: str, what: str) -> bytes:
     """Bytes behind a data URI, this simulator's own media URL, or any reachable http(s) URL."""
-    import base64
-    from urllib.parse import urlsplit
-
     if url.startswith("data:"):
         try:
             return base64.b64decode(url.partition(",")[2], validate=True)
@@ -682,8 +681,6 @@ def _fetch(url: str, media_dir: str, what: str) -> bytes:
     if urlsplit(url).path.startswith("/media/") and local.is_file():
         return local.read_bytes()
     try:
-        import httpx
-
         answer = httpx.get(url, timeout=10.0, follow_redirects=True)
         answer.raise_for_status()
         return answer.content

@@ -71,7 +71,7 @@ class WorkerPool:
 
 def main() -> None:
     """Serve jobs from stdin until it closes; answer each on one stdout line."""
-    from . import render
+    from . import render  # heavy: PyAV, NumPy, Pillow, loaded in the worker process only
 
     for line in sys.stdin:
         job: dict[str, Any] = json.loads(line)
