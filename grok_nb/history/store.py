@@ -88,10 +88,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
-    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane)
+    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane);
+    # the size of the MP4 as downloaded (a cached copy is checked against it before it is handed back)
     """
     ALTER TABLE runs ADD COLUMN cost_budget_usd DOUBLE PRECISION;
-    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT
+    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT;
+    ALTER TABLE runs ADD COLUMN video_bytes BIGINT
     """,
 )
 
@@ -109,6 +111,7 @@ RUN_COLUMNS = (
     "status", "progress", "error_code", "error_message", "created_at", "submitted_at", "finished_at",
     "latency_s", "poll_count", "cost_estimated_usd", "cost_actual_usd", "video_url", "video_duration",
     "local_path", "tags", "rating", "note", "made_by", "owner", "winner", "cost_budget_usd", "cost_budget_basis",
+    "video_bytes",
 )
 EXCHANGE_COLUMNS = ("run_id", "at", "method", "path", "status", "elapsed_ms", "summary")
 _JSON_COLUMNS = ("reference_images", "tags")

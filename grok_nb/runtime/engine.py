@@ -13,13 +13,13 @@ import logging
 import os
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..api.probe import mp4_problem
 from ..api.responses import JobStatus, parse_job_status, parse_poll_error
 from ..errors import (
     APIError,
@@ -58,8 +58,9 @@ from ..jobs.policy import HttpProblem, PollPolicy, Stop, SubmitOutcome, Transpor
 from ..jobs.results import Run
 from ..settings import owner_alive, process_owner
 from .background import HistoryWriter, ViewDispatcher
+from .cache import cached_problem, part_path
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
-from .transport import Answer, Api, is_mp4, path_of
+from .transport import Answer, Api, path_of
 
 log = logging.getLogger("grok_nb")
 
@@ -463,10 +464,16 @@ class Engine:
             return DownloadError(f"the server said the video is done but gave no usable URL ({url!r}); "
                                  "nothing to download", request_id=run.request_id, run=run)
         dest = self.cache_dir / f"{_safe_name(run.request_id)}.mp4"
-        if is_mp4(dest):  # already fetched (resumed, or asked for twice)
-            run.path = dest
-            return None
-        part = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        damaged = None
+        if dest.exists():  # already fetched (resumed, or asked for twice): handed back only if whole
+            damaged = await asyncio.to_thread(cached_problem, dest, run.video_bytes)
+            if damaged is None:
+                run.path = dest
+                return None
+            log.warning("grok_nb: the cached video %s is damaged (%s); downloading it again", dest, damaged)
+            dest.unlink(missing_ok=True)
+            run.path = None
+        part = part_path(dest)
         deadline = started + self.policy.deadline  # one attempt at least, retries only within the deadline
         policy = self.policy
         errors = 0
@@ -482,15 +489,19 @@ class Engine:
                            else answer.problem or f"download refused ({answer.status_code})")
                 await self._exchange(job, "GET", url, answer, summary)
                 if answer.status_code == 200 and answer.problem is None:
-                    if not is_mp4(part):
-                        return DownloadError("the download is not an MP4 file", request_id=run.request_id, run=run)
+                    broken = await asyncio.to_thread(mp4_problem, part, answer.body)
+                    if broken is not None:
+                        return DownloadError(f"the download is not a whole MP4 file: {broken}",
+                                             request_id=run.request_id, run=run)
                     os.replace(part, dest)
-                    run.path = dest
+                    run.path, run.video_bytes = dest, answer.body
                     return None
                 if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
                     why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
                            f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
                            "are temporary (about 24 h); generate the video again")
+                    if damaged is not None:
+                        why = f"the cached copy is damaged ({damaged}) and {why[0].lower()}{why[1:]}"
                     error = DownloadError(why, request_id=run.request_id, run=run)
                     error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
                     return error
