@@ -69,7 +69,8 @@ def worker_memory() -> None:
     code = ("import json,resource,tempfile; from grok_nb.simulator.render import RenderSpec, render;"
             "d=tempfile.mkdtemp(); render(RenderSpec('generate','memory',1280,720,15.0), d+'/m.mp4');"
             "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))")
-    peak_kib = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    peak_kib = json.loads(out.stdout)
     print(f"render worker peak RSS for 15 s 720p: {peak_kib / 1024:.0f} MiB")
 
 

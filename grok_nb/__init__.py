@@ -44,6 +44,7 @@ __all__ = [
     "ConfigurationError", "ConfirmationRequired", "ConnectionFailed",
     "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
     "JobFailedError", "JobHandle", "ModeratedError", "NoVideoError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
-    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Status", "Studio", "SubmitUncertainError", "ValidationError",
+    "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Status", "Studio", "SubmitUncertainError",
+    "ValidationError",
     "__version__",
 ]

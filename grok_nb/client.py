@@ -28,13 +28,13 @@ from .api import media, validation
 from .api.models import parse_models_listing
 from .api.pricing import CostEstimate
 from .api.validation import DEFAULT_MODEL, JobSpec, VideoRef
+from .backends import Backend, resolve_backend
 from .errors import ValidationError, error_from_response
 from .history.store import open_store
 from .jobs.budget import Budget, Reservation
 from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
-from .runtime.backends import Backend, resolve_backend
 from .runtime.cache import cached_problem, sweep_parts
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .runtime.logs import protect_secret

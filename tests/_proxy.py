@@ -84,7 +84,8 @@ class FaultProxy:
                     self._write(writer, 502, b"<html>Bad gateway</html>", {})
                 else:
                     self._write(writer, response.status_code, response.content,
-                                {k: v for k, v in response.headers.items() if k.lower() in ("content-type", "retry-after")})
+                                {k: v for k, v in response.headers.items()
+                                 if k.lower() in ("content-type", "retry-after")})
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

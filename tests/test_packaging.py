@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,20 @@ def client_import() -> dict:
 def test_the_client_imports_without_the_widget_stack():
     result = client_import()
     assert result["loaded"] == [], f"importing the client loaded {result['loaded']}"
+
+
+#: What neither ``import grok_nb`` nor creating a client may load (issue 13): the notebook side and the media stack.
+HEAVY = ("ipywidgets", "IPython", "matplotlib", "pandas", "av", "PIL", "anywidget")
+
+
+@pytest.mark.parametrize("make", ["grok_nb.Client(api_key='k', base_url='http://127.0.0.1:9')", "grok_nb.Client()"],
+                         ids=["given-server", "embedded-simulator"])
+def test_creating_a_client_loads_neither_widgets_nor_pandas_nor_media_libraries(make):
+    code = (f"import json, sys, grok_nb; c = {make}; c.close(); "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("XAI_API_KEY", "GROK_NB_BASE_URL")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def test_the_widget_stack_is_a_main_dependency_with_lower_bounds():

@@ -67,7 +67,9 @@ def _palette(rng: np.random.Generator, n: int = 3) -> np.ndarray:
 @lru_cache(maxsize=32)
 def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """DejaVu Sans where the system has it (wide Unicode coverage), else Pillow's bundled font."""
-    for name in (("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf") if bold else ("DejaVuSans.ttf", "LiberationSans-Regular.ttf")):
+    names = (("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf") if bold
+             else ("DejaVuSans.ttf", "LiberationSans-Regular.ttf"))
+    for name in names:
         try:
             return ImageFont.truetype(name, size)
         except OSError:
@@ -464,7 +466,8 @@ def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     scale = min(width / image.width, height / image.height)
     inner = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
     cover = max(width / image.width, height / image.height)
-    back = image.resize((max(width, round(image.width * cover)), max(height, round(image.height * cover))), Image.BILINEAR)
+    size = (max(width, round(image.width * cover)), max(height, round(image.height * cover)))
+    back = image.resize(size, Image.BILINEAR)
     left, top = (back.width - width) // 2, (back.height - height) // 2
     canvas = back.crop((left, top, left + width, top + height)).filter(ImageFilter.GaussianBlur(12))
     canvas.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))

@@ -35,7 +35,7 @@ class SimulatorServer:
     def start(self, timeout: float = 30.0) -> SimulatorServer:
         """Serve, and start the render workers now rather than on the first job."""
         self._server.start(timeout)
-        self.simulator.pool
+        self.simulator.pool  # noqa: B018  (the property starts the workers)
         return self
 
     def stop(self) -> None:

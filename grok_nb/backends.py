@@ -1,10 +1,16 @@
-"""Which server a client talks to: the real API, a given base URL, or the embedded simulator."""
+"""Which server a client talks to: the real API, a given base URL, or the embedded simulator.
+
+The one place that starts the simulator: nothing under api/, jobs/, runtime/ or history/ knows it exists.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..settings import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
+import httpx
+
+from .errors import ValidationError
+from .settings import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
 
 SIMULATED_NOTICE = (
     "grok_nb: no XAI_API_KEY is set, so videos are SIMULATED by grok_nb's embedded simulator at {url} "
@@ -23,7 +29,8 @@ class Backend:
     embedded: bool = False  # this process's own simulator (its key is random, so nothing is shared on it)
 
     def __repr__(self) -> str:  # never show the key
-        return f"Backend(base_url={self.base_url!r}, name={self.name!r}, speed={self.speed:g}, api_key={'set' if self.api_key else 'none'})"
+        key = "set" if self.api_key else "none"
+        return f"Backend(base_url={self.base_url!r}, name={self.name!r}, speed={self.speed:g}, api_key={key})"
 
 
 def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
@@ -34,14 +41,14 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
     says how much faster than real time that server's clock runs, so the client's timings follow it.
     Left out, a grok_nb simulator at that URL (a class's shared ``grok-nb simulator``) is asked.
     """
-    if simulator_speed is not None and (isinstance(simulator_speed, bool) or not isinstance(simulator_speed, (int, float))
+    if simulator_speed is not None and (isinstance(simulator_speed, bool)
+                                        or not isinstance(simulator_speed, (int, float))
                                         or not 0 < simulator_speed < float("inf")):
-        from ..errors import ValidationError
-
         raise ValidationError("simulator_speed", simulator_speed, "a positive number (1 is real time)")
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
     if key is None and url is None:
-        from ..simulator import embedded  # imported only when needed: the real path never loads it
+        # The simulator pulls in PyAV, NumPy, Pillow and uvicorn: loaded only when no key or base URL is given.
+        from .simulator import embedded
 
         server, sim_key = embedded(simulator_speed)
         if not quiet:
@@ -57,8 +64,6 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
 
 def _simulator_speed(url: str) -> float:
     """How fast a grok_nb simulator at ``url`` runs (its root says; no key is sent); 1 for anything else."""
-    import httpx
-
     try:
         answer = httpx.get(url + "/", timeout=2.0)
         speed = answer.json().get("speed") if answer.headers.get("x-grok-nb-simulator") else None
