@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from .api.validation import check_request_id
+from .client import Client
+from .demo import run_demo
 from .errors import ConfigurationError, GrokError, ValidationError
+from .history.sqlite import repair
+from .history.store import HistoryError, history_location, open_store
 from .settings import redact_url
 
 #: Exit statuses: a usage error (fix the command), a failure while running.
@@ -70,7 +75,7 @@ _LIVE_VARIANTS = ("moderation_as_http_400", "done_without_status", "done_without
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from .simulator import SimulatorConfig, serve
+    from .simulator import SimulatorConfig, serve  # the server side (starlette, uvicorn): only for this command
 
     config = SimulatorConfig(speed=args.speed, api_key=args.api_key, fail_rate=args.fail_rate,
                              moderation_rate=args.moderation_rate, pending_status=args.pending_status,
@@ -88,13 +93,9 @@ def _simulator(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from .history.store import HistoryError, history_location, open_store
+    import pandas as pd  # heavy: only the history command prints tables
 
     if args.repair:
-        from .history.sqlite import repair
-
         where = history_location(args.home)
         if not isinstance(where, Path):
             print("grok-nb: --repair mends the SQLite history file; GROK_NB_HISTORY_URL points at a PostgreSQL "
@@ -133,18 +134,12 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .client import Client
-    from .demo import run_demo
-
     client = Client(simulator_speed=args.speed) if args.speed is not None else Client()
     df = run_demo(client)
     return 0 if (df["status"] == "done").all() else 1
 
 
 def _get(args: argparse.Namespace) -> int:
-    from .api.validation import check_request_id
-    from .client import Client
-
     check_request_id(args.request_id)  # a malformed id is a usage error, found before any server starts
     with Client() as client:
         try:

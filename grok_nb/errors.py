@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 _KEY_PATTERN = re.compile(r"xai-[A-Za-z0-9_*.\-]{2,}")
@@ -301,9 +303,6 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from datetime import datetime, timezone
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -27,7 +27,7 @@ class VideoInfo:
 
 def probe(path: str | Path | BinaryIO) -> VideoInfo:
     """Read an MP4's stream facts (a path or a binary file object); the length comes from the video stream's frames."""
-    import av
+    import av  # PyAV: heavy, loaded only when a video is inspected
 
     with av.open(str(path) if isinstance(path, (str, Path)) else path, "r") as container:
         video = container.streams.video[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.pricing import CostEstimate
-from ..errors import DeadlineExceeded, GrokError
+from ..errors import DeadlineExceeded, GrokError, JobError
 from .lifecycle import FINAL, Status, cost_problem, status_of
 
 #: Job outcomes after which nothing changes by itself.
@@ -134,8 +134,6 @@ class Run:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
         """Rebuild a run from its history row (to resume it, or to show it)."""
-        from ..errors import JobError
-
         def when(value: Any) -> datetime | None:
             return datetime.fromisoformat(value) if value else None
 
