@@ -13,7 +13,9 @@ import asyncio
 import atexit
 import functools
 import os
+import sys
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -34,14 +36,14 @@ from .jobs.budget import Budget, Reservation
 from .jobs.lifecycle import RESUMABLE, Status
 from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
-from .backends import Backend, resolve_backend
 from .runtime.batch import BatchJob, SyncBatch, resumable_batches
+from .runtime.cache import cached_problem, sweep_parts
 from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .runtime.files import Uploads
 from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
 from .runtime.scheduler import POLL
-from .runtime.transport import Api, is_mp4
+from .runtime.transport import Api
 from .settings import check_home, home_dir, redact_url
 
 DEFAULT_DEADLINE_S = 15 * 60.0
@@ -106,6 +108,7 @@ class AsyncClient:
         self.policy = policy
         self.cache_dir = self.home / "videos"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        sweep_parts(self.cache_dir)  # downloads cut off by a process that is gone
         self.store = open_store(self.home)  # GROK_NB_HISTORY_URL (PostgreSQL), else the SQLite file in the home
         rate = rate_limit if rate_limit is not None else DEFAULT_RATE_LIMIT * RATE_SAFETY * speed
         if limiter is None:
@@ -268,8 +271,10 @@ class AsyncClient:
         row = await asyncio.to_thread(self.store.find, request_id)
         if row is not None:
             run = Run.from_row(row)
+            # A done run is handed back only while its MP4 is whole; else the engine downloads it again.
             if run.status in (Status.FAILED, Status.EXPIRED, Status.MODERATED, Status.REJECTED) or (
-                    run.status is Status.DONE and run.path is not None and is_mp4(run.path)):
+                    run.status is Status.DONE and run.path is not None
+                    and await asyncio.to_thread(cached_problem, run.path, run.video_bytes) is None):
                 return run if wait else self._handle(run, _finished(run))
             work = await self._engine.attach(run, on_update)
         else:  # started elsewhere: this history learns of it now
@@ -506,7 +511,7 @@ def _close_open_clients() -> None:
     for client in list(_OPEN):
         try:
             client.close()
-        except Exception:
+        except (Exception, KeyboardInterrupt):  # the interpreter is ending anyway; the ids are written
             pass
 
 
@@ -772,10 +777,28 @@ class Client:
         if not self._loop.alive():
             return
         _OPEN.discard(self)
+        interrupted = False
         try:
-            self._loop.call(_within, self._async.aclose(), SETTLE_SUBMITS_S + 15)
+            future = asyncio.run_coroutine_threadsafe(self._async.aclose(), self._loop.loop)
+            deadline = time.monotonic() + SETTLE_SUBMITS_S + 15
+            while True:
+                try:
+                    future.result(max(0.0, deadline - time.monotonic()))
+                    break
+                except KeyboardInterrupt:
+                    # Another Ctrl+C (often the one that ends a script) must not drop the request ids
+                    # still on their way: they are what makes a paid job resumable. Waiting stays bounded.
+                    if not interrupted:
+                        jobs = list(self._async._engine.jobs.values())
+                        left = sum(1 for j in jobs if j.submit_task is not None and not j.submit_task.done())
+                        print(f"grok_nb: still waiting (up to {deadline - time.monotonic():.0f} s) for {left} "
+                              "submit(s) in flight to bring back their request ids, so that no paid job is lost",
+                              file=sys.stderr, flush=True)
+                    interrupted = True
         finally:
             self._loop.close()
+        if interrupted:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> Client:
         return self

@@ -97,6 +97,14 @@ def test_ledger_never_refills_from_negative_figures():
     assert sent == 2 and budget.spent_usd == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("cost", [-5.0, math.nan, math.inf, -math.inf])
+def test_the_ledger_itself_never_takes_an_impossible_cost(cost):
+    budget = Budget(1.0)
+    reservation = budget.reserve([0.5])[0]
+    budget.settle(reservation, cost)
+    assert budget.spent_usd == pytest.approx(0.5) and budget.remaining_usd == pytest.approx(0.5)
+
+
 # -- end to end over loopback --------------------------------------------------------------------
 @pytest.mark.parametrize("ticks, kept, why", [
     (-5 * TICKS_PER_USD, -5.0, "negative"),

@@ -75,6 +75,9 @@ def test_every_parser_of_server_text_redacts():
     assert leaks(f"{code} {message}") == []
     status = parse_job_status({"status": "failed", "error": {"code": KEY, "message": QUOTE}}, KEY)
     assert leaks(f"{status.error_code} {status.error_message} {status.message}") == []
+    status = parse_job_status({"status": "done", "video": {"url": "http://x/v.mp4"},
+                               "usage": {"cost_in_usd_ticks": QUOTE}}, KEY)
+    assert status.cost_usd is None and leaks(repr(status.cost_reported)) == []
     status = parse_job_status({"status": "done", "video": {"url": f"ftp://{KEY}"}}, KEY)
     assert leaks(f"{status.no_video_reason} {status.message}") == []
     moderated = parse_poll_error(400, {"error": f"rejected by content moderation {QUOTE}"}, KEY)

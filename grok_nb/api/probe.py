@@ -58,3 +58,69 @@ def probe(path: str | Path | BinaryIO) -> VideoInfo:
             height=video.codec_context.height, pix_fmt=video.codec_context.pix_fmt, fps=fps, frames=frames,
             duration=frames / fps, audio_codec=audio.codec_context.name if audio else None,
         )
+
+
+#: Top-level boxes every playable MP4 has: the file type, the index (moov), the media data (mdat).
+_REQUIRED_BOXES = ("ftyp", "moov", "mdat")
+
+
+def mp4_problem(path: str | Path, expected_bytes: int | None = None) -> str | None:
+    """Why a file on disk is not a whole MP4 (None when it is): size against what was downloaded, the box
+    structure from the first byte to the last, then PyAV opening it and decoding its first frame."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if expected_bytes is not None and size != expected_bytes:
+        return f"it has {size} bytes where {expected_bytes} were downloaded"
+    problem = _box_problem(Path(path), size)
+    if problem is not None:
+        return problem
+    try:
+        import av  # PyAV: heavy, only loaded when a cached file is checked
+
+        with av.open(str(path), "r") as container:
+            if not container.streams.video:
+                return "it has no video stream"
+            next(container.decode(video=0))
+    except StopIteration:
+        return "its video stream has no frame"
+    except Exception as exc:  # PyAV raises its own error classes for every kind of damage
+        return f"PyAV cannot decode it ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+    return None
+
+
+def _box_problem(path: Path, size: int) -> str | None:
+    """Walk the top-level boxes: each one must fit in the file, and they must end exactly at its end."""
+    seen: list[str] = []
+    offset = 0
+    try:
+        with open(path, "rb") as f:
+            while offset < size:
+                f.seek(offset)
+                header = f.read(16)
+                if len(header) < 8:
+                    return f"it ends inside a box header at byte {offset} of {size} (truncated)"
+                box_size = int.from_bytes(header[:4], "big")
+                kind = header[4:8].decode("latin-1")
+                if box_size == 1:  # a 64-bit size follows the type
+                    if len(header) < 16:
+                        return f"it ends inside a box header at byte {offset} of {size} (truncated)"
+                    box_size = int.from_bytes(header[8:16], "big")
+                elif box_size == 0:  # the box runs to the end of the file
+                    box_size = size - offset
+                if box_size < 8 or not kind.isprintable():
+                    return f"its box structure is damaged at byte {offset} (a {box_size}-byte {kind!r} box)"
+                if offset + box_size > size:
+                    return (f"its {kind!r} box needs {offset + box_size} bytes but the file has {size} "
+                            "(truncated)")
+                if not seen and kind != "ftyp":
+                    return f"it does not start with an 'ftyp' box (found {kind!r})"
+                seen.append(kind)
+                offset += box_size
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    missing = [k for k in _REQUIRED_BOXES if k not in seen]
+    if missing:
+        return f"it has no {', '.join(repr(m) for m in missing)} box"
+    return None

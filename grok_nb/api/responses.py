@@ -97,11 +97,12 @@ def _float_or_none(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def _reported(value: Any) -> Any:
-    """A reported figure as sent, cut short when it is long text (it only goes into a note)."""
-    if isinstance(value, str) and len(value) > 40:
-        return value[:40] + "..."
-    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)[:40]
+def _reported(value: Any, secret: str | None = None) -> Any:
+    """A reported figure as sent (a number), else as text without any key, cut short (it only goes into a note)."""
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    text = redact(value if isinstance(value, str) else str(value), secret)
+    return text[:40] + "..." if len(text) > 40 else text
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def parse_job_status(body: Any, secret: str | None = None) -> JobStatus:
         duration=_float_or_none(video.get("duration")),
         moderated=moderated,
         cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")),
-        cost_reported=_reported(usage.get("cost_in_usd_ticks")),
+        cost_reported=_reported(usage.get("cost_in_usd_ticks"), secret),
         model=redact(model, secret) if isinstance(model, str) and model else None,
         error_code=redact(str(code), secret) if code else None,
         error_message=redact(str(message), secret) if message else None,
@@ -188,5 +189,5 @@ def parse_poll_error(status_code: int, body: Any, secret: str | None = None) -> 
     usage = _dict(body.get("usage")) if isinstance(body, dict) else {}
     return JobStatus(status="done", progress=100, moderated=True,
                      cost_usd=usd_from_ticks(usage.get("cost_in_usd_ticks")),
-                     cost_reported=_reported(usage.get("cost_in_usd_ticks")), error_code=code,
+                     cost_reported=_reported(usage.get("cost_in_usd_ticks"), secret), error_code=code,
                      error_message=message, raw=body if isinstance(body, dict) else {})

@@ -79,10 +79,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
-    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane)
+    # 6: what the budget counted for a finished run, and which figure (a server's cost is not always sane);
+    #    the size of the cached MP4 as downloaded (a cached copy is trusted only while whole)
     """
     ALTER TABLE runs ADD COLUMN cost_budget_usd DOUBLE PRECISION;
-    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT
+    ALTER TABLE runs ADD COLUMN cost_budget_basis TEXT;
+    ALTER TABLE runs ADD COLUMN video_bytes BIGINT
     """,
     # 7: uploads (the same bytes are not uploaded twice while their id lives) and the batch a run belongs to
     """

@@ -70,7 +70,13 @@ class Budget:
             return [Reservation(float(a)) for a in amounts]
 
     def settle(self, reservation: Reservation, cost_usd: float) -> None:
-        """The job finished: replace its estimate by what it cost (0 when nothing was billed)."""
+        """The job finished: replace its estimate by what it cost (0 when nothing was billed).
+
+        A negative or non-finite cost can never be right (it would refill the budget): the estimate held
+        counts instead. Which figure to trust is decided before (``lifecycle.count_cost``); this is the last guard.
+        """
+        if not 0 <= cost_usd < float("inf"):
+            cost_usd = reservation.usd
         with self._lock:
             if reservation.settled:
                 return

@@ -35,6 +35,7 @@ class Run:
     progress: int | None = None
     url: str | None = None
     path: Path | None = None
+    video_bytes: int | None = None  # the size of the MP4 as downloaded (a cached copy must still have it)
     duration: float | None = None
     estimate: CostEstimate | None = None
     cost_actual_usd: float | None = None  # as the server reported it, even when it cannot be right
@@ -120,8 +121,8 @@ class Run:
             "cost_estimated_usd": self.estimate.usd if self.estimate else None,
             "cost_actual_usd": self.cost_actual_usd, "cost_budget_usd": self.cost_budget_usd,
             "cost_budget_basis": self.cost_budget_basis, "video_url": self.url, "video_duration": self.duration,
-            "local_path": str(self.path) if self.path else None, "tags": list(self.tags),
-            "batch_id": self.batch_id,
+            "local_path": str(self.path) if self.path else None, "video_bytes": self.video_bytes,
+            "tags": list(self.tags), "batch_id": self.batch_id,
         }
 
     def _stopped_note(self) -> str | None:
@@ -149,7 +150,7 @@ class Run:
             run_id=row["run_id"], kind=row["kind"], model=row.get("model") or "", prompt=row.get("prompt"),
             params=params, backend=row.get("backend") or "", request_id=row.get("request_id"),
             status=row["status"], progress=row.get("progress"), url=row.get("video_url"),
-            path=Path(row["local_path"]) if row.get("local_path") else None,
+            path=Path(row["local_path"]) if row.get("local_path") else None, video_bytes=row.get("video_bytes"),
             duration=row.get("video_duration") if row.get("video_duration") is not None else row.get("duration"),
             estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"),
             cost_budget_usd=row.get("cost_budget_usd"), cost_budget_basis=row.get("cost_budget_basis"),

@@ -15,13 +15,13 @@ import logging
 import os
 import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..api.probe import mp4_problem
 from ..api.responses import JobStatus, parse_job_status, parse_poll_error
 from ..errors import (
     APIError,
@@ -70,8 +70,9 @@ from ..jobs.policy import (
 )
 from ..jobs.results import Run
 from .background import HistoryWriter, ViewDispatcher
+from .cache import cached_problem, part_path
 from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
-from .transport import VIDEO_TOO_LARGE, Answer, Api, is_mp4, path_of
+from .transport import VIDEO_TOO_LARGE, Answer, Api, path_of
 
 log = logging.getLogger("grok_nb")
 
@@ -576,10 +577,16 @@ class Engine:
             return DownloadError(f"the server said the video is done but gave no usable URL ({url!r}); "
                                  "nothing to download", request_id=run.request_id, run=run)
         dest = self.cache_dir / f"{_safe_name(run.request_id)}.mp4"
-        if is_mp4(dest):  # already fetched (resumed, or asked for twice)
-            run.path = dest
-            return None
-        part = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        damaged = None
+        if dest.exists():  # already fetched (resumed, or asked for twice): handed back only if whole
+            damaged = await asyncio.to_thread(cached_problem, dest, run.video_bytes)
+            if damaged is None:
+                run.path = dest
+                return None
+            log.warning("grok_nb: the cached video %s is damaged (%s); downloading it again", dest, damaged)
+            dest.unlink(missing_ok=True)
+            run.path = None
+        part = part_path(dest)
         try:
             try:
                 # A done video gets a whole deadline of its own: its URL expires, the job is paid for.
@@ -590,12 +597,22 @@ class Engine:
                                      f"Free some space or fix GROK_NB_HOME, then call client.resume() soon: the "
                                      "URL is ephemeral (minutes to hours)", request_id=run.request_id, run=run)
             if reply.outcome != "ok":
-                assert isinstance(reply.error, DownloadError)
-                return reply.error
-            if not is_mp4(part):
-                return DownloadError("the download is not an MP4 file", request_id=run.request_id, run=run)
+                error = reply.error
+                assert isinstance(error, DownloadError)
+                if damaged is not None:
+                    text = str(error.args[0]) if error.args else str(error)
+                    gone = getattr(error, "gone", False)
+                    error = DownloadError(f"the cached copy is damaged ({damaged}) and {text[:1].lower()}{text[1:]}",
+                                          request_id=run.request_id, run=run)
+                    error.gone = gone  # type: ignore[attr-defined]
+                return error
+            assert reply.answer is not None
+            broken = await asyncio.to_thread(mp4_problem, part, reply.answer.body)
+            if broken is not None:
+                return DownloadError(f"the download is not a whole MP4 file: {broken}",
+                                     request_id=run.request_id, run=run)
             os.replace(part, dest)
-            run.path = dest
+            run.path, run.video_bytes = dest, reply.answer.body
             return None
         finally:
             part.unlink(missing_ok=True)
