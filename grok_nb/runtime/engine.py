@@ -323,9 +323,9 @@ class Engine:
                 await asyncio.sleep(due - time.monotonic())
             if before is not None:
                 await before()
-            # The deadline bounds the request in flight too: an answer that trickles in is cut off at it. A submit
-            # may have waited long in line for the key's budget: it gets a whole deadline from when it leaves.
-            until = time.monotonic() + self.policy.deadline if method == "POST" else deadline
+            # The deadline bounds a GET in flight too: an answer that trickles in is cut off at it. A submit is not
+            # cut: once it may have reached the server, cutting it makes a paid job uncertain (httpx's timeouts hold).
+            until = None if method == "POST" else deadline
             answer = await (self.api.download(url, part, until=until) if part is not None
                             else self.api.request(method, url, body, until=until))
             if self._closing and method == "GET":  # the answer (if any) came as the connections closed
