@@ -9,6 +9,7 @@ from .errors import (  # noqa: E402
     AuthenticationError,
     BadRequestError,
     BudgetExceeded,
+    ClientClosedError,
     ConfigurationError,
     ConfirmationRequired,
     ConnectionFailed,
@@ -41,7 +42,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BudgetExceeded", "Client",
-    "ConfigurationError", "ConfirmationRequired", "ConnectionFailed",
+    "ClientClosedError", "ConfigurationError", "ConfirmationRequired", "ConnectionFailed",
     "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
     "JobFailedError", "JobHandle", "ModeratedError", "NoVideoError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
     "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Status", "Studio", "SubmitUncertainError",

@@ -20,6 +20,7 @@
         ├── ModeratedError         done, but withheld by moderation
         ├── NoVideoError           done, but the answer carried no usable video URL
         ├── DeadlineExceeded       stopped waiting (also a TimeoutError); the job is resumable
+        ├── ClientClosedError      stopped waiting because the client was closed; the job is resumable
         └── DownloadError          done, but the MP4 could not be fetched
 """
 
@@ -285,6 +286,15 @@ class DeadlineExceeded(JobError, TimeoutError):
         self.waited_s = waited_s
         super().__init__(f"stopped waiting after {waited_s:.0f} s; the job may still finish: "
                          f"resume with client.get({request_id!r})", request_id=request_id, run=run)
+
+
+class ClientClosedError(JobError):
+    """The client was closed while a job was waited for; the job goes on at the server and can be resumed."""
+
+    def __init__(self, *, request_id: str | None, run: Any = None):
+        where = f"client.get({request_id!r})" if request_id else "client.resume()"
+        super().__init__(f"stopped waiting: the client was closed; the job goes on at the server. Resume it with "
+                         f"{where} on an open client", request_id=request_id, run=run)
 
 
 class DownloadError(JobError):

@@ -24,7 +24,8 @@ async def test_async_and_sync_give_the_same_runs(aclient, client):
     srun = client.generate("parity", duration=1)
     for run in (arun, srun):
         assert isinstance(run, Run) and run.ok and run.cost_usd == pytest.approx(0.05)
-    assert (arun.kind, arun.duration, arun.resolution, arun.status) == (srun.kind, srun.duration, srun.resolution, srun.status)
+    assert (arun.kind, arun.duration, arun.resolution, arun.status) == \
+        (srun.kind, srun.duration, srun.resolution, srun.status)
 
     ahandle = await aclient.generate("parity", duration=1, wait=False)
     shandle = client.generate("parity", duration=1, wait=False)

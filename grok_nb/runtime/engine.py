@@ -9,6 +9,7 @@ and view updates go to their own threads.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -25,6 +26,7 @@ from ..api.probe import mp4_problem
 from ..api.responses import JobStatus, parse_job_status, parse_poll_error
 from ..errors import (
     APIError,
+    ClientClosedError,
     ConnectionFailed,
     DeadlineExceeded,
     DownloadError,
@@ -121,6 +123,9 @@ class Job:
     waiter_gone: bool = False  # whoever waited stopped during the submit
     polling: bool = False  # a wait loop is polling it now
     prior_key: tuple[Any, ...] = ()
+    # Attached by a request id the history did not know: no row until the server shows it knows the id.
+    unrecorded: bool = False
+    held_exchanges: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Engine:
@@ -142,6 +147,8 @@ class Engine:
         self.owner = process_owner()
         self.submit_slot = asyncio.Lock()
         self._rng = random.Random()
+        self._paused = False  # this engine paused the key after a Retry-After
+        self._closing = False
 
     # -- events ----------------------------------------------------------------------------------
     def _row(self, run: Run) -> dict[str, Any]:
@@ -149,12 +156,20 @@ class Engine:
 
     async def _emit(self, job: Job, event: JobEvent) -> None:
         run = event.run
+        future: concurrent.futures.Future[Any] | None = None
         if isinstance(event, Exchange):
             run.exchanges.append(event.entry)
-            self.writer.exchange(run.run_id, event.entry)
+            if job.unrecorded:
+                job.held_exchanges.append(event.entry)
+            else:
+                self.writer.exchange(run.run_id, event.entry)
         elif isinstance(event, Created):
             future = self.writer.insert(self._row(run))  # the store adds who made it and which process owns it
-        else:
+            job.unrecorded = False
+            for entry in job.held_exchanges:
+                self.writer.exchange(run.run_id, entry)
+            job.held_exchanges.clear()
+        elif not job.unrecorded:
             future = self.writer.update(run.run_id, self._row(run))
         if isinstance(event, Finished) and run.status is Status.DONE:
             self.priors.learn(job.prior_key, run.latency_s)
@@ -162,7 +177,7 @@ class Engine:
             self.scheduler.limiter.jobs = len(self.jobs)
         for callback in job.listeners:
             self.views.notify(callback, run)
-        if event.durable:
+        if event.durable and future is not None:
             # The row, the request id and every outcome are on disk before the job goes on
             # (shielded: a waiter cancelled meanwhile must not cancel the write).
             await asyncio.shield(asyncio.wrap_future(future))
@@ -212,7 +227,8 @@ class Engine:
         return await self._wait(job)
 
     async def attach(self, run: Run, on_update: UpdateCallback | None, *, new: bool = False) -> Awaitable[Run]:
-        """Wait for a job that already has a request id (resumed, or started elsewhere: ``new`` records its row)."""
+        """Wait for a job that already has a request id (resumed, or started elsewhere: ``new`` records its row
+        once the server answers for it); the first poll goes at once."""
         job = self.jobs.get(run.run_id)
         if job is not None:
             if on_update is not None:
@@ -224,8 +240,11 @@ class Engine:
             job.accepted_at = time.monotonic() - max(0.0, (_now() - run.submitted_at).total_seconds())
         run.stopped, run.error = False, None
         self.jobs[run.run_id] = job
-        await self._emit(job, Created(run) if new else Progress(run))
-        return self._wait(job)
+        if new:
+            job.unrecorded = True  # its row is written once the server answers for the id (a 404 leaves none)
+        else:
+            await self._emit(job, Progress(run))
+        return self._wait(job, at_once=True)
 
     async def follow(self, job: Job) -> Run:
         """Wait again for a job of this process whose waiter went away (its submit may still be out)."""
@@ -253,6 +272,8 @@ class Engine:
     async def _turn(self, job: Job, kind: int, due: float | None = None, until: float | None = None) -> bool:
         """Wait for the scheduler's go (False when ``until`` passes first); say so on the run when the key's
         shared budget keeps it waiting for others."""
+        if self._closing:
+            raise ClientClosedError(request_id=job.run.request_id, run=job.run)
         turn = asyncio.ensure_future(self.scheduler.turn(kind, due))
         try:
             slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
@@ -269,6 +290,8 @@ class Engine:
                 done, _ = await asyncio.wait({turn}, timeout=left)
             if not done:
                 return False
+            if turn.cancelled() and self._closing:  # the scheduler was closed under this wait, not its caller
+                raise ClientClosedError(request_id=job.run.request_id, run=job.run)
             turn.result()
             return True
         finally:
@@ -308,25 +331,42 @@ class Engine:
                     await asyncio.sleep(due - time.monotonic())
                 if before is not None:
                     await before()
-                answer = await (self.api.download(url, part) if part is not None
-                                else self.api.request(method, url, body))
+                # The deadline bounds a GET in flight too: an answer that trickles in is cut off at it. A submit is
+                # not cut: once it may have reached the server, cutting it makes a paid job uncertain.
+                until = None if method == "POST" else deadline
+                answer = await (self.api.download(url, part, until=until) if part is not None
+                                else self.api.request(method, url, body, until=until))
+                if self._closing and method == "GET":  # the answer (if any) came as the connections closed
+                    raise ClientClosedError(request_id=job.run.request_id, run=job.run)
                 reading = read(answer)
                 if on_answer is not None:
                     await on_answer(reading)
             await self._exchange(job, method, url, answer, reading.summary)
             if reading.problem is None:
+                if turn is not None:
+                    self._lift_pause()
                 return Reply(answer, reading.value, None, reading.error, "ok", attempt + 1)
             step = retry_step(self.policy, reading.problem, resend_safe=method == "GET", attempt=attempt,
                               elapsed=time.monotonic() - started, rand=self._rng.random())
             if isinstance(step, Stop):
                 return Reply(answer, reading.value, reading.problem, reading.error, step.outcome, attempt + 1)
-            if isinstance(reading.problem, HttpProblem) and reading.problem.retry_after is not None:
-                self.scheduler.limiter.pause(step.delay)  # the key's other requests wait too (capped by the policy)
+            if isinstance(reading.problem, HttpProblem) and self.policy.cap_retry_after(reading.problem.retry_after):
+                # The key's other requests wait too, as long as this one does: capped, never past the deadline.
+                self._paused = True
+                self.scheduler.limiter.pause(step.delay)
             log.info("grok_nb: %s %s: %s; trying again in %.2f s", method, path_of(url), step.reason, step.delay)
             if after_problem is not None:
                 await after_problem()
             due = time.monotonic() + step.delay
             attempt += 1
+
+    def _lift_pause(self) -> None:
+        """A good answer from the API after a Retry-After pause: the pause has done its job, end it."""
+        if self._paused:
+            self._paused = False
+            lift = getattr(self.scheduler.limiter, "lift", None)
+            if lift is not None:
+                lift()
 
     # -- submit ----------------------------------------------------------------------------------
     async def _submit(self, job: Job) -> None:
@@ -399,7 +439,7 @@ class Engine:
         return outcome, None, error
 
     # -- wait --------------------------------------------------------------------------------------
-    async def _wait(self, job: Job) -> Run:
+    async def _wait(self, job: Job, *, at_once: bool = False) -> Run:
         run = job.run
         started = time.monotonic()
         deadline = started + self.policy.deadline
@@ -410,8 +450,8 @@ class Engine:
         warned: set[str] = set()
         rtt = 0.0
         prior = self.priors.prior(job.prior_key)
-        due = min(job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at),
-                  deadline)
+        due = started if at_once else min(
+            job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at), deadline)
         path = f"/v1/videos/{run.request_id}"
 
         async def count_poll() -> None:
@@ -430,6 +470,8 @@ class Engine:
                     return await self._conclude(job, Stop(reply.outcome), None, None, reply.error, started)
                 answer, observation = reply.answer, reply.value
                 assert answer is not None and isinstance(observation, JobStatus)
+                if job.unrecorded:  # the server knows the id: from now on the history does too
+                    await self._emit(job, Created(run))
                 rtt = answer.received_at - answer.sent_at
                 self._apply(run, observation, warned)
                 observations.append(Observation((answer.sent_at + answer.received_at) / 2 - job.accepted_at,
@@ -447,6 +489,10 @@ class Engine:
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(job, "stopped waiting"))
             raise
+        except ClientClosedError as exc:
+            run.error = exc
+            await asyncio.shield(self._stop(job, "the client was closed"))
+            raise
         finally:
             job.polling = False
 
@@ -461,9 +507,13 @@ class Engine:
         if answer.status_code is None:
             return TransportProblem(answer.problem or "", never_sent=answer.never_sent), None
         if answer.problem is not None:  # an answer too large to read: nothing to learn from it
-            return Unreadable(answer.status_code, answer.problem), APIError(
-                answer.problem, status_code=answer.status_code, request_id=run.request_id)
+            return self._unreadable(run, answer, answer.problem)
         if answer.status_code < 400:
+            if answer.body is not None and not isinstance(answer.body, dict):  # empty is pending; else an object
+                shown = redact(str(answer.body), self.secret).strip()
+                shown = shown if len(shown) <= 120 else shown[:117] + "..."
+                kind = "text" if isinstance(answer.body, str) else f"JSON {type(answer.body).__name__}"
+                return self._unreadable(run, answer, f"{kind}, not a JSON object: {shown!r}")
             return parse_job_status(answer.body, self.secret), None
         # moderation sent as a 400, with its cost
         outcome = parse_poll_error(answer.status_code, answer.body, self.secret)
@@ -472,6 +522,14 @@ class Engine:
         error = error_from_response(answer.status_code, answer.body, headers=answer.headers,
                                     request_id=run.request_id, secret=self.secret)
         return HttpProblem(answer.status_code, error.retry_after), error
+
+    def _unreadable(self, run: Run, answer: Answer, what: str) -> tuple[Unreadable, APIError]:
+        assert answer.status_code is not None
+        tries = self.policy.unreadable_retries + 1
+        return Unreadable(answer.status_code, what), APIError(
+            f"the answers to this job's polls could not be read ({what}); asked {tries} times. The job may still "
+            f"be fine: resume it later with client.get({run.request_id!r})",
+            status_code=answer.status_code, request_id=run.request_id)
 
     def _apply(self, run: Run, status: JobStatus, warned: set[str]) -> None:
         if not status.known_status and status.status not in warned:
@@ -504,12 +562,16 @@ class Engine:
             if isinstance(error, NotFoundError):
                 # The server does not know this id: nothing will ever come of waiting.
                 run.status, run.error = Status.FAILED, error
+                if job.unrecorded:  # attached by an id the history never had: it keeps nothing of it
+                    self.jobs.pop(run.run_id, None)
+                    raise error
                 await self._finish(job)
                 raise error
             # A 400/401/403 on a poll, or answers that cannot be read: say so and keep the request id;
             # the job may still be fine.
             run.error = error
-            reason = (f"the poll was answered {error.status_code}" if isinstance(error, APIError) else str(error))
+            reason = ("the answers could not be read" if step.outcome == "unreadable" else
+                      f"the poll was answered {error.status_code}" if isinstance(error, APIError) else str(error))
             await self._stop(job, reason)
             raise error
         self._finish_timing(job)
@@ -556,8 +618,9 @@ class Engine:
         run = job.run
         self.jobs.pop(run.run_id, None)
         # On disk before this process shows it: whoever sees run.stopped finds the resume note in the history.
-        row = replace(run, stopped=True).to_row(self.base_url)
-        await asyncio.shield(asyncio.wrap_future(self.writer.update(run.run_id, row)))
+        if not job.unrecorded:
+            row = replace(run, stopped=True).to_row(self.base_url)
+            await asyncio.shield(asyncio.wrap_future(self.writer.update(run.run_id, row)))
         run.stopped = True
         await self._emit(job, Stopped(run, reason=reason))
 
@@ -644,8 +707,15 @@ class Engine:
         return Reading(None, problem, error, summary)
 
     async def aclose(self) -> None:
-        """Stop scheduling, write what is waiting, close the connections."""
+        """Stop scheduling, end the waits still polling (their jobs stay resumable), write what is waiting, close
+        the connections."""
+        self._closing = True
+        polling = [job for job in self.jobs.values() if job.polling]
         await self.scheduler.aclose()
+        for _ in range(500):  # each wait still polling ends in ClientClosedError once its stop note is written
+            if not any(job.polling for job in polling):
+                break
+            await asyncio.sleep(0.01)
         close = getattr(self.scheduler.limiter, "close", None)
         if close is not None:
             await asyncio.to_thread(close)
@@ -658,6 +728,8 @@ def _poll_summary(observation: Any, error: APIError | None, answer: Answer) -> s
     if isinstance(observation, JobStatus):
         progress = f" progress={observation.progress}" if observation.progress is not None else ""
         return f"status={observation.status}{progress}"
+    if isinstance(observation, Unreadable):
+        return f"unreadable: {observation.detail}"
     if error is not None:
         return error.server_message
     return f"no answer ({answer.problem})"

@@ -66,21 +66,28 @@ class RateLimiter:
         self.interval = 1.0 / rate
         self._clock = clock
         self._next = 0.0
+        self._paused_until = 0.0
 
     def reserve(self, now: float | None = None) -> float:
         """Claim the next free slot; returns how long to wait for it (pure, no sleeping)."""
         now = self._clock() if now is None else now
-        slot = max(now, self._next)
+        slot = max(now, self._next, self._paused_until)
         self._next = slot + self.interval
         return slot - now
 
     def pause(self, seconds: float, now: float | None = None) -> None:
         """Hold every request back ``seconds`` from now (after a 429 with Retry-After)."""
         now = self._clock() if now is None else now
-        self._next = max(self._next, now + seconds)
+        self._paused_until = max(self._paused_until, now + seconds)
+
+    def lift(self) -> None:
+        """End a pause early (a later answer was good)."""
+        self._paused_until = 0.0
 
     async def acquire(self) -> None:
         """Wait for this request's slot."""
+        while (hold := self._paused_until - self._clock()) > 0:
+            await asyncio.sleep(min(hold, 0.25))  # in steps: a later good answer may lift the pause
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -340,6 +347,10 @@ class SharedLimiter:
         self._local_pause = max(self._local_pause, until)  # this process at once; the others via the store
         if not self._closed:
             self._side.submit(self._state.pause_until, until)
+
+    def lift(self) -> None:
+        """End this process's pause early (a later answer was good); a pause other processes stored stays."""
+        self._local_pause = 0.0
 
     # -- who else is on the key ----------------------------------------------------------------------
     def _beat(self, now: float) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ MAX_ANSWER_BYTES = 1 << 20
 MAX_VIDEO_BYTES = 2 << 30
 #: The problem of an Answer whose video passed MAX_VIDEO_BYTES (trying again cannot help).
 VIDEO_TOO_LARGE = f"the video is larger than {MAX_VIDEO_BYTES >> 30} GiB"
+#: The problem of an Answer cut off at the caller's deadline (sent, maybe partly answered).
+PAST_DEADLINE = "the answer had not come in full by the deadline"
 #: Transport errors raised before a byte of the request left this machine.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
                httpx.LocalProtocolError)
@@ -74,9 +77,15 @@ class Api:
         self._media = httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=transport,
                                         headers={"User-Agent": f"grok_nb/{__version__}"})
 
-    async def request(self, method: str, path: str, body: Any = None) -> Answer:
-        """Send one API request and read its answer (at most MAX_ANSWER_BYTES)."""
+    async def request(self, method: str, path: str, body: Any = None, *, until: float | None = None) -> Answer:
+        """Send one API request and read its answer (at most MAX_ANSWER_BYTES), all of it before monotonic ``until``."""
         sent = time.monotonic()
+        try:
+            return await _before(until, self._request(method, path, body, sent))
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+            return Answer(None, problem=PAST_DEADLINE, sent_at=sent, received_at=time.monotonic())
+
+    async def _request(self, method: str, path: str, body: Any, sent: float) -> Answer:
         try:
             async with self._http.stream(method, path, json=body) as response:
                 raw, too_big = await _read_capped(response, MAX_ANSWER_BYTES)
@@ -104,12 +113,18 @@ class Api:
         return Answer(response.status_code, None if too_big else parse_body(raw), response.headers, problem,
                       elapsed_ms=round((received - sent) * 1000, 1), sent_at=sent, received_at=received)
 
-    async def download(self, url: str, part: Path) -> Answer:
-        """Stream a video into ``part``; the body of the Answer is the number of bytes written.
+    async def download(self, url: str, part: Path, *, until: float | None = None) -> Answer:
+        """Stream a video into ``part``, all of it before monotonic ``until``; the Answer's body is the bytes written.
 
         Raises OSError when the file cannot be written (full disk, read-only folder).
         """
         sent = time.monotonic()
+        try:
+            return await _before(until, self._download(url, part, sent))
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+            return Answer(None, problem=PAST_DEADLINE, sent_at=sent, received_at=time.monotonic())
+
+    async def _download(self, url: str, part: Path, sent: float) -> Answer:
         try:
             async with self._media.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -143,6 +158,14 @@ class Api:
         """Close both connection pools."""
         await self._http.aclose()
         await self._media.aclose()
+
+
+async def _before(until: float | None, work: Coroutine[Any, Any, Answer]) -> Answer:
+    """``work``'s answer, or TimeoutError at monotonic ``until``: a server that trickles its answer cannot hold
+    a request past the caller's deadline (httpx's read timeout is per chunk, so it never fires)."""
+    if until is None:
+        return await work
+    return await asyncio.wait_for(work, max(0.0, until - time.monotonic()))
 
 
 def _sync_to_disk(out: Any) -> None:
