@@ -1,5 +1,7 @@
 """grok_nb: xAI's Grok Imagine video API, made pleasant from Jupyter."""
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .api.pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
@@ -32,7 +34,7 @@ from .jobs.lifecycle import Status  # noqa: E402
 from .jobs.results import JobHandle, Run  # noqa: E402
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Studio needs ipywidgets: imported on first use, so the client alone never loads widgets.
     if name == "Studio":
         from .notebook import Studio  # heavy: ipywidgets, anywidget, matplotlib

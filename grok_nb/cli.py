@@ -17,6 +17,7 @@ from .demo import run_demo
 from .errors import ConfigurationError, GrokError, ValidationError
 from .history.repair import repair
 from .history.store import HistoryError, history_location, open_store
+from .jobs.results import Run
 from .settings import redact_url
 
 #: Exit statuses: a usage error (fix the command), a failure while running.
@@ -152,6 +153,7 @@ def _get(args: argparse.Namespace) -> int:
             print(f"grok-nb get: {_one_line(exc)} (asked {where}; 'grok-nb history' lists the request ids of this "
                   "history)", file=sys.stderr)
             return FAILED
+    assert isinstance(run, Run)  # wait=True: the finished run
     print(run.summary())
     print(run.path or run.error)
     return 0 if run.ok else FAILED

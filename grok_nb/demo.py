@@ -10,6 +10,7 @@ from typing import Any
 
 from .api.probe import probe
 from .client import Client
+from .jobs.results import JobHandle
 from .notebook.compare import Grid
 
 PROMPTS = (
@@ -41,14 +42,16 @@ def run_demo(client: Client | None = None, say: Callable[[str], Any] = print) ->
     say(f"Submitting {len(comparison.cells)} text→video jobs and 1 image→video job (estimated ${total:.2f} before "
         f"the edit and extension; {'simulated, nothing billed' if client.simulated else 'billed by xAI'}).")
     comparison.start()
-    grid = [cell.handle for cell in comparison.cells]
+    grid = [cell.handle for cell in comparison.cells if cell.handle is not None]
     image_job = client.generate("The beam sweeps over the sea as waves roll in", image=sample_image(),
                                 duration=5, tags=[tag], wait=False)
+    assert isinstance(image_job, JobHandle)  # wait=False: a handle
     first = grid[0].result()
     say(f"First video ready after {time.monotonic() - started:.1f} s; editing it and extending the image→video one.")
     edit = client.edit(first, "Make it night, with falling stars", tags=[tag], wait=False)
     extension = client.extend(image_job.result(), "A seagull glides past the lighthouse", duration=3,
                               tags=[tag], wait=False)
+    assert isinstance(edit, JobHandle) and isinstance(extension, JobHandle)
     runs = [h.result() for h in grid] + [image_job.run, edit.result(), extension.result()]
     wall = time.monotonic() - started
 

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -519,7 +519,7 @@ def resumable_batches(rows: Sequence[dict[str, Any]], me: str, followed: set[str
 class SyncBatch:
     """The blocking face of a :class:`BatchJob`: ``with client.batch(name=...) as b: ...``, then ``b.wait()``."""
 
-    def __init__(self, job: BatchJob, call: Callable[[Callable[[], Awaitable[Any]]], Any]):
+    def __init__(self, job: BatchJob, call: Callable[..., Any]):
         self._job = job
         self._call = call
 

@@ -30,7 +30,8 @@ from ..api.files import (
     replace_at,
     sha256_hex,
 )
-from ..api.media import is_mp4, sniff_image_type
+from ..api.media import sniff_image_type
+from ..api.probe import is_mp4
 from ..api.validation import JobSpec
 from ..errors import APIError, ConnectionFailed, ValidationError, error_from_response, parse_retry_after
 from .scheduler import POLL, SUBMIT

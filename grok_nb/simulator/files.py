@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..api.files import EXPIRES_AFTER_RANGE, MAX_UPLOAD_BYTES
-from ..api.media import is_mp4, sniff_image_type
+from ..api.media import sniff_image_type
+from ..api.probe import is_mp4
 from .state import ApiRefusal, Simulator
 
 #: Where an uploaded video is read by the render workers (they read /media/ paths from the media folder).

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import av
@@ -291,7 +292,7 @@ class Overlay:
     def _glyph_atlas(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> dict[str, np.ndarray]:
         """Each counter character as RGBA, all the same height (a tabular width for digits)."""
         digit_w = max(math.ceil(font.getlength(d)) for d in "0123456789")
-        ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (font.size, 0)
+        ascent, descent = font.getmetrics() if hasattr(font, "getmetrics") else (getattr(font, "size", 10), 0)
         h = ascent + descent
         atlas = {}
         for ch in _COUNTER_CHARS:
@@ -443,7 +444,7 @@ class Sprites:
         for k in range(motion.count):
             size = max(10, round(base * (0.09 + 0.05 * ((k * 7) % 3))))
             rgb = colorsys.hsv_to_rgb((motion.hue + k / (motion.count * 3)) % 1.0, 0.85, 1.0)
-            colour = tuple(int(255 * v) for v in rgb)
+            colour = (int(255 * rgb[0]), int(255 * rgb[1]), int(255 * rgb[2]))
             steps = 1 if symmetric or motion.spin == 0 else self.STEPS
             period = self.PERIOD.get(motion.shape, 1.0)
             self._frames.append([_Layer.of(_shape_image(motion.shape, size, colour, 2 * math.pi * period * s / steps),
@@ -466,10 +467,11 @@ def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     """The whole image inside the frame, over a blurred, zoomed copy of itself."""
     image = image.convert("RGB")
     scale = min(width / image.width, height / image.height)
-    inner = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
+    inner_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    inner = image.resize(inner_size, Image.Resampling.LANCZOS)
     cover = max(width / image.width, height / image.height)
     size = (max(width, round(image.width * cover)), max(height, round(image.height * cover)))
-    back = image.resize(size, Image.BILINEAR)
+    back = image.resize(size, Image.Resampling.BILINEAR)
     left, top = (back.width - width) // 2, (back.height - height) // 2
     canvas = back.crop((left, top, left + width, top + height)).filter(ImageFilter.GaussianBlur(12))
     canvas.paste(inner, ((width - inner.width) // 2, (height - inner.height) // 2))
@@ -489,7 +491,7 @@ def _ken_burns(still: Image.Image, n: int, zoom_to: float = 1.18, drift: tuple[f
         cy = h / 2 + drift[1] * h * t
         x0 = min(max(0.0, cx - cw / 2), w - cw)
         y0 = min(max(0.0, cy - ch / 2), h - ch)
-        yield np.array(still.resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)))
+        yield np.array(still.resize((w, h), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)))
 
 
 def _background(spec: RenderSpec, colours: np.ndarray, rng: np.random.Generator, cw: int, ch: int) -> np.ndarray:
@@ -504,7 +506,7 @@ def _background(spec: RenderSpec, colours: np.ndarray, rng: np.random.Generator,
         r = (0.04 + rng.random() * 0.14) * h / q
         col = colours[int(rng.integers(0, len(colours)))] * (0.55 + rng.random() * 0.3)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(min(255, int(c)) for c in col))
-    img = img.filter(ImageFilter.GaussianBlur(max(1, h // 240))).resize((cw, ch), Image.BILINEAR)
+    img = img.filter(ImageFilter.GaussianBlur(max(1, h // 240))).resize((cw, ch), Image.Resampling.BILINEAR)
     for i, ref in enumerate(spec.reference_images[:7]):  # show what guided the style
         thumb = Image.open(io.BytesIO(ref)).convert("RGB")
         thumb.thumbnail((h // 6, h // 6))
@@ -623,7 +625,7 @@ def _audio(prompt: str, seconds: float) -> np.ndarray:
     return np.stack([left, right])
 
 
-def render(spec: RenderSpec, out_path: str) -> dict:
+def render(spec: RenderSpec, out_path: str) -> dict[str, Any]:
     """Render ``spec`` to ``out_path`` (atomically) and return its width, height and seconds."""
     n_new = max(1, int(round(spec.seconds * FPS)))
     if spec.kind == "edit":
@@ -688,7 +690,7 @@ def _fetch(url: str, media_dir: str, what: str) -> bytes:
         raise RenderRefused("failed_precondition", f"could not fetch the {what} at {url[:80]}: {exc}") from None
 
 
-def execute(job: dict) -> dict:
+def execute(job: dict[str, Any]) -> dict[str, Any]:
     """Worker-process entry: fetch inputs, check them, render; raises RenderRefused on bad input."""
     media_dir, out_path = job["media_dir"], job["out_path"]
     kind = job["kind"]

@@ -20,21 +20,21 @@ class WorkerPool:
 
     def __init__(self, size: int = 2):
         self.size = max(1, size)
-        self._idle: queue.Queue[subprocess.Popen] = queue.Queue()
-        self._all: list[subprocess.Popen] = []
+        self._idle: queue.Queue[subprocess.Popen[str]] = queue.Queue()
+        self._all: list[subprocess.Popen[str]] = []
         self._lock = threading.Lock()
         self._threads = concurrent.futures.ThreadPoolExecutor(self.size, thread_name_prefix="grok-nb-render")
         for _ in range(self.size):
             self._idle.put(self._spawn())
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self) -> subprocess.Popen[str]:
         proc = subprocess.Popen([sys.executable, "-m", "grok_nb.simulator.worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         with self._lock:
             self._all.append(proc)
         return proc
 
-    def _run(self, job: dict) -> dict:
+    def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         proc = self._idle.get()
         try:
             assert proc.stdin is not None and proc.stdout is not None
@@ -43,7 +43,8 @@ class WorkerPool:
             line = proc.stdout.readline()
             if not line:
                 raise RuntimeError("render worker died")
-            return json.loads(line)
+            answer: dict[str, Any] = json.loads(line)
+            return answer
         except (OSError, RuntimeError, ValueError) as exc:
             proc.kill()
             proc = self._spawn()
@@ -51,7 +52,7 @@ class WorkerPool:
         finally:
             self._idle.put(proc)
 
-    def submit(self, job: dict) -> concurrent.futures.Future:
+    def submit(self, job: dict[str, Any]) -> concurrent.futures.Future[dict[str, Any]]:
         """Queue one render; the Future's value is the worker's answer dict."""
         return self._threads.submit(self._run, job)
 
