@@ -65,9 +65,15 @@ def imports_of(path: Path, known: set[str]) -> list[Import]:
     found: list[Import] = []
 
     def commented(node: ast.stmt) -> bool:
-        here = lines[node.lineno - 1]
-        above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-        return "#" in here or above.startswith("#")
+        """A comment on the import's line, or above it (a block of lazy imports shares one comment)."""
+        if "#" in lines[node.lineno - 1]:
+            return True
+        i = node.lineno - 2
+        while i >= 0 and lines[i].strip().startswith(("import ", "from ")):
+            if "#" in lines[i]:
+                return True
+            i -= 1
+        return i >= 0 and lines[i].strip().startswith("#")
 
     def visit(node: ast.AST, lazy: bool) -> None:
         for child in ast.iter_child_nodes(node):
