@@ -94,7 +94,8 @@ def test_download_and_cost_settlement():
     assert after_download(True) is Status.DONE
     assert after_download(False) is Status.DOWNLOAD_FAILED
     assert after_download(False, gone=True) is Status.EXPIRED
-    assert settle_cost(Status.DONE, 0.5, 0.42) == 0.42  # the server's figure wins
+    assert settle_cost(Status.DONE, 0.5, 0.42) == 0.5  # the larger of the estimate and a sane figure
+    assert settle_cost(Status.DONE, 0.5, 0.61) == 0.61
     assert settle_cost(Status.DONE, 0.5, None) == 0.5
     assert settle_cost(Status.MODERATED, 0.5, None) == 0.5  # moderated videos are billed
     assert settle_cost(Status.FAILED, 0.5, None) == 0.0

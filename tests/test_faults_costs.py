@@ -46,10 +46,13 @@ class CostRewriter(httpx.AsyncBaseTransport):
 
 
 # -- pure ----------------------------------------------------------------------------------------
-def test_sane_figures_count_as_reported():
+def test_the_budget_counts_the_larger_of_the_estimate_and_a_sane_figure():
     assert count_cost(Status.DONE, 0.5, 0.42) == count_cost(Status.DONE, 0.5, 0.42)
-    assert count_cost(Status.DONE, 0.5, 0.42).usd == 0.42 and count_cost(Status.DONE, 0.5, 0.42).basis == "actual"
-    assert count_cost(Status.DONE, 0.5, 0.0).usd == 0.0  # a free job is possible
+    cheaper = count_cost(Status.DONE, 0.5, 0.42)
+    assert cheaper.usd == 0.5 and cheaper.basis == "estimate (larger than the reported $0.420)"
+    assert count_cost(Status.DONE, 0.5, 0.0).usd == 0.5  # a free job is possible, but the budget keeps its guard
+    assert count_cost(Status.DONE, 0.5, 0.6).usd == 0.6 and count_cost(Status.DONE, 0.5, 0.6).basis == "actual"
+    assert count_cost(Status.FAILED, 0.5, 0.1).usd == 0.1  # a failed job counts what it reports
     assert count_cost(Status.DONE, 0.5, 4.99).usd == 4.99  # dearer than estimated, within 10x
     assert count_cost(Status.FAILED, 0.5, None).usd == 0.0  # a failed job without a figure: unbilled
 
@@ -140,13 +143,26 @@ def test_hostile_cost_cannot_pass_the_budget(sim, ticks, kept, why):
         assert df["cost_budget_usd"].tolist() == pytest.approx([0.1, 0.1])
 
 
-def test_sane_actual_is_what_the_budget_counts(sim):
+def test_sane_actual_is_what_the_budget_counts_when_above_the_estimate(sim):
+    from grok_nb import Client
+
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, budget_usd=1.0,
+                transport=CostRewriter(round(0.12 * TICKS_PER_USD))) as client:
+        run = client.generate("A lighthouse", duration=2, resolution="480p")
+        assert run.cost_basis == "actual" and run.cost_usd == pytest.approx(0.12)
+        assert client.spent_usd == pytest.approx(0.12)
+        row = client.store.get(run.run_id)
+        assert row["cost_budget_basis"] == "actual" and row["cost_budget_usd"] == pytest.approx(0.12)
+
+
+def test_a_sane_actual_below_the_estimate_is_recorded_and_the_budget_counts_the_estimate(sim):
     from grok_nb import Client
 
     with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, budget_usd=1.0,
                 transport=CostRewriter(round(0.08 * TICKS_PER_USD))) as client:
         run = client.generate("A lighthouse", duration=2, resolution="480p")
-        assert run.cost_basis == "actual" and run.cost_usd == pytest.approx(0.08)
-        assert client.spent_usd == pytest.approx(0.08)
+        assert run.cost_basis == "actual" and run.cost_usd == pytest.approx(0.08)  # what the server billed
+        assert client.spent_usd == pytest.approx(0.1)  # the budget: the larger of estimate and actual
         row = client.store.get(run.run_id)
-        assert row["cost_budget_basis"] == "actual" and row["cost_budget_usd"] == pytest.approx(0.08)
+        assert row["cost_actual_usd"] == pytest.approx(0.08)
+        assert row["cost_budget_basis"].startswith("estimate") and row["cost_budget_usd"] == pytest.approx(0.1)

@@ -201,17 +201,20 @@ def cost_problem(estimate_usd: float, actual_usd: float | None, reported: Any = 
 
 
 def count_cost(status: Status, estimate_usd: float, actual_usd: float | None, reported: Any = None) -> CostCount:
-    """What a finished job counts against a budget, and why: a sane server figure, else the estimate.
+    """What a finished job counts against a budget, and why: the larger of the estimate and a sane server figure.
 
-    The server's figure is trusted only when it is a number between 0 and ten times the estimate:
-    a negative one would refill the budget, an absurd one empty it. Otherwise the estimate counts
-    (the larger of the two is never below the estimate). A failed or refused job that reports no
-    cost is taken as unbilled; one that reports a figure that cannot be right keeps its estimate.
+    The server's figure is sane only when it is a number between 0 and ten times the estimate: a
+    negative one would refill the budget, an absurd one empty it; then the estimate counts. A sane
+    figure below the estimate still counts the estimate (a budget guards against spending, so it never
+    counts less than was expected), except for a failed or refused job, which counts what it reports.
+    A failed or refused job that reports no cost is taken as unbilled.
     """
     problem = cost_problem(estimate_usd, actual_usd, reported)
     if problem is None:
         assert actual_usd is not None
-        return CostCount(actual_usd, "actual")
+        if actual_usd >= estimate_usd or status in (Status.FAILED, Status.REJECTED):
+            return CostCount(actual_usd, "actual")
+        return CostCount(estimate_usd, f"estimate (larger than the reported ${actual_usd:.3f})")
     if problem == "no cost reported" and status in (Status.FAILED, Status.REJECTED):
         return CostCount(0.0, "none (the job did not run and no cost was reported)")
     return CostCount(max(estimate_usd, 0.0), f"estimate ({problem})" if problem != "no cost reported" else "estimate")
