@@ -179,6 +179,7 @@ def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, esti
         money += f" · budget {present.usd(budget_usd)} ({present.usd(max(left, 0.0))} left)"
     parts.append(money)
     return {"total": total, "done": done, "failed": failed, "stopped": stopped, "running": busy,
+            "warned": stopped + sum(recoverable.values()),
             "finished": started and busy == 0, "eta_s": eta, "cost_usd": cost, "estimate_usd": estimate_usd,
             "budget_usd": budget_usd, "text": " · ".join(parts), "can_stop": busy > 0}
 

@@ -23,7 +23,7 @@ from .controller import Controller
 from .gridview import VideoGrid
 from .keystatus import KeyStatus
 from .present import Media
-from .tables import HistoryFrame
+from .tables import ExchangeFrame, HistoryFrame
 from .timeline import build_timeline
 from .widgets import ConfirmBar, JobCard
 
@@ -223,7 +223,8 @@ class Studio:
 
     def status(self) -> Any:
         """The processes and jobs sharing this key's request budget (this one first), and where it lives."""
-        return KeyStatus(self.client.limiter.status())
+        embedded = bool(getattr(getattr(self._core, "_backend", None), "embedded", False))
+        return KeyStatus(self._core.limiter.status(), embedded=embedded)
 
     def browse(self, *, live: bool = True) -> HistoryBrowser:
         """A widget over the history: filter, sort, play side by side, rate and note each run; new runs appear live."""
@@ -266,7 +267,7 @@ class Studio:
     def exchanges(self, run: Run | JobHandle) -> Any:
         """A run's HTTP exchanges (method, path, status, timing; never the key) as a DataFrame."""
         run = run.run if isinstance(run, JobHandle) else run
-        return pd.DataFrame(self.client.store.exchanges(run.run_id))
+        return ExchangeFrame(pd.DataFrame(self.client.store.exchanges(run.run_id)))
 
 
 class _Experiment:
