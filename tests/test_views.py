@@ -479,3 +479,49 @@ def test_exchanges_show_one_line_each_with_times_to_the_millisecond():
     assert "white-space: nowrap" in shown or "white-space:nowrap" in shown
     assert "text-overflow:ellipsis" in shown and "rendering" not in shown  # an HTTP code is not a job's state
     assert shown.count("<tr") == 4
+
+
+# -- the cost plot ------------------------------------------------------------------------------------------------
+
+def _spent(times, tags=("fox-grid",), cost=0.05):
+    return pd.DataFrame({"status": "done", "submitted_at": pd.to_datetime(times, utc=True),
+                         "cost_actual_usd": cost, "cost_estimated_usd": cost, "tags": [list(tags)] * len(times)})
+
+
+def _ticks(ax):
+    ax.figure.canvas.draw()
+    return [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+
+
+def test_a_grid_costs_by_job_not_as_a_vertical_line():
+    from grok_nb.notebook import plots
+
+    start = pd.Timestamp("2026-11-30 10:42:00", tz="UTC")
+    fig = plots.cost_over_time(_spent([start + pd.Timedelta(seconds=2 * i) for i in range(12)]))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "jobs in submit order" and "12 jobs, $0.600" in ax.get_title()
+    assert all(t.lstrip("−-").isdigit() for t in _ticks(ax)) and len(ax.patches) == 12  # a bar per job
+    assert fig.axes[1].get_ylabel() == "running total"
+
+
+def test_repeated_runs_of_an_experiment_read_apart():
+    from grok_nb.notebook import plots
+
+    first = pd.Timestamp("2026-11-30 10:00:00", tz="UTC")
+    times = [first + pd.Timedelta(seconds=3 * i) for i in range(6)]
+    times += [first + pd.Timedelta(minutes=35, seconds=3 * i) for i in range(6)]
+    ax = plots.cost_over_time(_spent(times)).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["fox-grid · 10:00", "fox-grid · 10:35"]
+    assert ax.get_xlabel() == "jobs in submit order"
+
+
+def test_cost_over_hours_has_a_readable_clock_axis():
+    from grok_nb.notebook import plots
+
+    first = pd.Timestamp("2026-11-30 08:00:00", tz="UTC")
+    df = pd.concat([_spent([first + pd.Timedelta(minutes=40 * i)], tags=(f"exp{i}",)) for i in range(8)])
+    ax = plots.cost_over_time(df).axes[0]
+    ticks = _ticks(ax)
+    assert ticks and all(len(t) == 5 and t[2] == ":" for t in ticks), ticks  # 09:00, not "10 20 30"
+    assert ax.get_xlabel() == "submitted (UTC, 2026-11-30)"

@@ -235,7 +235,9 @@ class Studio:
         return plots.latency_by_resolution_and_duration(self.history(**filters), theme=theme)
 
     def plot_cost(self, theme: str = "auto", **filters: Any) -> Any:
-        """Cumulative cost over time (a matplotlib Figure); ``theme``: auto, light or dark."""
+        """What the runs cost (a matplotlib Figure): per job with a running total when they ran close together
+        (grids), else cumulative against the clock; re-runs of an experiment coloured apart. ``theme``: auto,
+        light or dark."""
         return plots.cost_over_time(self.history(**filters), theme=theme)
 
     def plot_timeline(self, runs: Any = None, *, last: int = 12, rate_limit: float | None = None,
