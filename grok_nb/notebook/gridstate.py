@@ -134,7 +134,7 @@ def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), lab
         "detail": failure_reason(run) if run is not None and tone in ("bad", "warn") else "",
         "cost": cost, "latency": latency, "rating": int(rating or 0), "note": note or "", "winner": bool(winner),
         "request_id": request_id, "run_id": run_id, "prompt": prompt or "", "title": title,
-        "src": src if kind == "done" else "", "href": (href or src) if kind == "done" else "", "poster": poster or "",
+        "src": src if kind == "done" else "", "href": (href or "") if kind == "done" else "", "poster": poster or "",
         "width": int(width), "height": int(height),
         "duration": duration, "can_stop": run is not None and tone == "busy" and not run.stopped,
     }
