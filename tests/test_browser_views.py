@@ -155,7 +155,10 @@ def test_saved_notebook_reopened_without_a_kernel_shows_every_result(lab, browse
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
             page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
             page.wait_for_function(_nb("() => NB.querySelectorAll('.grok-static-tile').length >= 4"), timeout=60_000)
-            time.sleep(2.0)  # the widget manager has given up on the models by now
+            # The widget manager gives up on each model (card, confirm bar, two grids): "model not found".
+            page.wait_for_function(_nb("() => NB.querySelectorAll('.jp-OutputArea-output.jupyter-widgets')"
+                                       ".length >= 4"), timeout=60_000)
+            time.sleep(0.5)
             shown = page.evaluate(_nb("() => NB.innerText"))
             if "Error displaying widget" in shown:  # say where, with the markup around it
                 print(theme, width, page.evaluate(_nb("() => [...NB.querySelectorAll('.jp-OutputArea')].filter(a => "

@@ -11,8 +11,6 @@ import IPython.display as ipd
 
 from . import fallback
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
 
 def hide_dead_widgets_css(key: str) -> str:
     """CSS a shadow carries: in its own output area, a widget output with nothing rendered in it (reopened without
@@ -20,8 +18,10 @@ def hide_dead_widgets_css(key: str) -> str:
 
     A live view renders elements inside its output, so it is never matched; while it loads it is empty for a moment.
     """
-    return (f".jp-OutputArea:has(.grok-shadow-{key}) .jp-OutputArea-child:has(> .jp-OutputArea-output"
-            f'[data-mime-type="{WIDGET_MIME}"]:not(:has(*))) {{ display: none; }}')
+    # JupyterLab marks such an output .jupyter-widgets (and gives it no data-mime-type) and writes only text in it.
+    # (:has() may not nest, so "no element inside" is a :not(:has()) beside it, not within it.)
+    return (f".jp-OutputArea:has(.grok-shadow-{key}) .jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets)"
+            f":not(:has(> .jp-OutputArea-output *)) {{ display: none; }}")
 
 
 class LiveDisplay:
