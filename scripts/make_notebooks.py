@@ -51,7 +51,8 @@ COMPARE = [
                   'f"({report.stat().st_size / 1e6:.1f} MB, videos inline)")'),
     new_code_cell('studio.history(experiment="fox-boat-clouds", status="done")'),
     new_markdown_cell("Pick the columns you want; they are shown as you picked them, formatted:"),
-    new_code_cell('studio.history(experiment="fox-boat-clouds")[["prompt", "resolution", "latency_s", "cost_actual_usd", '
+    new_code_cell('studio.history(experiment="fox-boat-clouds")[["prompt", "resolution", "latency_s", '
+                  '"cost_actual_usd", '
                   '"request_id"]]'),
     new_markdown_cell("Browse, play side by side, rate and note each run (new runs appear on their own):"),
     new_code_cell("studio.browse()"),
@@ -69,11 +70,13 @@ HOW = [
     new_code_cell("seen = 0\nwhile not job.done():\n    for e in job.run.exchanges[seen:]:\n"
                   "        print(e[\"method\"], e[\"path\"], e[\"status\"], e[\"summary\"])\n"
                   "    seen = len(job.run.exchanges)\n    time.sleep(0.2)\n"
-                  "for e in job.run.exchanges[seen:]:\n    print(e[\"method\"], e[\"path\"], e[\"status\"], e[\"summary\"])"),
+                  "for e in job.run.exchanges[seen:]:\n"
+                  "    print(e[\"method\"], e[\"path\"], e[\"status\"], e[\"summary\"])"),
     new_markdown_cell("## 3. The result, and what it cost\nThe estimate comes from the price table before sending; "
                       "the actual cost from `usage.cost_in_usd_ticks` in the answer (1 USD = 10¹⁰ ticks)."),
     new_code_cell("run = job.result()\nprint(\"estimated:\", run.estimate)\n"
-                  "print(\"actual:   \", f\"${run.cost_actual_usd:.3f}\")\nprint(\"latency:  \", f\"{run.latency_s:.1f} s\", "
+                  "print(\"actual:   \", f\"${run.cost_actual_usd:.3f}\")\n"
+                  "print(\"latency:  \", f\"{run.latency_s:.1f} s\", "
                   "\"over\", run.polls, \"polls\")\nstudio.exchanges(run)"),
     new_markdown_cell("## 4. Failure modes\n**Bad input** is refused before any request is sent, naming the field, "
                       "the value and what is allowed:"),
@@ -122,7 +125,9 @@ HOW = [
                       "too: every notebook on this machine that uses the same key draws from one budget (a small "
                       "file under `GROK_NB_HOME`, named by a hash of the key), so two notebooks never trip the "
                       "limit together; a card that waits for the others says so. `studio.status()` lists who shares "
-                      "it.\n\n**A teacher** runs one simulator for the class: `grok-nb simulator --host 0.0.0.0 "
+                      "it. This notebook runs on its **own embedded simulator**, whose key no other process has, so "
+                      "below it shows this process alone and says why.\n\n"
+                      "**A teacher** runs one simulator for the class: `grok-nb simulator --host 0.0.0.0 "
                       "--port 8000 --api-key class-2026`. **Each student** sets `GROK_NB_BASE_URL=http://TEACHER:8000` "
                       "and `XAI_API_KEY=class-2026` (grok_nb asks that simulator how fast it runs). With one real "
                       "key instead, `GROK_NB_SHARED_URL=redis://…` shares its budget across machines and "

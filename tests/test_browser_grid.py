@@ -1,4 +1,5 @@
-"""The video grid in JupyterLab + Debian's chromium: layout at two widths, Play all, dark theme, saved notebooks, rating."""
+"""The video grid in JupyterLab + Debian's chromium: layout at two widths, Play all, dark theme, saved notebooks,
+rating."""
 
 from __future__ import annotations
 
@@ -45,11 +46,13 @@ GEOMETRY = """() => {
   const g = grid.getBoundingClientRect();
   const tiles = [...grid.querySelectorAll('.grok-vtile')].map(t => {
     const r = t.getBoundingClientRect();
-    const inner = [...t.querySelectorAll('video, .grok-vfoot > *, .grok-vtools > *')].filter(e => !e.hidden && e.offsetParent)
+    const inner = [...t.querySelectorAll('video, .grok-vfoot > *, .grok-vtools > *')]
+      .filter(e => !e.hidden && e.offsetParent)
       .map(e => e.getBoundingClientRect()).every(c => c.left >= r.left - 1 && c.right <= r.right + 1);
     return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, inner};
   });
-  return {grid: {left: g.left, right: g.right, width: g.width, scrollWidth: grid.scrollWidth, clientWidth: grid.clientWidth},
+  return {grid: {left: g.left, right: g.right, width: g.width, scrollWidth: grid.scrollWidth,
+                 clientWidth: grid.clientWidth},
           out: {scrollWidth: out.scrollWidth, clientWidth: out.clientWidth},
           page: {scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth},
           tiles, cols: getComputedStyle(grid).getPropertyValue('--grok-cols'),
@@ -64,7 +67,10 @@ CONTRAST = """() => {
   const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
   const background = el => {
     const layers = [];
-    for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0) layers.push(c); if (c && c[3] >= 1) break; }
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) layers.push(c);
+      if (c && c[3] >= 1) break; }
     let bg = [255, 255, 255, 1];
     for (const c of layers.reverse()) bg = over(c, bg);
     return bg;
@@ -79,11 +85,13 @@ CONTRAST = """() => {
       if (!text || !el.offsetParent || getComputedStyle(el).visibility === 'hidden') continue;
       if (el.closest('option')) continue;
       const bg = background(el); let fg = parse(getComputedStyle(el).color);
-      let opacity = 1; for (let e = el; e && e !== grid.parentElement; e = e.parentElement) opacity *= +getComputedStyle(e).opacity;
+      let opacity = 1;
+      for (let e = el; e && e !== grid.parentElement; e = e.parentElement) opacity *= +getComputedStyle(e).opacity;
       if (opacity === 0) continue;  // not shown (hover-only tools)
       fg = over([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
       const [a, b] = [lum(fg), lum(bg)];
-      results.push({text: text.slice(0, 40), cls: el.className, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)});
+      results.push({text: text.slice(0, 40), cls: el.className,
+                    ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)});
     }
   }
   return results;
@@ -183,7 +191,8 @@ def test_grid_fits_at_1500_and_1000_px(grid_page):
 STICKY = """() => {
   const grid = NB.querySelector('.grok-vgrid');
   let scroller = grid.parentElement;
-  while (scroller && !(scroller.scrollHeight > scroller.clientHeight && /(auto|scroll)/.test(getComputedStyle(scroller).overflowY)))
+  while (scroller && !(scroller.scrollHeight > scroller.clientHeight
+                       && /(auto|scroll)/.test(getComputedStyle(scroller).overflowY)))
     scroller = scroller.parentElement;
   const top = scroller.getBoundingClientRect().top;
   scroller.scrollTop += grid.getBoundingClientRect().top - top + 420;  // the headers' own place is now above the view
@@ -210,7 +219,8 @@ def test_column_headers_stay_in_view_while_scrolling(grid_page):
 
 def test_failed_cells_keep_their_place_and_say_so_once(grid_page):
     page, _ = grid_page
-    odd = page.evaluate(_nb("""() => [...NB.querySelectorAll('.grok-vgrid')[1].querySelectorAll('.grok-vtile')].map(t => ({
+    odd = page.evaluate(_nb("""() => [...NB.querySelectorAll('.grok-vgrid')[1].querySelectorAll('.grok-vtile')]
+      .map(t => ({
       kind: [...t.classList].find(c => c.startsWith('grok-kind-')), text: t.innerText}))"""))
     kinds = [o["kind"] for o in odd]
     assert kinds == ["grok-kind-done", "grok-kind-failed", "grok-kind-moderated"], odd
@@ -231,7 +241,7 @@ def test_play_all_keeps_every_video_in_step(grid_page):
     time.sleep(0.5)
     second = page.evaluate(_nb(CURRENT_TIMES))
     assert len(first) == 12 and all(not v["paused"] and v["muted"] for v in second), second
-    assert all(b["t"] > a["t"] for a, b in zip(first, second)), (first, second)  # all advancing
+    assert all(b["t"] > a["t"] for a, b in zip(first, second, strict=True)), (first, second)  # all advancing
     times = [v["t"] for v in second]
     print(f"Play all: 12 videos, spread {max(times) - min(times):.3f} s after {min(times):.2f} s of playback")
     assert max(times) - min(times) <= 0.25, times
@@ -246,8 +256,10 @@ def test_play_all_keeps_every_video_in_step(grid_page):
     assert all(abs(t - 1.5) < 0.1 for t in times), times
     # A/B of two tiles: a wipe over the two chosen videos.
     grid.get_by_role("button", name="A/B").click()
-    page.wait_for_function(_nb("() => [...NB.querySelector('.grok-vgrid').querySelectorAll('.grok-vab video')].every(v => v.readyState >= 1)"), timeout=20_000)
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-vab").first.screenshot(path=str(ARTIFACTS / "grid_ab.png"))
+    page.wait_for_function(_nb("() => [...NB.querySelector('.grok-vgrid').querySelectorAll('.grok-vab video')]"
+                               ".every(v => v.readyState >= 1)"), timeout=20_000)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .grok-vab").first.screenshot(
+        path=str(ARTIFACTS / "grid_ab.png"))
     grid.get_by_role("button", name="A/B").click()
 
 
@@ -272,7 +284,8 @@ def test_rating_winner_and_note_in_the_grid_reach_the_history(grid_page):
             break
         time.sleep(0.25)
     assert rows == [(PROMPTS[0], "480p", 4.0, 4, "steadiest camera", 1)], rows
-    page.wait_for_function(_nb("() => NB.querySelectorAll('.grok-vgrid .grok-vtile')[1].querySelectorAll('.grok-star[aria-pressed=true]').length === 4"))
+    page.wait_for_function(_nb("() => NB.querySelectorAll('.grok-vgrid .grok-vtile')[1]"
+                               ".querySelectorAll('.grok-star[aria-pressed=true]').length === 4"))
     assert tile.get_by_role("button", name="winner of this row").get_attribute("aria-pressed") == "true"
 
 
@@ -322,7 +335,8 @@ def test_saved_notebook_is_small_and_carries_every_result(saved_notebook):
     assert len(grids) == 2, htmls
     assert grids[0].count("grok-static-tile") == 12 and grids[0].count("data:image/jpeg;base64,") == 12
     assert "12 of 12 done" in grids[0] and "failed" in grids[1]
-    plain = [o["data"]["text/plain"] for c in nb.cells for o in c.get("outputs", []) if "text/plain" in o.get("data", {})]
+    plain = [o["data"]["text/plain"] for c in nb.cells for o in c.get("outputs", [])
+             if "text/plain" in o.get("data", {})]
     assert not any("VBox(" in p or "GridWidget(" in p for p in plain), plain
 
 
@@ -355,9 +369,15 @@ def test_saved_notebook_nbconvert_html_shows_every_result(browser, saved_noteboo
     page.wait_for_load_state("load")
     time.sleep(1.0)
     assert "Error displaying widget" not in page.content()
-    posters = page.evaluate("""() => [...document.querySelectorAll('.grok-static-grid')[0].querySelectorAll('.grok-tile img')]
-      .filter(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 100).length""")
+    # Each tile: its video (relative to the notebook; its poster until it plays), or the poster alone.
+    posters = page.evaluate("""() => [...document.querySelectorAll('.grok-static-grid')[0]
+      .querySelectorAll('.grok-tile')]
+      .filter(t => { const m = t.querySelector('img, video'); return m && m.getBoundingClientRect().width > 100
+        && (m.tagName === 'VIDEO' ? m.poster.startsWith('data:image/jpeg') : m.complete && m.naturalWidth > 0); })
+      .length""")
     assert posters == 12
+    html = out.read_text()
+    assert html.count("<video") >= 12 and "&lt;grok_nb" not in html  # no stray text/plain above the copies
     _shot(page, "grid_nbconvert.png")
     page.close()
 
@@ -371,14 +391,16 @@ def test_html_report_keeps_the_grid_and_plays_in_step(browser, tmp_path):  # noq
                    env={**os.environ, "GROK_NB_HOME": str(tmp_path / "home")})
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.goto((tmp_path / "report.html").as_uri())
-    page.wait_for_function("() => [...document.querySelectorAll('.grok-vtile video')].filter(v => v.readyState >= 1).length === 4",
+    page.wait_for_function("() => [...document.querySelectorAll('.grok-vtile video')]"
+                           ".filter(v => v.readyState >= 1).length === 4",
                            timeout=30_000)
     heads = page.evaluate("() => [...document.querySelectorAll('.grok-vcolhead')].map(e => e.textContent)")
     rows = page.evaluate("() => [...document.querySelectorAll('.grok-vrowhead')].map(e => e.textContent)")
     assert heads == ["480p", "720p"] and len(rows) == 2, (heads, rows)
     page.get_by_role("button", name="Play all").click()
     time.sleep(1.0)
-    times = page.evaluate("() => [...document.querySelectorAll('.grok-vtile video')].map(v => v.paused ? -1 : v.currentTime)")
+    times = page.evaluate("() => [...document.querySelectorAll('.grok-vtile video')]"
+                          ".map(v => v.paused ? -1 : v.currentTime)")
     assert min(times) > 0 and max(times) - min(times) <= 0.25, times
     page.screenshot(path=str(ARTIFACTS / "grid_report.png"))
     page.close()

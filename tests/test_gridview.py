@@ -110,10 +110,13 @@ def test_static_grid_html_keeps_rows_columns_posters_and_no_theme_variables():
                            ["prompt", "resolution"])
     tiles = [gridstate.tile(i, _run(status="done", request_id=f"req-{i}", path="/tmp/x.mp4"),
                             position=lay.positions[i], label=lay.cols[lay.positions[i][1]],
-                            poster="data:image/jpeg;base64,AA", source=("http://x/v.mp4", 848, 480, 4.0), now=NOW)
+                            poster="data:image/jpeg;base64,AA", source=("http://x/v.mp4", 848, 480, 4.0), now=NOW,
+                            href="../cache/videos/x.mp4" if i < 3 else None)
              for i in range(4)]
     html = fallback.grid_html(lay.rows, lay.cols, "rows: prompt", tiles, "4 of 4 done")
-    assert html.count("grok-static-tile") == 4 and html.count("<img") == 4 and html.count('href="http://x/v.mp4"') == 4
+    assert html.count("grok-static-tile") == 4 and html.count("<video") == 3 and html.count("<img") == 1
+    assert html.count('src="../cache/videos/x.mp4" poster="data:image/jpeg;base64,AA"') == 3  # plays, else a poster
+    assert "http://x/v.mp4" not in html  # a live-only address (the kernel's server, a result URL) dies with it
     assert "fox</th>" in html and "720p</th>" in html and "req-3" in html  # the request id rides in the title
     assert "var(" not in html and "tex2jax_ignore" in html  # JupyterLab drops var(); "$" must not become maths
 
@@ -206,9 +209,18 @@ def test_grid_displays_itself_with_a_static_shadow(studio, monkeypatch):
     grid._ipython_display_()  # what Jupyter calls for `grid` as the last expression of a cell
     (view_data, view_kw), (shadow, shadow_kw) = shown
     assert "application/vnd.jupyter.widget-view+json" in view_data and "text/html" not in view_data
-    assert view_data["text/plain"] == "<grok_nb grid of 2 jobs>" and view_kw["display_id"] != shadow_kw["display_id"]
+    # No text/plain beside the live view (nbconvert printed "<grok_nb grid of 2 jobs>" above the static copy).
+    assert view_data["text/plain"] == "" and view_kw["display_id"] != shadow_kw["display_id"]
     html = shadow["text/html"]
     assert html.count("grok-static-tile") == 2 and html.count("data:image/jpeg;base64,") == 2
+    import os
+    import re
+
+    sources = re.findall(r'<video[^>]* src="([^"]+)"', html)
+    assert len(sources) == 2 and not [s for s in sources if "://" in s]  # relative paths, no live or result URL
+    assert all(os.path.isfile(s) for s in sources)  # relative to the working directory: the notebook's folder
+    assert ":has(> .jp-OutputArea-output.jupyter-widgets):not(:has(> .jp-OutputArea-output *))" in html  # no
+    # "model not found" beside it
     key = grid.view._display.key
     assert f"grok-shadow-{key}" in html and f".grok-shadow-{key}" in grid.view.widget.hide_css
     bundle, _ = grid._repr_mimebundle_()

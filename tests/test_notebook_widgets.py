@@ -213,3 +213,23 @@ def test_an_error_on_a_card_is_not_logged_again(studio, caplog):
     bare = studio.client.generate("A storm [sim:fail=internal_error]", duration=1, wait=False)  # no card
     assert bare.result(timeout=60).status == "failed"
     assert any(bare.request_id in r.getMessage() for r in caplog.records)
+
+
+def test_a_cards_static_copy_is_drawn_again_when_its_video_arrives():
+    # The engine changes a Run in place: a draw can see it done before the video (and its poster) is handed over.
+    card = JobCard(max_rate=1e9)
+
+    class Live:
+        shadows: list[str] = []
+
+        def refresh(self):
+            self.shadows.append(card.static_html())
+
+    card._live = live = Live()
+    done = _run(status="done", progress=100, path="/tmp/x.mp4")
+    card.update(done)
+    assert len(live.shadows) == 1 and "<video" not in live.shadows[0]
+    card.update(done, present.Media("http://127.0.0.1:1/v.mp4", 848, 480, 4.0, "data:image/jpeg;base64,AA", "v.mp4"))
+    assert len(live.shadows) == 2 and '<video class="grok-static-video" src="v.mp4"' in live.shadows[1]
+    card.update(done)
+    assert len(live.shadows) == 2  # nothing new: no redraw of the shadow

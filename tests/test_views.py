@@ -443,3 +443,85 @@ def _draw_every_view():
     browser.save.click()
     assert saved == [[("r", 5, None)]] and "grok-video" in browser.tiles["r"].box.children[0].value
     assert "grok-browser-static" in browser.static_html()
+
+
+# -- words ----------------------------------------------------------------------------------------------------
+
+def test_a_card_counts_polls_in_good_english():
+    assert "· 1 poll ·" in present.card_view(_run(polls=1)).stats + " ·"
+    assert "3 polls" in present.card_view(_run(polls=3)).stats and "0 polls" in present.card_view(_run()).stats
+
+
+def test_key_status_says_why_a_budget_is_not_shared():
+    from grok_nb.notebook.keystatus import KeyStatus
+
+    alone = {"backend": "process", "where": "this process", "rate": 28.5, "me": {"pid": 1, "host": "h"}}
+    embedded = repr(KeyStatus(alone, embedded=True)).splitlines()[0]
+    assert "own embedded simulator" in embedded and "nothing to share" in embedded and "0 other" not in embedded
+    assert "28.5 requests/s" in embedded
+    local = repr(KeyStatus(alone)).splitlines()[0]
+    assert "GROK_NB_SHARED_URL=local" in local and "kept in process" in local
+    shared = {"backend": "sqlite", "where": "/home/x/limits.sqlite", "rate": 1.0, "me": {"pid": 1},
+              "peers": [{"pid": 2, "host": "h", "jobs": 3, "last_seen": 0}],
+              "message": "waiting for the key's rate limit"}
+    line = repr(KeyStatus(shared)).splitlines()[0]
+    assert "shared through sqlite" in line and "1 other process on this key" in line and "Now: waiting" in line
+
+
+def test_exchanges_show_one_line_each_with_times_to_the_millisecond():
+    from grok_nb.notebook.tables import ExchangeFrame
+
+    rows = [_ex(0.0123, "POST", "/v1/videos/generations", "request_id=a " + "x" * 200),
+            _ex(1.5, "GET", "/v1/videos/a", "status=pending progress=50", ms=12.6),
+            _ex(2.0, "GET", "/v1/videos/a", "Too many requests", status=429)]
+    shown = ExchangeFrame(pd.DataFrame(rows))._repr_html_()
+    assert "08:23:00.012" in shown and "13 ms" in shown and ">429<" in shown and ">HTTP<" in shown
+    assert "white-space: nowrap" in shown or "white-space:nowrap" in shown
+    assert "text-overflow:ellipsis" in shown and "rendering" not in shown  # an HTTP code is not a job's state
+    assert shown.count("<tr") == 4
+
+
+# -- the cost plot ------------------------------------------------------------------------------------------------
+
+def _spent(times, tags=("fox-grid",), cost=0.05):
+    return pd.DataFrame({"status": "done", "submitted_at": pd.to_datetime(times, utc=True),
+                         "cost_actual_usd": cost, "cost_estimated_usd": cost, "tags": [list(tags)] * len(times)})
+
+
+def _ticks(ax):
+    ax.figure.canvas.draw()
+    return [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+
+
+def test_a_grid_costs_by_job_not_as_a_vertical_line():
+    from grok_nb.notebook import plots
+
+    start = pd.Timestamp("2026-11-30 10:42:00", tz="UTC")
+    fig = plots.cost_over_time(_spent([start + pd.Timedelta(seconds=2 * i) for i in range(12)]))
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "jobs in submit order" and "12 jobs, $0.600" in ax.get_title()
+    assert all(t.lstrip("−-").isdigit() for t in _ticks(ax)) and len(ax.patches) == 12  # a bar per job
+    assert fig.axes[1].get_ylabel() == "running total"
+
+
+def test_repeated_runs_of_an_experiment_read_apart():
+    from grok_nb.notebook import plots
+
+    first = pd.Timestamp("2026-11-30 10:00:00", tz="UTC")
+    times = [first + pd.Timedelta(seconds=3 * i) for i in range(6)]
+    times += [first + pd.Timedelta(minutes=35, seconds=3 * i) for i in range(6)]
+    ax = plots.cost_over_time(_spent(times)).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["fox-grid · 10:00", "fox-grid · 10:35"]
+    assert ax.get_xlabel() == "jobs in submit order"
+
+
+def test_cost_over_hours_has_a_readable_clock_axis():
+    from grok_nb.notebook import plots
+
+    first = pd.Timestamp("2026-11-30 08:00:00", tz="UTC")
+    df = pd.concat([_spent([first + pd.Timedelta(minutes=40 * i)], tags=(f"exp{i}",)) for i in range(8)])
+    ax = plots.cost_over_time(df).axes[0]
+    ticks = _ticks(ax)
+    assert ticks and all(len(t) == 5 and t[2] == ":" for t in ticks), ticks  # 09:00, not "10 20 30"
+    assert ax.get_xlabel() == "submitted (UTC, 2026-11-30)"

@@ -384,8 +384,9 @@ class HistoryFeed:
         signature = _store_signature(self.store)
         if signature is not None and signature == self._signature:
             return False
-        self._signature = signature
-        return self.view.show_history(self.store.dataframe())  # a changed row redraws the chosen runs too
+        changed = self.view.show_history(self.store.dataframe())  # a changed row redraws the chosen runs too
+        self._signature = signature  # only once shown: a look that failed is tried again
+        return changed
 
     def _watch(self, poll_s: float) -> None:
         while not self._stop.wait(poll_s):

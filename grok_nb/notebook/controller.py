@@ -6,6 +6,7 @@ does the reading and writing, so no view touches a file, a socket or the databas
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,15 @@ from .present import Media
 
 #: Fields a view may ask to write to a run's history row.
 REVIEW_FIELDS = ("rating", "note", "winner")
+
+
+def relative_path(path: Path) -> str | None:
+    """The file as a path relative to the working directory (a kernel's is its notebook's folder), POSIX style;
+    None when there is none (another drive). Saved notebooks link videos this way, never by a result URL."""
+    try:
+        return Path(os.path.relpath(path)).as_posix()
+    except ValueError:
+        return None
 
 
 class Controller:
@@ -50,8 +60,7 @@ class Controller:
         src = src or run.url
         found = None
         if src:
-            found = Media(src, info.width, info.height, info.duration, poster_data_uri(path),
-                          run.video_src() or src)
+            found = Media(src, info.width, info.height, info.duration, poster_data_uri(path), relative_path(path))
         with self._lock:
             self._media[key] = found
         return found

@@ -25,14 +25,19 @@ def stars(rating: int) -> str:
 
 
 def tile_html(t: dict[str, Any], width: int = TILE_PX) -> str:
-    """One tile as static HTML: poster (a link to the video when there is one), state, cost, latency, rating."""
+    """One tile as static HTML: the video (its poster until played), else the poster; state, cost, latency, rating."""
     colour = TONE_HEX[t["tone"]]  # borders and the icon only: text keeps the page's colour (contrast in both themes)
     height = round(width * t["height"] / max(t["width"], 1))
-    if t["poster"]:
+    if t.get("href"):
+        # A path relative to the notebook: it plays wherever the cached MP4 is reachable from there (JupyterLab
+        # serves it, an exported HTML beside it); elsewhere the poster stays. Never a result URL: those expire.
+        poster = f' poster="{_E(t["poster"])}"' if t["poster"] else ""
+        media = (f'<video class="grok-static-video" src="{_E(t["href"])}"{poster} controls preload="none" playsinline '
+                 f'width="{width}" height="{height}" aria-label="{_E(t["prompt"][:80])}" '
+                 f'style="display:block;width:{width}px;height:auto;background:#000"></video>')
+    elif t["poster"]:
         media = (f'<img src="{_E(t["poster"])}" alt="{_E(t["prompt"][:80])}" width="{width}" height="{height}" '
                  f'style="display:block;width:{width}px;height:auto;background:#000">')
-        if t.get("href"):
-            media = f'<a href="{_E(t["href"])}" title="open the video">{media}</a>'
     else:
         media = (f'<div style="width:{width}px;height:{height}px;box-sizing:border-box;padding:8px;font-size:12px;'
                  f'border:2px solid {colour}">{_E(t["detail"] or t["state"])}</div>')

@@ -134,7 +134,7 @@ def tile(index: int, run: Run | None, *, position: tuple[int, int] = (0, 0), lab
         "detail": failure_reason(run) if run is not None and tone in ("bad", "warn") else "",
         "cost": cost, "latency": latency, "rating": int(rating or 0), "note": note or "", "winner": bool(winner),
         "request_id": request_id, "run_id": run_id, "prompt": prompt or "", "title": title,
-        "src": src if kind == "done" else "", "href": (href or src) if kind == "done" else "", "poster": poster or "",
+        "src": src if kind == "done" else "", "href": (href or "") if kind == "done" else "", "poster": poster or "",
         "width": int(width), "height": int(height),
         "duration": duration, "can_stop": run is not None and tone == "busy" and not run.stopped,
     }
@@ -179,6 +179,7 @@ def summary(tiles: Sequence[dict[str, Any]], runs: Sequence[Run | None], *, esti
         money += f" · budget {present.usd(budget_usd)} ({present.usd(max(left, 0.0))} left)"
     parts.append(money)
     return {"total": total, "done": done, "failed": failed, "stopped": stopped, "running": busy,
+            "warned": stopped + sum(recoverable.values()),
             "finished": started and busy == 0, "eta_s": eta, "cost_usd": cost, "estimate_usd": estimate_usd,
             "budget_usd": budget_usd, "text": " · ".join(parts), "can_stop": busy > 0}
 

@@ -73,7 +73,8 @@ class VideoGrid:
         self.widget.add_class("grok-vgrid-widget")
         self.widget.on_msg(self._on_msg)
         self._redraw = Redraw(self._draw, max_rate, clock)
-        self._display = LiveDisplay(lambda: fallback.bundle(self.widget, None, self._plain()),
+        # No text/plain beside the live view: nbconvert would print it above the static copy.
+        self._display = LiveDisplay(lambda: fallback.bundle(self.widget, None, ""),
                                              self.static_html, key)
         self._draw()
         grid.on_finished(lambda _g: self._finished())

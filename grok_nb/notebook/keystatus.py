@@ -10,7 +10,8 @@ from typing import Any
 class KeyStatus:
     """A snapshot of the key's shared budget: where it lives, this process and the others on the key."""
 
-    def __init__(self, status: dict[str, Any]):
+    def __init__(self, status: dict[str, Any], *, embedded: bool = False):
+        self.embedded = embedded  # this process talks to its own embedded simulator (its key is its own)
         self.backend: str = status["backend"]
         self.where: str = status["where"]
         self.rate: float = status["rate"]
@@ -34,10 +35,18 @@ class KeyStatus:
         return rows
 
     def _headline(self) -> str:
-        shared = "shared by" if self.backend != "process" else "kept in"
-        line = (f"Request budget {self.rate:g}/s {shared} {self.backend} ({self.where}): "
-                f"{self.others} other process{'es' if self.others != 1 else ''} on this key")
-        return line + (f"; {self.message}" if self.message else "")
+        rate = f"Request budget {self.rate:.3g} requests/s"
+        if self.backend == "process" and self.embedded:
+            line = (f"{rate}, kept in process: this notebook talks to its own embedded simulator, whose key no "
+                    "other process has, so there is nothing to share. With a real key or a shared simulator, every "
+                    "notebook on this machine draws from one budget.")
+        elif self.backend == "process":
+            line = (f"{rate}, kept in process (GROK_NB_SHARED_URL=local): other processes on this key keep "
+                    "budgets of their own.")
+        else:
+            others = f"{self.others} other process{'es' if self.others != 1 else ''}"
+            line = f"{rate}, shared through {self.backend} ({self.where}): {others} on this key."
+        return line + (f" Now: {self.message}." if self.message else "")
 
     def __repr__(self) -> str:
         head = ("process", "host", "jobs", "waiting", "last seen")

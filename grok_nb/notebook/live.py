@@ -12,6 +12,18 @@ import IPython.display as ipd
 from . import fallback
 
 
+def hide_dead_widgets_css(key: str) -> str:
+    """CSS a shadow carries: in its own output area, a widget output with nothing rendered in it (reopened without
+    the kernel: "Error displaying widget: model not found", only text) is hidden, so the static copy stands alone.
+
+    A live view renders elements inside its output, so it is never matched; while it loads it is empty for a moment.
+    """
+    # JupyterLab marks such an output .jupyter-widgets (and gives it no data-mime-type) and writes only text in it.
+    # (:has() may not nest, so "no element inside" is a :not(:has()) beside it, not within it.)
+    return (f".jp-OutputArea:has(.grok-shadow-{key}) .jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets)"
+            f":not(:has(> .jp-OutputArea-output *)) {{ display: none; }}")
+
+
 class LiveDisplay:
     """Shows a view and its static shadow, and later refreshes both in place (``update_display``).
 
@@ -31,7 +43,8 @@ class LiveDisplay:
 
     def _shadow(self) -> dict[str, str]:
         assert self._static_html is not None
-        return {"text/html": f'<div class="grok-shadow grok-shadow-{self.key} tex2jax_ignore mathjax_ignore">'
+        return {"text/html": f"<style>{hide_dead_widgets_css(self.key)}</style>"
+                             f'<div class="grok-shadow grok-shadow-{self.key} tex2jax_ignore mathjax_ignore">'
                              f"{self._static_html()}</div>"}
 
     def show(self) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import ValidationError
 from . import looks
@@ -100,26 +102,88 @@ def latency_by_resolution_and_duration(df: Any, theme: str = "auto") -> Any:
     return fig
 
 
+#: Jobs submitted further apart than this belong to different batches (a grid, a re-run of an experiment).
+BATCH_GAP_S = 120.0
+#: Below this span (or when every batch is this short), cost is shown per job, not against the clock.
+SHORT_SPAN_S = 600.0
+
+
+def _batches(spent: Any) -> list[tuple[str, list[int]]]:
+    """Consecutive jobs (in submit order) grouped into batches: a gap over BATCH_GAP_S or other tags starts one.
+
+    Each batch is named by its tags (the experiment) and its start time, so repeated runs of one
+    experiment read apart: "fox-grid · 10:42", "fox-grid · 11:15".
+    """
+    out: list[tuple[str, list[int]]] = []
+    previous_at, previous_tags = None, None
+    for i, (at, tags) in enumerate(zip(spent["submitted_at"], spent["tags"], strict=True)):
+        key = tuple(sorted(tags)) if isinstance(tags, (list, tuple)) else ()
+        if previous_at is None or (at - previous_at).total_seconds() > BATCH_GAP_S or key != previous_tags:
+            name = ", ".join(key) or "runs"
+            out.append((f"{name} · {at:%H:%M}", []))
+        out[-1][1].append(i)
+        previous_at, previous_tags = at, key
+    return out
+
+
 def cost_over_time(df: Any, theme: str = "auto") -> Any:
-    """Cumulative cost (actual where reported, else estimated) over submission time, on a readable time axis."""
-    fig, ax, colours = _figure((6.5, 3.2), theme)
+    """What finished jobs cost (actual where reported, else estimated): per job in submit order when they ran
+    close together (a grid), else cumulative against a clock axis; batches (re-runs of an experiment) coloured apart."""
+    colours = _theme(theme)
     spent = df[(df["status"] == "done") & df["submitted_at"].notna()].sort_values("submitted_at")
-    cost = spent["cost_actual_usd"].fillna(spent["cost_estimated_usd"]).cumsum()
-    when = spent["submitted_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    ax.step(when, cost.to_numpy(), where="post", color=KIND_COLOURS["submit"], marker="o", markersize=4)
-    if len(when) and (when[-1] - when[0]) < np.timedelta64(60, "s"):  # a few runs: a readable minute around them
-        middle = when[0] + (when[-1] - when[0]) / 2
-        ax.set_xlim(middle - np.timedelta64(30, "s"), middle + np.timedelta64(30, "s"))
-    ax.set_ylim(bottom=0, top=max(float(cost.max()) * 1.15, 0.01) if len(cost) else 1.0)
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=True))  # type: ignore[no-untyped-call]
-    ax.yaxis.set_major_formatter("${x:,.3f}" if len(cost) and float(cost.max()) < 1 else "${x:,.2f}")
-    ax.set_xlabel("submitted (UTC)")
-    ax.set_ylabel("cumulative cost")
-    ax.set_title("Cost over time")
+    spent = spent.reset_index(drop=True)
+    if "tags" not in spent.columns:
+        spent = spent.assign(tags=[[] for _ in range(len(spent))])
+    cost = spent["cost_actual_usd"].fillna(spent["cost_estimated_usd"]).fillna(0.0).to_numpy(dtype=float)
+    batches = _batches(spent) if len(spent) else []
+    when = list(spent["submitted_at"])
+    span = (when[-1] - when[0]).total_seconds() if when else 0.0
+    batch_spans = [(when[ix[-1]] - when[ix[0]]).total_seconds() for _, ix in batches]
+    # A few bursts (grids, re-runs of one) read best per job; jobs spread over hours, against the clock.
+    bursts = len(batches) <= 8 and len(cost) >= 3 * len(batches) and max(batch_spans, default=0.0) < SHORT_SPAN_S
+    by_job = span < SHORT_SPAN_S or bursts
+    palette = [matplotlib.colormaps["tab10"](k % 10) for k in range(max(len(batches), 1))]
+    money = "${x:,.3f}" if len(cost) and float(cost.sum()) < 1 else "${x:,.2f}"
+    if by_job:
+        fig, ax, _ = _figure((6.5, 3.4), theme)
+        order = np.arange(1, len(cost) + 1)
+        for k, (label, ix) in enumerate(batches):
+            ax.bar(order[ix], cost[ix], color=palette[k], alpha=0.85, label=label, width=0.8)
+            if k:
+                ax.axvline(order[ix[0]] - 0.5, color=colours["fg"], linewidth=0.6, alpha=0.6)
+        total = ax.twinx()
+        total.step(order, np.cumsum(cost), where="mid", color=colours["fg"], linewidth=1.2, label="running total")
+        total.set_ylim(bottom=0, top=max(float(cost.sum()) * 1.1, 0.01))
+        total.yaxis.set_major_formatter(money)
+        total.set_ylabel("running total")
+        total.patch.set_alpha(0.0)
+        _style(total, colours)
+        total.grid(False)
+        total.spines["right"].set_visible(True)
+        ax.set_xlabel("jobs in submit order")
+        ax.set_ylabel("cost per job")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
+        ax.set_xlim(0.4, max(len(cost), 1) + 0.6)
+        ax.set_ylim(0, max(float(cost.max()) if len(cost) else 0.0, 0.01) * 1.5)  # room for the legend
+        ax.set_title(f"Cost by job: {len(cost)} jobs, ${float(cost.sum()):,.3f}")
+    else:
+        fig, ax, _ = _figure((6.5, 3.2), theme)
+        times = np.array([t.tz_convert("UTC").tz_localize(None).to_datetime64() for t in when])
+        running = np.cumsum(cost)
+        ax.step(times, running, where="post", color=colours["fg"], linewidth=1.0, alpha=0.7)
+        for k, (label, ix) in enumerate(batches):
+            ax.plot(times[ix], running[ix], "o", markersize=4, color=palette[k], label=label)
+        one_day = when[0].date() == when[-1].date()
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if one_day else "%m-%d %H:%M"))  # type: ignore[no-untyped-call]
+        ax.set_xlabel(f"submitted (UTC, {when[0]:%Y-%m-%d})" if one_day else "submitted (UTC)")
+        ax.set_ylabel("cumulative cost")
+        ax.set_ylim(bottom=0, top=max(float(running[-1]) * 1.15, 0.01))
+        ax.set_title(f"Cost over time: {len(cost)} jobs, ${float(cost.sum()):,.3f}")
+    ax.yaxis.set_major_formatter(money)
+    if 1 < len(batches) <= 10:  # more would be a list, not a legend
+        ax.legend(title="batch (experiment · start)", fontsize=8, title_fontsize=8, loc="upper left")
     _style(ax, colours)
-    ax.xaxis.get_offset_text().set_color(colours["fg"])
     fig.tight_layout()
     return fig
 

@@ -25,8 +25,9 @@ _REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
 
 @dataclass(frozen=True)
 class Media:
-    """What a view needs to show a finished video (found by the runtime, never by the view): where it loads,
-    its shape and length, a poster thumbnail, and a link that outlives the kernel."""
+    """What a view needs to show a finished video (found by the runtime, never by the view): where it loads live,
+    its shape and length, a poster thumbnail, and ``href``: a path relative to the notebook that outlives the
+    kernel (static copies play it from there; never a result URL, which expires)."""
 
     src: str
     width: int

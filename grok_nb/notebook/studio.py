@@ -24,7 +24,7 @@ from .controller import Controller
 from .gridview import VideoGrid
 from .keystatus import KeyStatus
 from .present import Media
-from .tables import HistoryFrame
+from .tables import ExchangeFrame, HistoryFrame
 from .timeline import build_timeline
 from .widgets import ConfirmBar, JobCard
 
@@ -230,7 +230,8 @@ class Studio:
 
     def status(self) -> Any:
         """The processes and jobs sharing this key's request budget (this one first), and where it lives."""
-        return KeyStatus(self.client.limiter.status())
+        embedded = bool(getattr(getattr(self._core, "_backend", None), "embedded", False))
+        return KeyStatus(self._core.limiter.status(), embedded=embedded)
 
     def browse(self, *, live: bool = True) -> HistoryBrowser:
         """A widget over the history: filter, sort, play side by side, rate and note each run; new runs appear live."""
@@ -241,7 +242,9 @@ class Studio:
         return plots.latency_by_resolution_and_duration(self.history(**filters), theme=theme)
 
     def plot_cost(self, theme: str = "auto", **filters: Any) -> Any:
-        """Cumulative cost over time (a matplotlib Figure); ``theme``: auto, light or dark."""
+        """What the runs cost (a matplotlib Figure): per job with a running total when they ran close together
+        (grids), else cumulative against the clock; re-runs of an experiment coloured apart. ``theme``: auto,
+        light or dark."""
         return plots.cost_over_time(self.history(**filters), theme=theme)
 
     def plot_timeline(self, runs: Any = None, *, last: int = 12, rate_limit: float | None = None,
@@ -273,7 +276,7 @@ class Studio:
     def exchanges(self, run: Run | JobHandle) -> Any:
         """A run's HTTP exchanges (method, path, status, timing; never the key) as a DataFrame."""
         run = run.run if isinstance(run, JobHandle) else run
-        return pd.DataFrame(self.client.store.exchanges(run.run_id))
+        return ExchangeFrame(pd.DataFrame(self.client.store.exchanges(run.run_id)))
 
 
 class _Experiment:

@@ -154,6 +154,16 @@ def formatter(column: str) -> Callable[[Any], str]:
     return _plain
 
 
+#: Every run table: one line per row (no wrapping), left-aligned, the theme's text colour.
+_TABLE_STYLES = [
+    {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "12px"), ("color", TEXT_CSS)]},
+    {"selector": "th", "props": [("text-align", "left"), ("white-space", "nowrap"), ("padding", "2px 8px"),
+                                 ("border-bottom", "1px solid var(--jp-border-color1, #bdbdbd)")]},
+    {"selector": "td", "props": [("white-space", "nowrap"), ("padding", "2px 8px"), ("text-align", "left"),
+                                 ("border-bottom", "1px solid var(--jp-border-color2, #e0e0e0)")]},
+]
+
+
 def table_html(df: Any, columns: Sequence[str] | None = None, *, caption: str | None = None,
                css_class: str = "grok-table") -> str:
     """``df`` (those ``columns``, in that order) as a styled HTML table: known columns formatted, none dropped."""
@@ -162,14 +172,7 @@ def table_html(df: Any, columns: Sequence[str] | None = None, *, caption: str | 
     view.columns = [str(c) for c in view.columns]
     styler = view.style.format({c: formatter(c) for c in view.columns}, escape=None)
     styler = styler.hide(axis="index").set_table_attributes(f'class="{css_class}"')
-    styler = styler.set_table_styles([
-        {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "12px"),
-                                   ("color", TEXT_CSS)]},
-        {"selector": "th", "props": [("text-align", "left"), ("white-space", "nowrap"), ("padding", "2px 8px"),
-                                     ("border-bottom", "1px solid var(--jp-border-color1, #bdbdbd)")]},
-        {"selector": "td", "props": [("white-space", "nowrap"), ("padding", "2px 8px"), ("text-align", "left"),
-                                     ("border-bottom", "1px solid var(--jp-border-color2, #e0e0e0)")]},
-    ])
+    styler = styler.set_table_styles(_TABLE_STYLES)
     if caption:
         styler = styler.set_caption(html.escape(caption))
     return str(styler.to_html())
@@ -275,3 +278,42 @@ def _same(a: Iterable[Any], b: Iterable[Any]) -> bool:
         if abs(float(x) - float(y)) > 0.05:
             return False
     return True
+
+
+class ExchangeFrame(pd.DataFrame):  # type: ignore[misc]  # pandas has no type stubs here
+    """A run's HTTP exchanges as a DataFrame, shown one line each: time (UTC, to the ms), method, path,
+    HTTP status, how long it took, the answer in short."""
+
+    @property
+    def _constructor(self) -> type:
+        return ExchangeFrame
+
+    def _repr_html_(self) -> str:
+        view = pd.DataFrame(self).copy()
+        names = {"at": "time (UTC)", "status": "HTTP", "elapsed_ms": "took", "summary": "answer"}
+        if "at" in view.columns:
+            view["at"] = [clock_ms(v) for v in view["at"]]
+        if "elapsed_ms" in view.columns:
+            view["elapsed_ms"] = ["—" if _missing(v) else f"{float(v):,.0f} ms" for v in view["elapsed_ms"]]
+        if "status" in view.columns:  # an HTTP code, not a job's state: no state colours here
+            view["status"] = ["—" if _missing(v) else str(int(v)) for v in view["status"]]
+        if "path" in view.columns:
+            view["path"] = [code(v) for v in view["path"]]
+        if "summary" in view.columns:
+            view["summary"] = [clipped(v, 60) for v in view["summary"]]
+        for column in view.columns:
+            if column not in names and column != "path":
+                view[column] = [_plain(v) for v in view[column]]
+        view = view.rename(columns=names)
+        styler = view.style.format(escape=None).hide(axis="index").set_table_attributes('class="grok-table"')
+        styler = styler.set_table_styles(_TABLE_STYLES)
+        return _scroll(str(styler.to_html()))
+
+
+def clock_ms(value: Any) -> str:
+    """A timestamp's time of day to the millisecond (12:04:05.123), as recorded (UTC)."""
+    if _missing(value):
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return str(value.strftime("%H:%M:%S.%f"))[:12]

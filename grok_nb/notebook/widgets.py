@@ -41,9 +41,9 @@ class _View:
             if self._shadow_key is None:
                 self._live = LiveDisplay(self._repr_mimebundle_)
             else:
-                self._live = LiveDisplay(
-                    lambda: fallback.bundle(self.widget, None, f"<grok_nb {type(self).__name__}>"), self.static_html,
-                    self._shadow_key)
+                # No text/plain beside the live view: nbconvert would print it above the static copy.
+                self._live = LiveDisplay(lambda: fallback.bundle(self.widget, None, ""), self.static_html,
+                                         self._shadow_key)
         self._live.show()
 
 
@@ -58,7 +58,7 @@ class JobCard(_View):
         self._run: Run | None = None
         self._compact = compact
         self._player_set = False
-        self._static_kind: str | None = None  # the outcome the static shadow last showed
+        self._static_shown: tuple[str, bool] | None = None  # the outcome the static shadow last showed, with media?
         self._key = fallback.new_key()
         self._shadow_key = self._key
         self.draws = 0  # how many times the widgets were refreshed (tests bound it)
@@ -129,8 +129,11 @@ class JobCard(_View):
         elif view.failed and not self._player_set:
             self.player.value = present.error_html(run)
         kind = gridstate.tile_kind(run)
-        if self._live is not None and kind != self._static_kind and looks.tone(kind) in ("ok", "bad", "warn"):
-            self._static_kind = kind
+        # The engine changes the Run in place: a draw may see it done before its video arrives, so the shadow is
+        # drawn again once the video is there.
+        shown = (kind, self._media is not None)
+        if self._live is not None and shown != self._static_shown and looks.tone(kind) in ("ok", "bad", "warn"):
+            self._static_shown = shown
             self._live.refresh()  # the saved notebook shows the outcome, not "rendering"
 
 

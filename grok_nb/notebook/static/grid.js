@@ -158,12 +158,13 @@ function render({ model, el }) {
   const meter = h("div", "grok-vmeter", { role: "progressbar", "aria-label": "jobs finished", "aria-valuemin": 0 });
   const fillOk = h("span", "grok-vmeter-ok");
   const fillBad = h("span", "grok-vmeter-bad");
-  meter.append(fillOk, fillBad);
+  const fillWarn = h("span", "grok-vmeter-warn");
+  meter.append(fillOk, fillBad, fillWarn);
   const summary = h("span", "grok-vsummary", { "aria-live": "polite" });
   const buttons = h("span", "grok-vbuttons");
-  const playBtn = h("button", "grok-vbtn grok-play-all", { type: "button", "aria-label": "Play all" }, "▶ Play all");
-  const loopBtn = h("button", "grok-vbtn grok-loop", { type: "button", "aria-pressed": "true" }, "⟳ Loop");
-  const muteBtn = h("button", "grok-vbtn grok-mute", { type: "button", "aria-pressed": "true" }, "Muted");
+  const playBtn = h("button", "grok-vbtn grok-play-all", { type: "button", "aria-label": "Play all", hidden: true }, "▶ Play all");
+  const loopBtn = h("button", "grok-vbtn grok-loop", { type: "button", "aria-pressed": "true", hidden: true }, "⟳ Loop");
+  const muteBtn = h("button", "grok-vbtn grok-mute", { type: "button", "aria-pressed": "true", hidden: true }, "Muted");
   const abBtn = h("button", "grok-vbtn grok-ab-toggle", { type: "button", "aria-expanded": "false" }, "A/B");
   const stopBtn = h("button", "grok-vbtn grok-stop-all", { type: "button" }, "■ Stop all");
   buttons.append(playBtn, loopBtn, muteBtn, abBtn, stopBtn);
@@ -371,23 +372,33 @@ function render({ model, el }) {
     const total = s.total || 0;
     setText(summary, s.text || "");
     const ok = total ? (100 * (s.done || 0)) / total : 0;
-    const bad = total ? (100 * ((s.failed || 0) + (s.stopped || 0))) / total : 0;
+    const bad = total ? (100 * (s.failed || 0)) / total : 0;
+    const warn = total ? (100 * (s.warned || 0)) / total : 0; // stopped, not downloaded: may still be had
     fillOk.style.width = `${ok}%`;
     fillBad.style.width = `${bad}%`;
+    fillWarn.style.width = `${warn}%`;
     meter.setAttribute("aria-valuemax", total);
-    meter.setAttribute("aria-valuenow", (s.done || 0) + (s.failed || 0));
+    meter.setAttribute("aria-valuenow", (s.done || 0) + (s.failed || 0) + (s.warned || 0));
     stopBtn.hidden = !interactive() || !s.can_stop;
     setText(message, model.get("message") || "");
   }
 
+  // An A/B choice names what differs between tiles: its column (the short values) first, then its row.
+  function choiceText(t) {
+    const rows = model.get("rows") || [];
+    return [t.label, rows[t.row]].filter((x) => x && x !== "result").join(" · ") || t.prompt.slice(0, 60);
+  }
+
   function drawAbChoices(tiles) {
     const done = tiles.filter((t) => t.src);
+    // Playback controls only once there is something to play (not while the grid waits for confirmation).
+    for (const b of [playBtn, loopBtn, muteBtn]) b.hidden = done.length === 0;
     const key = done.map((t) => t.index).join(",");
     if (selA.dataset.key === key) return;
     selA.dataset.key = key;
     for (const sel of [selA, selB]) {
       const keep = sel.value;
-      sel.replaceChildren(...done.map((t) => h("option", "", { value: t.index }, `${t.prompt.slice(0, 40)} · ${t.label}`)));
+      sel.replaceChildren(...done.map((t) => h("option", "", { value: t.index, title: t.title }, choiceText(t))));
       if (keep && done.some((t) => String(t.index) === keep)) sel.value = keep;
     }
     if (!selB.dataset.chosen && done.length > 1) selB.value = String(done[1].index);
