@@ -166,7 +166,7 @@ def _shots(page, label: str) -> None:
     page.set_viewport_size({"width": 1500, "height": 1100})
 
 
-def test_history_browser_light_and_dark(lab, browser):
+def test_history_browser_light_and_dark(lab, browser):  # noqa: F811  (pytest fixtures)
     base, token = lab
     page = _open(browser, base, token)
     errors: list[str] = []

@@ -62,7 +62,7 @@ def test_image_to_video_starts_on_the_image(client, tmp_path):
     with av.open(str(run.path)) as c:
         decoded = c.decode(video=0)
         first = next(decoded).to_ndarray(format="rgb24").astype(int)
-        later = [f.to_ndarray(format="rgb24").astype(int) for _, f in zip(range(30), decoded)][-1]
+        later = [f.to_ndarray(format="rgb24").astype(int) for _, f in zip(range(30), decoded, strict=False)][-1]
     assert np.abs(first - np.array([20, 160, 220])).mean() < 6  # frame 0 is the image
     assert run.params["image"].startswith("sha256:")
     assert client.store.find(run.request_id)["image"].startswith("sha256:")

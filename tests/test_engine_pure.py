@@ -148,7 +148,7 @@ def test_plan_respects_the_shortest_and_longest_gap():
 def test_a_job_held_at_99_percent_is_polled_at_growing_steps():
     obs = [Observation(100.0, 99), Observation(102.0, 99)]
     steps = []
-    for k in range(4):
+    for _ in range(4):
         now = obs[-1].t
         steps.append(plan_next_poll(obs, PRIOR, P, now=now) / now - 1)
         obs.append(Observation(now * (1 + steps[-1]), 99))
