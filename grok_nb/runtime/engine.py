@@ -332,12 +332,15 @@ class Engine:
                 if isinstance(step, Wait):
                     await self._emit(job, Progress(run))
                     if isinstance(observation, JobStatus):
+                        prior = self.priors.prior(job.prior_key)  # finished jobs may have taught it the tail
                         planned = job.accepted_at + plan_next_poll(observations, prior, self.policy,
                                                                     now - job.accepted_at, rtt)
                         due = min(planned, started + self.policy.deadline)
                     else:
                         due = now + step.delay
                     continue
+                if step.outcome == "done":
+                    self.priors.learn_end(job.prior_key, observations)
                 return await self._conclude(job, step, status, observation, error, started)
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(job, "stopped waiting"))

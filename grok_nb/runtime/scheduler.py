@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..jobs.policy import PollPolicy
@@ -26,12 +26,18 @@ from ..jobs.policy import PollPolicy
 
 @dataclass(frozen=True)
 class LatencyPrior:
-    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock."""
+    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock.
+
+    ``tail_low``..``tail_high`` bound the job's end as a multiple of the moment its progress would
+    reach 100 % (1.0: done as progress runs out; more when the service holds at 99 % for a last stretch).
+    """
 
     low: float
     typical: float
     high: float
     source: str = "documented"
+    tail_low: float = 1.0
+    tail_high: float = 1.0
 
 
 def documented_prior(kind: str, duration: float | None, resolution: str | None, speed: float = 1.0) -> LatencyPrior:
@@ -43,31 +49,58 @@ def documented_prior(kind: str, duration: float | None, resolution: str | None, 
 
 
 class PriorBook:
-    """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen."""
+    """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen.
+
+    It also learns, per (model, kind), how the end of a job relates to its progress: when the
+    service holds at 99 % for a last stretch, the end is a steady multiple of the moment progress
+    would have reached 100 %, and the planner polls there instead of at growing steps.
+    """
 
     MIN_SAMPLES = 3
 
     def __init__(self, speed: float = 1.0, keep: int = 50):
         self.speed = speed
-        self._seen: dict[tuple, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self._seen: dict[tuple[Any, ...], deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self._tails: dict[tuple[Any, ...], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=20))
 
     @staticmethod
-    def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> tuple:
+    def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> tuple[Any, ...]:
         """The bucket a job's latency is learned in."""
         return (model or "", kind, resolution or "", round(float(duration), 1) if duration else None)
 
-    def learn(self, key: tuple, latency_s: float | None) -> None:
+    def learn(self, key: tuple[Any, ...], latency_s: float | None) -> None:
         """Remember one finished job's latency."""
         if latency_s is not None and latency_s > 0 and math.isfinite(latency_s):
             self._seen[key].append(float(latency_s))
 
-    def prior(self, key: tuple) -> LatencyPrior:
+    def learn_end(self, key: tuple[Any, ...], observations: Sequence[Observation]) -> None:
+        """Remember how a finished job's end (its last observation, the done answer) followed its progress."""
+        bounds = tail_bounds(observations)
+        if bounds is not None:
+            self._tails[key[:2]].append(bounds)
+
+    def tail(self, key: tuple[Any, ...]) -> tuple[float, float] | None:
+        """The end as a multiple of the progress end, bounded by the recent jobs that agree; None before any."""
+        seen = self._tails.get(key[:2])
+        if not seen:
+            return None
+        lo, hi = 0.0, math.inf
+        for a, b in reversed(seen):  # newest first; stop at the first that disagrees (the service changed pace)
+            if max(lo, a) > min(hi, b):
+                break
+            lo, hi = max(lo, a), min(hi, b)
+        return lo, hi
+
+    def prior(self, key: tuple[Any, ...]) -> LatencyPrior:
         """Learned bounds when there are enough samples, else the documented ones."""
         model, kind, resolution, duration = key
         seen = self._seen.get(key)
         if seen and len(seen) >= self.MIN_SAMPLES:
-            return LatencyPrior(0.85 * min(seen), statistics.median(seen), 1.2 * max(seen), "history")
-        return documented_prior(kind, duration, resolution, self.speed)
+            prior = LatencyPrior(0.85 * min(seen), statistics.median(seen), 1.2 * max(seen), "history")
+        else:
+            prior = documented_prior(kind, duration, resolution, self.speed)
+        tail = self.tail(key)
+        return prior if tail is None else replace(prior, tail_low=tail[0], tail_high=tail[1])
 
 
 @dataclass(frozen=True)
@@ -79,18 +112,19 @@ class Observation:
 
 
 def done_window(observations: Sequence[Observation]) -> tuple[float, float] | None:
-    """When the job will be done (seconds since accepted), from its progress readings; None without any.
+    """When the job's progress will reach 100 % (seconds since accepted), from its readings; None without any.
 
     A reading of p % at time t, progress growing linearly from the submit and rounded down,
-    puts the end between 100·t/(p+1) and 100·t/p. Readings are intersected newest first and
+    puts that moment between 100·t/(p+1) and 100·t/p. Readings are intersected newest first and
     the oldest that disagree are dropped, so a job whose progress is not linear is followed
-    by its recent readings.
+    by its recent readings. Readings of 99 % are left out: the service holds there for a last
+    stretch, so they say nothing about the pace.
     """
     lo, hi = 0.0, math.inf
     used = 0
     for ob in reversed(observations):
         p = ob.progress
-        if p is None or not 0 < p < 100 or ob.t <= 0:
+        if p is None or not 0 < p < 99 or ob.t <= 0:
             continue
         a, b = 100.0 * ob.t / (p + 1), 100.0 * ob.t / p
         if used and (max(lo, a) > min(hi, b)):
@@ -99,42 +133,64 @@ def done_window(observations: Sequence[Observation]) -> tuple[float, float] | No
     return (lo, hi) if used else None
 
 
+def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | None:
+    """A finished job's end as a multiple of its progress window's end: (low, high), or None if unknown.
+
+    The last observation is the done answer; the one before it, the last pending answer. The end
+    lies between the two (and not before progress runs out), and the progress end within its window.
+    """
+    if len(observations) < 2:
+        return None
+    window = done_window(observations[:-1])
+    if window is None or window[1] - window[0] > 2 * PRECISE_WINDOW * window[1]:
+        return None
+    before, after = observations[-2].t, observations[-1].t
+    # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
+    lo, hi = max(1.0, before / window[1]), after / window[0]
+    if not lo <= hi <= 3.0:  # not a steady pace (a queue, a pause): nothing to learn
+        return None
+    return lo, hi
+
+
 #: Poll at the end of the window once it is this narrow (a share of the job's latency).
-PRECISE_WINDOW = 0.025
+PRECISE_WINDOW = 0.03
 #: A wide window is narrowed by one reading taken at this share of its earliest end.
 NEAR_END = 0.9
+#: Two polls of one job are at least this share of the time waited apart: no hot loop at any progress.
+MIN_STEP = 0.01
 
 
 def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, policy: PollPolicy,
                    now: float, rtt: float = 0.0) -> float:
     """When (seconds since accepted) to poll a pending job next; ``now`` is the same clock.
 
-    With progress: narrow the finish window with one reading near its end, then poll just
-    after it closes, about three polls a job. Without progress: first at the fastest expected
-    latency, then every ``lag_target`` share of the time waited, which bounds how late "done" is seen.
-    A job that sits at 99 % is polled at growing steps (1 %, 2 %, 4 % of the time waited).
+    With progress: narrow the window in which progress reaches 100 % with one reading near its end,
+    then poll just after the job's end, that moment times the prior's tail (learned from finished
+    jobs; 1 until then), about three polls a job. Past that (a job held at 99 % longer than
+    foreseen), and without progress, it polls every ``lag_target`` share of the time waited, which
+    bounds how late "done" is seen; without progress the first is at the fastest expected latency.
     """
     window = done_window(observations)
-    stuck = 0  # readings of 99 % in a row: the server holds at "almost", so its progress no longer dates the end
-    for ob in reversed(observations):
-        if ob.progress is None or ob.progress < 99:
-            break
-        stuck += 1
+    held = bool(observations) and observations[-1].progress is not None and observations[-1].progress >= 99
     if not observations:
         at = policy.first_poll_share * prior.low
-    elif stuck >= 2:
-        at = now * (1.0 + min(policy.lag_target, 0.01 * 2 ** (stuck - 2)))
     elif window is not None:
         lo, hi = window
-        margin = 0.004 * hi + 2.0 * rtt
-        if hi - lo <= PRECISE_WINDOW * hi:
-            at = hi + margin
-        else:
-            at = min(max(NEAR_END * lo, now), hi + margin)
-    elif now < prior.low:
+        end_lo, end_hi = prior.tail_low * lo, prior.tail_high * hi
+        margin = 0.004 * end_hi + 2.0 * rtt
+        if not held and hi - lo > PRECISE_WINDOW * hi:
+            at = min(max(NEAR_END * lo, now), end_hi + margin)  # one more reading, before 99 %
+        elif end_hi - max(end_lo, now) <= PRECISE_WINDOW * end_hi:
+            at = end_hi + margin
+        else:  # the tail is not known closely yet: halve what is left of it (what is learned narrows it)
+            at = (max(end_lo, now) + end_hi) / 2 + margin
+        if at <= now:  # later than foreseen
+            at = now * (1.0 + policy.lag_target)
+    elif now < prior.low and not held:
         at = prior.low
     else:
         at = now * (1.0 + policy.lag_target)
+    at = max(at, now * (1.0 + MIN_STEP))
     return min(max(at, now + policy.interval), now + policy.max_interval)
 
 
@@ -144,9 +200,9 @@ SUBMIT, POLL = 1, 0  # polls of running jobs go before new submits
 
 @dataclass(order=True)
 class _Ticket:
-    rank: tuple
+    rank: tuple[float, int]
     kind: int
-    future: asyncio.Future
+    future: asyncio.Future[None]
 
 
 class Scheduler:
@@ -162,7 +218,7 @@ class Scheduler:
         self._heap: list[_Ticket] = []
         self._seq = itertools.count()
         self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.granted = {SUBMIT: 0, POLL: 0}
 
     @property
