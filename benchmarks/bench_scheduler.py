@@ -344,6 +344,9 @@ def main(argv: list[str] | None = None) -> None:
                              "11.7 requests/job, mean lag 5.6 %%, p95 14.9 %%)")
     parser.add_argument("--tail", type=float, default=TAIL,
                         help="share of each job's latency spent at 99 %% before done (default %(default)s)")
+    parser.add_argument("--only", choices=STRATEGIES, action="append",
+                        help="run only this strategy (repeatable); on a busy machine the naive loops' hundreds of "
+                             "requests a second starve the others")
     parser.add_argument("--grid", action="store_true",
                         help="only the simulator's latencies for notebook 02's 12-tile grid at speed 30")
     parser.add_argument("--worker", choices=STRATEGIES, help=argparse.SUPPRESS)
@@ -365,14 +368,15 @@ def main(argv: list[str] | None = None) -> None:
           + f"; 1 request/s per key; the last {args.tail:.0%} of each job at 99 %", flush=True)
     for jobs, speed in runs:
         started = time.monotonic()
-        results = run_benchmark(jobs, speed, tail=args.tail)
+        results = run_benchmark(jobs, speed, tail=args.tail, strategies=tuple(args.only or STRATEGIES))
         print(f"\n{jobs} jobs, speed ×{speed:g} ({time.monotonic() - started:.0f} s):")
         print(table(results))
         print(GOAL)
         print(verdict(results), flush=True)
     if args.no_progress:
         started = time.monotonic()
-        results = run_benchmark(args.jobs, args.speed or 10.0, progress=False, tail=args.tail)
+        results = run_benchmark(args.jobs, args.speed or 10.0, progress=False, tail=args.tail,
+                                strategies=tuple(args.only or STRATEGIES))
         print(f"\n{args.jobs} jobs without progress in the answers, speed ×{args.speed or 10.0:g} "
               f"({time.monotonic() - started:.0f} s):")
         print(table(results), flush=True)

@@ -246,6 +246,31 @@ async def test_due_polls_go_before_new_submits_and_early_polls_wait():
 
 
 @pytest.mark.anyio
+async def test_a_poll_is_asked_again_when_due_and_put_off_once_if_a_later_time_is_known():
+    clock = [100.0]
+    sched = Scheduler(_CountingLimiter(), clock=lambda: clock[0])
+    asked: list[str] = []
+
+    def later() -> float:
+        asked.append("later")
+        return 105.0  # a finished job taught the planner that this one ends later
+
+    def same() -> float:
+        asked.append("same")
+        return 99.0
+
+    put_off = asyncio.create_task(sched.turn(POLL, 99.0, later))
+    kept = asyncio.create_task(sched.turn(POLL, 99.5, same))
+    await asyncio.sleep(0.05)
+    assert kept.done() and not put_off.done() and sorted(asked) == ["later", "same"]
+    clock[0] = 105.0
+    sched._wake.set()  # type: ignore[union-attr]
+    await asyncio.wait_for(put_off, 2)
+    assert asked.count("later") == 1 and sched.granted[POLL] == 2  # asked once, never put off twice
+    await sched.aclose()
+
+
+@pytest.mark.anyio
 async def test_a_cancelled_request_gives_its_turn_away():
     sched = Scheduler(_CountingLimiter())
     waiting = asyncio.create_task(sched.turn(POLL, due=asyncio.get_running_loop().time() + 3600))

@@ -88,6 +88,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN winner INTEGER
     """,
+    # 6: the history's filters read by index (status and created_at have theirs): kind, who made a run
+    """
+    CREATE INDEX runs_kind ON runs(kind);
+    CREATE INDEX runs_made_by ON runs(made_by)
+    """,
 )
 
 
@@ -120,25 +125,86 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | None = None,
-                tags: Any = None, since: Any = None) -> Any:
-    """Rows of a history DataFrame that match: status/kind/tags (a value or a list), text in the prompt, since a time."""
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _since_utc(since: Any) -> Any:
     import pandas as pd
 
-    def as_list(value: Any) -> list:
-        return [value] if isinstance(value, str) else list(value)
+    when = pd.Timestamp(since)
+    return when.tz_localize(timezone.utc) if when.tzinfo is None else when.tz_convert(timezone.utc)
 
+
+def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | None = None,
+                tags: Any = None, since: Any = None) -> Any:
+    """Rows of a history DataFrame that match: status/kind/tags (a value or a list), text in a prompt, since a time."""
     if status is not None:
-        df = df[df["status"].isin(as_list(status))]
+        df = df[df["status"].isin(_as_list(status))]
     if kind is not None:
-        df = df[df["kind"].isin(as_list(kind))]
+        df = df[df["kind"].isin(_as_list(kind))]
     if text:
         df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
-    for tag in as_list(tags or []):
+    for tag in _as_list(tags or []):
         df = df[df["tags"].map(lambda ts, tag=tag: tag in ts)]
     if since is not None:
-        when = pd.Timestamp(since)
-        df = df[df["created_at"] >= (when.tz_localize(timezone.utc) if when.tzinfo is None else when)]
+        df = df[df["created_at"] >= _since_utc(since)]
+    return df
+
+
+def run_filters(*, status: Any = None, kind: Any = None, tags: Any = None, since: Any = None,
+                made_by: Any = None) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (SQLite and PostgreSQL alike, on indexed columns) and its parameters for these filters.
+
+    Tags are matched on the stored JSON text, a superset that ``filter_runs`` makes exact.
+    """
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for column, value in (("status", status), ("kind", kind), ("made_by", made_by)):
+        if value is None:
+            continue
+        wanted = _as_list(value)
+        names = [f"{column}{i}" for i in range(len(wanted))]
+        params.update(zip(names, wanted, strict=True))
+        clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+    for i, tag in enumerate(_as_list(tags or [])):
+        text = json.dumps(str(tag)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params[f"tag{i}"] = f"%{text}%"
+        clauses.append(f"tags LIKE :tag{i} ESCAPE '\\'")
+    if since is not None:
+        params["since"] = _since_utc(since).isoformat(timespec="microseconds")
+        clauses.append("created_at >= :since")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _json_lists(values: Any) -> Any:
+    """JSON list texts as lists, each distinct text decoded once (rows with the same text share one list)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    decoded = np.empty(len(uniques) + 1, dtype=object)
+    decoded[:-1] = [json.loads(u) if u else [] for u in uniques]
+    decoded[-1] = []  # NULL: no tags (code -1 picks the last)
+    return pd.Series(decoded[codes], index=values.index, dtype=object)
+
+
+def runs_frame(columns: list[str], records: list[tuple[Any, ...]]) -> Any:
+    """Rows of the runs table as a DataFrame with proper dtypes (UTC datetimes, floats), every step vectorized."""
+    import pandas as pd
+
+    df = pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+    for col in _TIME_COLUMNS:
+        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
+    for col in _FLOAT_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    for col in ("progress", "rating"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
+    df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
+    df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
+    for col in _JSON_COLUMNS:
+        df[col] = _json_lists(df[col])
     return df
 
 
@@ -298,24 +364,19 @@ class RunStore:
             return tx.fetchall("SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
                                "WHERE run_id = :run_id ORDER BY id", {"run_id": run_id})
 
-    def dataframe(self) -> Any:
-        """The history as a pandas DataFrame with proper dtypes (UTC datetimes, floats)."""
-        import pandas as pd
+    def dataframe(self, *, status: Any = None, kind: Any = None, text: str | None = None, tags: Any = None,
+                  since: Any = None, made_by: Any = None) -> Any:
+        """The history (or the runs that pass the filters) as a pandas DataFrame with proper dtypes, oldest first.
 
+        ``status``, ``kind``, ``made_by`` (a value or a list), ``tags`` (all of them) and ``since`` are
+        applied in SQL, on indexes; ``text`` (in the prompt, any case) on the rows that come back.
+        """
+        where, params = run_filters(status=status, kind=kind, tags=tags, since=since, made_by=made_by)
         with self._db.transaction() as tx:
-            columns, records = tx.table("SELECT * FROM runs ORDER BY created_at")
-        df = pd.DataFrame.from_records(records, columns=columns)
-        for col in _TIME_COLUMNS:
-            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-        for col in _FLOAT_COLUMNS:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        for col in ("progress", "rating"):
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-        df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
-        df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
-        df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
-        for col in _JSON_COLUMNS:
-            df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) and v else [])
+            columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY created_at", params)
+        df = runs_frame(columns, records)
+        if text or tags:
+            df = filter_runs(df, text=text, tags=tags).reset_index(drop=True)
         return df
 
 

@@ -214,9 +214,10 @@ class Engine:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _turn(self, job: Job, kind: int, due: float | None = None) -> None:
+    async def _turn(self, job: Job, kind: int, due: float | None = None,
+                    replan: Callable[[], float] | None = None) -> None:
         """Wait for the scheduler's go; when the key's shared budget keeps it waiting for others, say so on the run."""
-        turn = asyncio.ensure_future(self.scheduler.turn(kind, due))
+        turn = asyncio.ensure_future(self.scheduler.turn(kind, due, replan))
         try:
             slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
             done, _ = await asyncio.wait({turn}, timeout=slack)
@@ -304,13 +305,23 @@ class Engine:
         polls = errors_in_a_row = 0
         warned: set[str] = set()
         rtt = 0.0
-        prior = self.priors.prior(job.prior_key)
-        due = job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at)
+        accepted = job.accepted_at
+
+        def plan(now: float, seen: tuple[Observation, ...] = (), rtt: float = 0.0) -> Callable[[], float]:
+            # Asked again when the poll comes due: jobs that finished meanwhile may have taught the priors.
+            def ask() -> float:
+                at = accepted + plan_next_poll(seen, self.priors.prior(job.prior_key), self.policy, now - accepted, rtt)
+                return min(at, started + self.policy.deadline)
+            return ask
+
+        first = plan(started)
+        replan: Callable[[], float] | None = first
+        due = first()
         path = f"/v1/videos/{run.request_id}"
         job.polling = True
         try:
             while True:
-                await self._turn(job, POLL, due)
+                await self._turn(job, POLL, due, replan)
                 answer = await self.api.request("GET", path)
                 polls += 1
                 run.polls += 1
@@ -332,12 +343,10 @@ class Engine:
                 if isinstance(step, Wait):
                     await self._emit(job, Progress(run))
                     if isinstance(observation, JobStatus):
-                        prior = self.priors.prior(job.prior_key)  # finished jobs may have taught it the tail
-                        planned = job.accepted_at + plan_next_poll(observations, prior, self.policy,
-                                                                    now - job.accepted_at, rtt)
-                        due = min(planned, started + self.policy.deadline)
+                        later = plan(now, tuple(observations), rtt)
+                        due, replan = later(), later
                     else:
-                        due = now + step.delay
+                        due, replan = now + step.delay, None
                     continue
                 if step.outcome == "done":
                     self.priors.learn_end(job.prior_key, observations)

@@ -18,7 +18,7 @@ import statistics
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..jobs.policy import PollPolicy
@@ -153,7 +153,9 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
 
 
 #: Poll at the end of the window once it is this narrow (a share of the job's latency).
-PRECISE_WINDOW = 0.03
+PRECISE_WINDOW = 0.04
+#: Poll once at the latest foreseen end while the tail after 99 % is known this closely; halve it while wider.
+TAIL_WINDOW = 0.03
 #: A wide window is narrowed by one reading taken at this share of its earliest end.
 NEAR_END = 0.9
 #: Two polls of one job are at least this share of the time waited apart: no hot loop at any progress.
@@ -177,10 +179,10 @@ def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, pol
     elif window is not None:
         lo, hi = window
         end_lo, end_hi = prior.tail_low * lo, prior.tail_high * hi
-        margin = 0.004 * end_hi + 2.0 * rtt
+        margin = 0.004 * end_hi + rtt  # a reading is dated to its round trip's middle, within rtt / 2
         if not held and hi - lo > PRECISE_WINDOW * hi:
             at = min(max(NEAR_END * lo, now), end_hi + margin)  # one more reading, before 99 %
-        elif end_hi - max(end_lo, now) <= PRECISE_WINDOW * end_hi:
+        elif end_hi - max(end_lo, now) <= TAIL_WINDOW * end_hi:
             at = end_hi + margin
         else:  # the tail is not known closely yet: halve what is left of it (what is learned narrows it)
             at = (max(end_lo, now) + end_hi) / 2 + margin
@@ -202,7 +204,9 @@ SUBMIT, POLL = 1, 0  # polls of running jobs go before new submits
 class _Ticket:
     rank: tuple[float, int]
     kind: int
-    future: asyncio.Future[None]
+    future: asyncio.Future[None] = field(compare=False)
+    #: Asked again when the ticket comes due: a later answer puts it back (what finished jobs taught meanwhile).
+    replan: Callable[[], float] | None = field(default=None, compare=False)
 
 
 class Scheduler:
@@ -226,14 +230,17 @@ class Scheduler:
         """Requests waiting for a slot or for their time."""
         return sum(1 for t in self._heap if not t.future.done())
 
-    async def turn(self, kind: int, due: float | None = None) -> None:
-        """Wait until this request (``SUBMIT`` or ``POLL``, not before monotonic ``due``) may be sent."""
+    async def turn(self, kind: int, due: float | None = None, replan: Callable[[], float] | None = None) -> None:
+        """Wait until this request (``SUBMIT`` or ``POLL``, not before monotonic ``due``) may be sent.
+
+        ``replan`` is called when ``due`` comes: a later time it gives postpones the request (never earlier).
+        """
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run(), name="grok-nb-scheduler")
         due = self._clock() if due is None else due
-        ticket = _Ticket((due, next(self._seq)), kind, loop.create_future())
+        ticket = _Ticket((due, next(self._seq)), kind, loop.create_future(), replan)
         heapq.heappush(self._heap, ticket)
         assert self._wake is not None
         self._wake.set()
@@ -243,6 +250,20 @@ class Scheduler:
         while self._heap and self._heap[0].future.done():
             heapq.heappop(self._heap)
         return self._heap[0].rank[0] if self._heap else None
+
+    def _replan_due(self, now: float) -> bool:
+        """Ask the due tickets that can replan; True when one of them moved later."""
+        moved = False
+        for ticket in self._heap:
+            if ticket.replan is not None and not ticket.future.done() and ticket.rank[0] <= now:
+                later = ticket.replan()
+                ticket.replan = None  # asked once: a request is never put off twice
+                if later > ticket.rank[0]:
+                    ticket.rank = (later, ticket.rank[1])
+                    moved = moved or later > now
+        if moved:
+            heapq.heapify(self._heap)
+        return moved
 
     def _pick(self, now: float) -> _Ticket | None:
         due = [t for t in self._heap if not t.future.done() and t.rank[0] <= now]
@@ -267,6 +288,8 @@ class Scheduler:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
+                continue
+            if self._replan_due(self._clock()):
                 continue
             await self.limiter.acquire()
             ticket = self._pick(self._clock())
