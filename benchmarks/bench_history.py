@@ -55,7 +55,7 @@ def make_videos(folder: Path, count: int = 24) -> list[Path]:
     return paths
 
 
-def build(home: Path, runs: int, *, users: int = 1, seed: int = 16, videos: int = 24) -> Path:
+def build(home: Path, runs: int, *, users: int = 1, seed: int = 16, videos: int = 12) -> Path:
     """A history of ``runs`` runs in ``home/history.sqlite`` (the client's layout); returns its path."""
     from grok_nb.history.store import RUN_COLUMNS, RunStore
 

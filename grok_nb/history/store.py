@@ -146,7 +146,7 @@ def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | No
     if text:
         df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
     for tag in _as_list(tags or []):
-        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts)]
+        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts).astype(bool)]  # bool even when empty
     if since is not None:
         df = df[df["created_at"] >= _since_utc(since)]
     return df

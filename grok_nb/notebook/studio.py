@@ -12,7 +12,6 @@ from ..api.pricing import CostEstimate
 from ..api.probe import probe
 from ..client import Client
 from ..errors import ConfirmationRequired
-from ..history.store import filter_runs
 from ..jobs.results import JobHandle, Run
 from . import plots
 from .browser import HistoryBrowser
@@ -199,7 +198,7 @@ class Studio:
                 since: Any = None) -> HistoryFrame:
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
-        df = filter_runs(self.client.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
+        df = self.client.history(status=status, kind=kind, text=text, tags=wanted, since=since)  # filtered in SQL
         return HistoryFrame(df.reset_index(drop=True))
 
     def status(self) -> Any:
