@@ -63,3 +63,41 @@ def test_the_filters_use_indexes(tmp_path):
         plan = " ".join(str(row[-1]) for row in conn.execute(sql.replace(":", ":"), params))
         assert "USING INDEX" in plan, (column, plan)
     store.close()
+
+
+# -- the browser's queries: paged, sorted and filtered in SQL ------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def many(request, tmp_path):
+    where = str(tmp_path / "m.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    store = RunStore(where)
+    ops = []
+    for i in range(230):
+        ops.append(("insert", {
+            "run_id": f"r{i:03d}", "backend": "simulator", "kind": "generate" if i % 3 else "edit",
+            "status": "done" if i % 7 else "failed", "prompt": f"{'Fox' if i % 2 else 'boat'} number {i}",
+            "created_at": f"2026-02-01T00:{i // 60:02d}:{i % 60:02d}.000000+00:00", "made_by": "ana",
+            "latency_s": None if i % 11 == 0 else float((i * 37) % 101), "rating": (i % 6) or None,
+            "cost_estimated_usd": 0.05 * (i % 5 + 1), "cost_actual_usd": None if i % 4 == 0 else 0.01 * (i % 9),
+            "video_duration": float(i % 8) if i % 5 else None, "tags": ["odd"] if i % 2 else []}))
+    store.apply(ops)
+    return store
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "cost", "latency", "rating", "duration"])
+def test_a_page_is_what_sorting_the_whole_frame_gives(many, sort):
+    from grok_nb.notebook.browser import sorted_runs
+
+    whole = sorted_runs(many.dataframe(), sort)["run_id"].tolist()
+    pages = [many.page(sort=sort, offset=offset, limit=100)["run_id"].tolist() for offset in (0, 100, 200)]
+    assert [len(p) for p in pages] == [100, 100, 30] and sum(pages, []) == whole
+
+
+def test_filters_count_and_facets_come_from_sql(many):
+    filters = {"status": "done", "kind": "generate", "text": "fox", "tags": "odd"}
+    expected = filter_runs(many.dataframe(), **filters)["run_id"].tolist()
+    assert many.count(**filters) == len(expected) and many.count() == 230
+    assert sorted(many.page(sort="oldest", limit=500, **filters)["run_id"]) == sorted(expected)
+    assert many.count(text="50%") == 0 and many.count(text="NUMBER 1") == 1 + 10 + 100  # 1, 1x, 1xx
+    facets = many.facets()
+    assert facets == {"status": ["done", "failed"], "kind": ["edit", "generate"], "tags": ["odd"], "makers": 1}

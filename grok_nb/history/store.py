@@ -380,6 +380,57 @@ class RunStore:
         return df
 
 
+    def count(self, **filters: Any) -> int:
+        """How many runs pass the filters of ``run_filters`` (and ``text``), counted in SQL."""
+        where, params = self._where(filters)
+        with self._db.transaction() as tx:
+            row = tx.fetchone(f"SELECT COUNT(*) AS n FROM runs{where}", params)
+        return int(row["n"]) if row else 0
+
+    def page(self, *, sort: str = "newest", offset: int = 0, limit: int = 100, **filters: Any) -> Any:
+        """One page of the runs that pass the filters, sorted in SQL (a SORT_SQL key): what a browser shows."""
+        where, params = self._where(filters)
+        order = SORT_SQL.get(sort, SORT_SQL["newest"])
+        params.update(_limit=max(0, int(limit)), _offset=max(0, int(offset)))
+        with self._db.transaction() as tx:
+            columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY {order} LIMIT :_limit OFFSET :_offset",
+                                        params)
+        return runs_frame(columns, records)
+
+    def facets(self) -> dict[str, Any]:
+        """The values the filters can take (statuses, kinds, tags) and how many people made runs, from SQL."""
+        with self._db.transaction() as tx:
+            statuses = [r["v"] for r in tx.fetchall("SELECT DISTINCT status AS v FROM runs WHERE status IS NOT NULL")]
+            kinds = [r["v"] for r in tx.fetchall("SELECT DISTINCT kind AS v FROM runs WHERE kind IS NOT NULL")]
+            tag_texts = [r["v"] for r in tx.fetchall("SELECT DISTINCT tags AS v FROM runs WHERE tags IS NOT NULL")]
+            makers = tx.fetchone("SELECT COUNT(DISTINCT made_by) AS n FROM runs")
+        tags = {t for text in tag_texts if text for t in json.loads(text)}
+        return {"status": sorted(statuses), "kind": sorted(kinds), "tags": sorted(tags),
+                "makers": int(makers["n"]) if makers else 0}
+
+    def _where(self, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        filters = dict(filters)
+        text = filters.pop("text", None)
+        where, params = run_filters(**filters)
+        if text:
+            # Any case: LIKE is case-blind in SQLite (ASCII letters), ILIKE in PostgreSQL.
+            like = "ILIKE" if self.dialect == "postgresql" else "LIKE"
+            params["_text"] = "%" + str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where += (" AND " if where else " WHERE ") + f"prompt {like} :_text ESCAPE '\\'"
+        return where, params
+
+
+#: The browser's sort choices as SQL (unknown values last, then oldest first), the same in SQLite and PostgreSQL.
+SORT_SQL: dict[str, str] = {
+    "newest": "created_at DESC", "oldest": "created_at ASC",
+    "cost": "(COALESCE(cost_actual_usd, cost_estimated_usd) IS NULL), COALESCE(cost_actual_usd, cost_estimated_usd) "
+            "DESC, created_at ASC",
+    "latency": "(latency_s IS NULL), latency_s DESC, created_at ASC",
+    "rating": "(rating IS NULL), rating DESC, created_at ASC",
+    "duration": "(video_duration IS NULL), video_duration DESC, created_at ASC",
+}
+
+
 def history_location(home: str | os.PathLike | None = None, url: str | None = None) -> str | Path:
     """Where the history is: ``url``, else ``GROK_NB_HISTORY_URL``, else ``home/history.sqlite``."""
     url = url or os.environ.get(ENV_HISTORY_URL, "").strip() or None

@@ -17,7 +17,6 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..history.store import filter_runs
 from ..jobs.results import Run
 from . import present, tables
 from .tables import MUTED_CSS, TEXT_CSS, TONE_CSS, HistoryFrame
@@ -36,6 +35,8 @@ RATING_CHOICES = (("–", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★
 RATING_TIPS = ("no rating", "1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 #: How often the browser looks for new runs (seconds); the look itself is a file stat for SQLite.
 POLL_S = 1.0
+#: Rows in the list at a time: the history is paged, sorted and filtered in SQL, and only the page is sent.
+PAGE_SIZE = 100
 STYLE = f"""<style>
 .grok-browser {{ color: {TEXT_CSS}; }}
 .grok-runs select, .grok-browser-head {{ font-family: var(--jp-code-font-family, monospace);
@@ -90,7 +91,7 @@ def row_fields(row: Any, who: str | None = None) -> dict[str, str]:
 
 
 def row_label(row: Any, who: str | None = None) -> str:
-    """A run as one aligned line of the list: when, kind, status, resolution, length, latency, cost, rating, who, prompt."""
+    """A run as one aligned line: when, kind, status, resolution, length, latency, cost, rating, who, prompt."""
     f = row_fields(row, who)
     parts = [f[name][:width].ljust(width) for name, width in ROW_COLUMNS]
     if who:
@@ -136,7 +137,6 @@ class HistoryBrowser:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._signature: Any = None
-        self._df: Any = None
         self.tiles: dict[str, Tile] = {}
         self._uid = uuid.uuid4().hex[:10]
         narrow = {"description_width": "initial"}
@@ -151,6 +151,12 @@ class HistoryBrowser:
         self.sort = W.Dropdown(options=list(SORTS), value="newest", description="sort", style=narrow,
                                layout=W.Layout(width="150px"))
         self.count = W.HTML()
+        self.prev = W.Button(description="◀", tooltip="newer page", layout=W.Layout(width="36px"))
+        self.next = W.Button(description="▶", tooltip="next page", layout=W.Layout(width="36px"))
+        self.offset = 0
+        self.total = 0  # runs that pass the filters
+        self.all_runs = 0
+        self._who: str | None = None
         self.head = W.HTML()
         self.runs = W.SelectMultiple(rows=10)
         self.players = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
@@ -165,7 +171,9 @@ class HistoryBrowser:
                        (self.players, "grok-compare-players"), (self.save, "grok-save"),
                        (self.message, "grok-browser-message")):
             w.add_class(cls)
-        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.count],
+        self.prev.add_class("grok-page-prev")
+        self.next.add_class("grok-page-next")
+        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.prev, self.next, self.count],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
         # A narrow notebook scrolls the list sideways, its header with it, rather than cutting the rows.
         listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow="auto hidden", width="100%"))
@@ -180,6 +188,8 @@ class HistoryBrowser:
             w.observe(self._on_filter, names="value")
         self.runs.observe(self._on_select, names="value")
         self.save.on_click(self._on_save)
+        self.prev.on_click(lambda _b: self._turn_page(-1))
+        self.next.on_click(lambda _b: self._turn_page(+1))
         self._thread: threading.Thread | None = None
         if live:
             self._thread = threading.Thread(target=self._watch, args=(poll_s,), name="grok-nb-browser", daemon=True)
@@ -207,14 +217,15 @@ class HistoryBrowser:
 
         with self._lock:
             df = self.frame()
-        who = who_column(df)
+            total = self.total
+        who = self._who
         cols = ["created_at", "kind", "status", "resolution", "video_duration", "latency_s", "cost_actual_usd",
                 "rating", "note", "prompt", "request_id"]
         if who:
             cols.insert(1, who)
         cols = [c for c in cols if c in df.columns and (c != "note" or df["note"].notna().any())]
-        more = f", the first {limit} shown" if len(df) > limit else ""
-        caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {len(df)} runs "
+        more = f", the first {min(limit, len(df))} shown" if total > min(limit, len(df)) else ""
+        caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {total} runs "
                    f"(sorted by {self.sort.value}{more}); run the cell for the live browser")
         uid = self._uid
         # :has() rules scoped to this cell's outputs and this browser (Chromium ≥ 105, Firefox ≥ 121, Safari ≥ 15.4).
@@ -226,24 +237,27 @@ class HistoryBrowser:
                 f"{tables.table_html(df.head(limit), cols, caption=caption)}</div>")
 
     # -- data -----------------------------------------------------------------------------------
-    def frame(self) -> Any:
-        """The history rows that pass the filters, sorted."""
+    def filters(self) -> dict[str, Any]:
+        """The chosen filters, as the store's queries take them."""
         def chosen(dropdown: W.Dropdown) -> str | None:
             return None if dropdown.value in (None, "all") else dropdown.value
 
-        df = self._df if self._df is not None else self.store.dataframe()
-        df = filter_runs(df, status=chosen(self.status), kind=chosen(self.kind), text=self.search.value,
-                         tags=chosen(self.tag))
-        return sorted_runs(df, self.sort.value)
+        return {"status": chosen(self.status), "kind": chosen(self.kind), "text": self.search.value or None,
+                "tags": chosen(self.tag)}
+
+    def frame(self) -> Any:
+        """The page of runs the list shows: filtered, sorted and paged in SQL."""
+        return self.store.page(sort=self.sort.value, offset=self.offset, limit=PAGE_SIZE, **self.filters())
 
     def refresh(self) -> None:
-        """Reload the history: new filter choices and rows; the filters, the selection and the players stay."""
+        """Reload the history: new filter choices and rows; filters, page, selection and players stay."""
         with self._lock:
-            self._df = self.store.dataframe()
-            df = self._df
-            _set_choices(self.status, df["status"].dropna().unique().tolist())
-            _set_choices(self.kind, df["kind"].dropna().unique().tolist())
-            _set_choices(self.tag, {t for tags in df["tags"] for t in tags})
+            facets = self.store.facets()
+            _set_choices(self.status, facets["status"])
+            _set_choices(self.kind, facets["kind"])
+            _set_choices(self.tag, facets["tags"])
+            self._who = "made_by" if facets["makers"] > 1 else None  # only when more than one person made runs
+            self.all_runs = self.store.count()
             self._fill()
 
     def poll_once(self) -> bool:
@@ -263,7 +277,8 @@ class HistoryBrowser:
             try:
                 self.poll_once()
             except Exception as exc:  # a damaged or vanished history must not kill the kernel's thread
-                self.message.value = f'<span style="color:{TONE_CSS["bad"]}">history unreadable: {html.escape(str(exc))}</span>'
+                self.message.value = (f'<span style="color:{TONE_CSS["bad"]}">history unreadable: '
+                                      f"{html.escape(str(exc))}</span>")
 
     def close(self) -> None:
         """Stop watching the history and drop the widgets."""
@@ -272,14 +287,19 @@ class HistoryBrowser:
 
     # -- list -----------------------------------------------------------------------------------
     def _fill(self) -> None:
+        self.total = self.store.count(**self.filters())
+        self.offset = max(0, min(self.offset, (max(0, self.total - 1) // PAGE_SIZE) * PAGE_SIZE))
         df = self.frame()
-        who = who_column(self._df if self._df is not None else df)
+        who = self._who
         options = [(row_label(row, who), row["run_id"]) for row in df.to_dict("records")]
         head = header_label(self.sort.value, who)
         self.head.value = f"<div>{html.escape(head)}</div>"
-        total = len(self._df) if self._df is not None else len(df)
+        shown = f"{self.offset + 1:,}–{self.offset + len(df):,} of " if self.total > len(df) else ""
+        of_all = f" (of {self.all_runs:,})" if self.all_runs != self.total else ""
         self.count.value = (f'<span style="color:{MUTED_CSS};font-size:12px;margin-left:8px">'
-                            f"{len(df)} of {total} runs · live</span>")
+                            f"{shown}{self.total:,} runs{of_all} · live</span>")
+        self.prev.disabled = self.offset == 0
+        self.next.disabled = self.offset + len(df) >= self.total
         if options == list(self.runs.options):
             return
         self.runs.rows = max(4, min(10, len(options)))  # no tall empty list for a short history
@@ -292,10 +312,16 @@ class HistoryBrowser:
             self._quiet = False
         self._show(keep)
 
+    def _turn_page(self, step: int) -> None:
+        with self.log, self._lock:
+            self.offset = max(0, self.offset + step * PAGE_SIZE)
+            self._fill()
+
     _quiet = False
 
     def _on_filter(self, _change: Any) -> None:
         with self.log, self._lock:
+            self.offset = 0  # a new filter or sort starts at its first page
             self._fill()
 
     def _on_select(self, change: Any) -> None:
@@ -351,7 +377,6 @@ class HistoryBrowser:
             self.message.value = (f'<span style="color:{TONE_CSS["ok"]}">saved {n} run{"s" if n != 1 else ""}</span>'
                                   if n else f'<span style="color:{MUTED_CSS}">select runs to rate them</span>')
             self._signature = None
-            self._df = self.store.dataframe()
             self._fill()
 
 
