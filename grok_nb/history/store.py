@@ -214,7 +214,7 @@ class RunStore:
     ``RunStore(path)`` is a SQLite file; ``RunStore("postgresql://…")`` a PostgreSQL database.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         from .engines import engine_for
 
         self._db = engine_for(path)
@@ -230,12 +230,12 @@ class RunStore:
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
-        return self._db.dialect
+        return str(self._db.dialect)
 
     @property
     def schema_version(self) -> int:
         """The number of migrations applied."""
-        return self._db.schema_version()
+        return int(self._db.schema_version())
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -361,8 +361,11 @@ class RunStore:
     def exchanges(self, run_id: str) -> list[dict[str, Any]]:
         """The HTTP exchanges of one run, in order."""
         with self._db.transaction() as tx:
-            return tx.fetchall("SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
-                               "WHERE run_id = :run_id ORDER BY id", {"run_id": run_id})
+            rows: list[dict[str, Any]] = tx.fetchall(
+                "SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
+                "WHERE run_id = :run_id ORDER BY id",
+                {"run_id": run_id})
+        return rows
 
     def dataframe(self, *, status: Any = None, kind: Any = None, text: str | None = None, tags: Any = None,
                   since: Any = None, made_by: Any = None) -> Any:
@@ -431,7 +434,7 @@ SORT_SQL: dict[str, str] = {
 }
 
 
-def history_location(home: str | os.PathLike | None = None, url: str | None = None) -> str | Path:
+def history_location(home: str | os.PathLike[str] | None = None, url: str | None = None) -> str | Path:
     """Where the history is: ``url``, else ``GROK_NB_HISTORY_URL``, else ``home/history.sqlite``."""
     url = url or os.environ.get(ENV_HISTORY_URL, "").strip() or None
     if url:
@@ -441,6 +444,6 @@ def history_location(home: str | os.PathLike | None = None, url: str | None = No
     return home_dir(home) / "history.sqlite"
 
 
-def open_store(home: str | os.PathLike | None = None, url: str | None = None) -> RunStore:
+def open_store(home: str | os.PathLike[str] | None = None, url: str | None = None) -> RunStore:
     """The history to use: ``GROK_NB_HISTORY_URL`` (PostgreSQL) when set, else the SQLite file in the home."""
     return RunStore(history_location(home, url))

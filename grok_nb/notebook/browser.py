@@ -122,7 +122,7 @@ class Tile:
     """One selected run: its player (or error), and its own rating and note."""
 
     run_id: str
-    key: tuple
+    key: tuple[Any, ...]
     box: W.VBox
     rating: W.ToggleButtons
     note: W.Textarea
@@ -209,7 +209,7 @@ class HistoryBrowser:
         from IPython.display import display
 
         for bundle in self.outputs():
-            display(bundle, raw=True)
+            display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def static_html(self, limit: int = 50) -> str:
         """The runs the browser shows, as a plain table: what a saved notebook, nbconvert or GitHub display."""
@@ -268,7 +268,7 @@ class HistoryBrowser:
         self._signature = signature
         before = self.runs.options
         self.refresh()
-        return self.runs.options != before
+        return bool(self.runs.options != before)
 
     def _watch(self, poll_s: float) -> None:
         while not self._stop.wait(poll_s):
@@ -330,7 +330,7 @@ class HistoryBrowser:
                 self._show(tuple(change["new"]))
 
     # -- tiles ----------------------------------------------------------------------------------
-    def _show(self, run_ids: tuple) -> None:
+    def _show(self, run_ids: tuple[str, ...]) -> None:
         """One tile per selected run; a tile whose run has not changed is kept (its player keeps playing)."""
         tiles = {}
         for run_id in run_ids:
@@ -347,7 +347,7 @@ class HistoryBrowser:
         if boxes != self.players.children:
             self.players.children = boxes
 
-    def _tile(self, row: dict, key: tuple, old: Tile | None) -> Tile:
+    def _tile(self, row: dict[str, Any], key: tuple[Any, ...], old: Tile | None) -> Tile:
         run = Run.from_row(row)
         source = self._player_source(run) if run.ok else None
         body = (present.player_html(*source, run.request_id) if source
@@ -398,7 +398,7 @@ def _store_signature(store: Any) -> Any:
     path = getattr(store, "path", None)
     if path is None or not Path(path).is_file():
         return None
-    out = []
+    out: list[tuple[int, int] | None] = []
     for p in (Path(path), Path(f"{path}-wal")):
         try:
             st = os.stat(p)

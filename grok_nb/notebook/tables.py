@@ -83,7 +83,7 @@ def when(value: Any) -> str:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value.strftime("%Y-%m-%d %H:%M:%S"))
 
 
 def _missing(value: Any) -> bool:
@@ -170,7 +170,8 @@ def formatter(column: str) -> Callable[[Any], str]:
         return _number_or_text(length)
     if name in ("path", "local_path"):
         return lambda v: clipped(v, 24) if _missing(v) else (
-            f'<span title="{html.escape(str(v))}" style="{_NOWRAP}">{html.escape(str(v).replace(chr(92), "/").rsplit("/", 1)[-1])}</span>')
+            f'<span title="{html.escape(str(v))}" style="{_NOWRAP}">'
+            f'{html.escape(str(v).replace(chr(92), "/").rsplit("/", 1)[-1])}</span>')
     if name == "tags":
         return _plain
     if name == "poster":
@@ -217,10 +218,10 @@ def table_html(df: Any, columns: Sequence[str] | None = None, *, caption: str | 
     ])
     if caption:
         styler = styler.set_caption(html.escape(caption))
-    return styler.to_html()
+    return str(styler.to_html())
 
 
-class _RunTable(pd.DataFrame):
+class _RunTable(pd.DataFrame):  # type: ignore[misc]
     """A DataFrame whose notebook display is compact while it has all its usual columns, else exactly its own."""
 
     #: The columns a full table of this kind has.
@@ -236,7 +237,7 @@ class _RunTable(pd.DataFrame):
             return compact + extra  # columns the user added are never hidden
         return list(self.columns)  # the user picked columns: show exactly those
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         return _scroll(table_html(self, self._shown_columns()))
 
 
@@ -284,7 +285,7 @@ class HistoryFrame(_RunTable):
         return page, (f"The {which} {len(page)} of {len(self):,} runs, newest first. The DataFrame holds every row: "
                       "df.iloc[a:b] or df.query(...) shows others, studio.browse() pages through them.")
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         cols = self._shown_columns()
         view, note = self._page()  # everything below works on the shown rows only
         if "cost_actual_usd" in cols and "cost_estimated_usd" not in cols and "cost_estimated_usd" in view.columns:
@@ -320,19 +321,20 @@ class GridTable(_RunTable):
             cols.append("error")
         return cols + ["request_id"]
 
-    def _repr_html_(self) -> str:  # type: ignore[override]
+    def _repr_html_(self) -> str:
         cols = self._shown_columns()
         if "cost_usd" in cols and "cost_basis" in self.columns and "cost_basis" not in cols:
             view = pd.DataFrame(self).copy()
             estimated = view["cost_basis"].eq("estimate") & view["cost_usd"].notna()
             if estimated.any():  # an estimate is marked as one, not passed off as a price
-                view["cost_usd"] = [f"{usd(c)} (est.)" if e else c for c, e in zip(view["cost_usd"], estimated)]
+                view["cost_usd"] = [f"{usd(c)} (est.)" if e else c
+                                    for c, e in zip(view["cost_usd"], estimated, strict=True)]
             return _scroll(table_html(view, cols))
         return _scroll(table_html(self, cols))
 
 
 def _same(a: Iterable[Any], b: Iterable[Any]) -> bool:
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if _missing(x) or _missing(y):
             continue
         if abs(float(x) - float(y)) > 0.05:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import heapq
 import itertools
 import random
@@ -116,14 +117,14 @@ class Job:
     resolution: str
     created: float
     latency: float
-    render_payload: dict
+    render_payload: dict[str, Any]
     n_images: int = 0
     forced: str | None = None  # fail / moderate from faults or prompt markers
     forced_code: str | None = None
     forced_message: str | None = None
-    future: concurrent.futures.Future | None = None
+    future: concurrent.futures.Future[dict[str, Any]] | None = None
     done_at: float | None = None
-    result: dict | None = None
+    result: dict[str, Any] | None = None
     error: tuple[str, str] | None = None
     cost_ticks: int | None = None
     polls: int = 0
@@ -151,7 +152,7 @@ class Simulator:
         self.jobs: dict[str, Job] = {}
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=500_000)
         #: API key → Counter of (kind, HTTP status), kind being submit, poll or other (not media downloads).
-        self.by_key: dict[str, Counter] = {}
+        self.by_key: dict[str, Counter[tuple[str, int]]] = {}
         self.spent_usd = 0.0
         self.clock = time.monotonic
         self._rng = random.Random(self.config.seed)
@@ -279,23 +280,23 @@ class Simulator:
                 assert job.future is not None
                 job.future.set_exception(exc)
                 continue
-            inner.add_done_callback(lambda done, job=job: self._rendered(job, done))
+            inner.add_done_callback(functools.partial(self._rendered, job))
 
-    def _rendered(self, job: Job, done: concurrent.futures.Future) -> None:
+    def _rendered(self, job: Job, done: concurrent.futures.Future[dict[str, Any]]) -> None:
         job.rendered_at = self.clock()  # before the job's future resolves: ready_at is set when a poll sees it
         with self._lock:
             self._rendering -= 1
         assert job.future is not None
         if done.cancelled():
             job.future.cancel()
-        elif done.exception() is not None:
-            job.future.set_exception(done.exception())  # type: ignore[arg-type]
+        elif (error := done.exception()) is not None:
+            job.future.set_exception(error)
         else:
             job.future.set_result(done.result())
         if self._pool is not None:
             self._dispatch_renders()
 
-    def _job_from_body(self, kind: str, body: dict) -> Job:
+    def _job_from_body(self, kind: str, body: dict[str, Any]) -> Job:
         """Check a body with the per-model rules grok_nb's client uses (warnings off: a server refuses or not)."""
         get = body.get
         name = get("model") or validation.DEFAULT_MODEL
@@ -333,9 +334,11 @@ class Simulator:
                 ratio = _image_ratio(image_url, rules.aspect_ratios)
             width, height = validation.frame_size(resolution, ratio or "16:9")
             payload.update(width=width, height=height, seconds=seconds, image_url=image_url,
-                           reference_urls=[_url_of(r, "reference_images") for r in spec.body.get("reference_images", [])],
+                           reference_urls=[_url_of(r, "reference_images")
+                                           for r in spec.body.get("reference_images", [])],
                            # For renderers that can use them; the current one draws the first frame only.
-                           last_frame_url=_url_of(spec.body["last_frame"], "last_frame") if "last_frame" in spec.body else None,
+                           last_frame_url=_url_of(spec.body["last_frame"], "last_frame")
+                           if "last_frame" in spec.body else None,
                            keyframes=[{"url": _url_of(k["image"], "keyframes"), "timestamp_s": k["timestamp_s"]}
                                       for k in spec.body.get("keyframes", [])],
                            voice_ids=[v["voice_id"] for v in spec.body.get("reference_audios", [])])
@@ -399,7 +402,7 @@ class Simulator:
         return job
 
     # -- polls -----------------------------------------------------------------------------------
-    def status(self, request_id: str, media_base: str) -> tuple[int, dict | None]:
+    def status(self, request_id: str, media_base: str) -> tuple[int, dict[str, Any] | None]:
         """The HTTP status and body answering a poll (body None: an empty answer)."""
         with self._lock:
             job = self.jobs.get(request_id)
@@ -441,7 +444,7 @@ class Simulator:
         """A live-service answer variant, switched on for every job or by this job's prompt marker."""
         return name in job.variants or bool(getattr(self.config, name))
 
-    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict | None]:
+    def _pending(self, job: Job, elapsed: float) -> tuple[int, dict[str, Any] | None]:
         if self._variant(job, "pending_empty_body"):
             return 202, None
         body: dict[str, Any] = {"status": self.config.pending_status}
@@ -454,7 +457,7 @@ class Simulator:
         assert job.future is not None
         answer = job.future.result()
         if "refused" in answer:
-            job.error = tuple(answer["refused"])  # type: ignore[assignment]
+            job.error = (str(answer["refused"][0]), str(answer["refused"][1]))
             return
         if "crashed" in answer:  # the service's own fault
             job.error = ("internal_error", "rendering failed; try again")
@@ -462,7 +465,8 @@ class Simulator:
         result = answer["ok"]
         if job.forced == "fail":
             code = job.forced_code or "internal_error"
-            job.error = (code, job.forced_message or {"invalid_argument": "The request could not be processed as given.",
+            job.error = (code, job.forced_message or {
+                                "invalid_argument": "The request could not be processed as given.",
                                 "service_unavailable": "The service is busy; try again later.",
                                 "permission_denied": "This team may not use this model.",
                                 "failed_precondition": "An input could not be used."}.get(
@@ -496,7 +500,7 @@ class Simulator:
         with self._lock:
             return [job for job in self.jobs.values() if job.prompt == prompt]
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The settings and counters, for the admin endpoint."""
         return {"config": asdict(self.config), "jobs": len(self.jobs), "spent_usd": round(self.spent_usd, 6),
                 "requests": len(self.requests)}
@@ -517,7 +521,7 @@ def _url_of(value: Any, field_name: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and isinstance(value.get("url"), str) and value["url"]:
-        return value["url"]
+        return str(value["url"])
     if isinstance(value, dict) and value.get("file_id"):
         raise ValidationError(field_name, value, "a URL (the simulator has no file store)")
     raise ValidationError(field_name, value, 'an object {"url": "..."}')
