@@ -79,7 +79,7 @@ class _Tx:
     def fetchall(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params)]
 
-    def table(self, sql: str, params: Any = ()) -> tuple[list[str], list[tuple]]:
+    def table(self, sql: str, params: Any = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
         cur = self.conn.cursor()
         cur.row_factory = None  # plain tuples from C: no Python call per row
         cur.execute(sql, params)

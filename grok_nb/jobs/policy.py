@@ -39,7 +39,7 @@ class PollPolicy:
         """
         if retry_after is not None:
             return max(0.0, retry_after)
-        base = min(self.retry_max, self.retry_base * 2 ** max(0, attempt))
+        base = min(self.retry_max, self.retry_base * 2.0 ** max(0, attempt))
         return base * (1.0 - self.jitter + 2.0 * self.jitter * rand)
 
     def scaled(self, factor: float) -> PollPolicy:

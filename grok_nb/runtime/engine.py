@@ -78,14 +78,14 @@ class Job:
 
     run: Run
     endpoint: str | None = None
-    body: dict | None = None
+    body: dict[str, Any] | None = None
     reservation: Reservation | None = None
     listeners: list[UpdateCallback] = field(default_factory=list)
-    submit_task: asyncio.Task | None = None
+    submit_task: asyncio.Task[None] | None = None
     accepted_at: float | None = None  # monotonic time the server accepted it (midpoint of the POST)
     waiter_gone: bool = False  # whoever waited stopped during the submit
     polling: bool = False  # a wait loop is polling it now
-    prior_key: tuple = ()
+    prior_key: tuple[Any, ...] = ()
 
 
 class Engine:
@@ -140,7 +140,7 @@ class Engine:
         await self._emit(job, Exchange(job.run, entry=entry))
 
     # -- starting --------------------------------------------------------------------------------
-    async def start(self, run: Run, endpoint: str, body: dict, reservation: Reservation | None,
+    async def start(self, run: Run, endpoint: str, body: dict[str, Any], reservation: Reservation | None,
                     on_update: UpdateCallback | None) -> Awaitable[Run]:
         """Record the run, start its submit (which no waiter can cancel), return the wait."""
         job = Job(run, endpoint, body, reservation, [on_update] if on_update else [],
@@ -246,7 +246,8 @@ class Engine:
             answer = await self.api.request("POST", job.endpoint, job.body)
             outcome, request_id, error = self._classify_submit(run, answer)
             await self._exchange(job, "POST", job.endpoint, answer,
-                                 f"request_id={request_id}" if request_id else str(getattr(error, "server_message", error)))
+                                 f"request_id={request_id}" if request_id
+                                 else str(getattr(error, "server_message", error)))
             step, status = after_submit(self.policy, outcome, attempt, self._rng.random(),
                                         elapsed=time.monotonic() - started)
             if status is Status.PENDING:
@@ -266,6 +267,7 @@ class Engine:
                 raise error
             if outcome.retry_after is not None:
                 self.scheduler.limiter.pause(outcome.retry_after)
+            assert isinstance(step, Wait)  # a Stop came back with a status above
             log.info("grok_nb: submit not accepted (%s); retrying in %.2f s", step.reason, step.delay)
             await asyncio.sleep(step.delay)
             attempt += 1
@@ -357,7 +359,8 @@ class Engine:
         finally:
             job.polling = False
 
-    def _classify_poll(self, run: Run, answer: Answer) -> tuple[JobStatus | HttpProblem | TransportProblem, APIError | None]:
+    def _classify_poll(self, run: Run,
+                       answer: Answer) -> tuple[JobStatus | HttpProblem | TransportProblem, APIError | None]:
         if answer.status_code is None:
             return TransportProblem(answer.problem or ""), None
         if answer.problem is not None:  # an answer too large to read: nothing to learn from it
@@ -539,7 +542,8 @@ def _safe_name(request_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in request_id)[:100]
 
 
-def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str) -> tuple[list[dict], list[dict]]:
+def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str],
+                      me: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit), asking which owners still live.
 
     A row still ``submitting`` whose process is gone can never learn its request id: it becomes
