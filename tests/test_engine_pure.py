@@ -117,6 +117,17 @@ def test_one_reading_bounds_the_end_and_two_narrow_it():
     assert done_window([Observation(10.0, None), Observation(20.0, 0)]) is None
 
 
+def test_a_slow_answer_dates_its_reading_loosely():
+    assert done_window([Observation(30.0, 30, spread=0.0)]) == pytest.approx((100 * 30 / 31, 100.0))
+    lo, hi = done_window([Observation(30.0, 30, spread=1.5)])
+    assert lo == pytest.approx(100 * 28.5 / 31) and hi == pytest.approx(100 * 31.5 / 30)
+    # Two readings that agree only once each is dated within its round trip: then both are kept.
+    tight = done_window([Observation(30.0, 30), Observation(62.0, 60)])
+    assert tight == pytest.approx((100 * 62 / 61, 100 * 62 / 60))  # the older one dropped
+    loose = done_window([Observation(30.0, 30, 1.0), Observation(62.0, 60, 1.0)])
+    assert loose == pytest.approx((100 * 61 / 61, 100 * 31 / 30))  # each bounds one side
+
+
 def test_readings_that_disagree_drop_the_oldest():
     # Progress that is not linear from the submit (a queue first): the recent readings win.
     lo, hi = done_window([Observation(10.0, 50), Observation(50.0, 60), Observation(60.0, 70)])

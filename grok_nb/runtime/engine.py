@@ -334,7 +334,7 @@ class Engine:
                     rtt = (answer.received_at - answer.sent_at)
                     self._apply(run, observation, warned)
                     observations.append(Observation((answer.sent_at + answer.received_at) / 2 - job.accepted_at,
-                                                    observation.progress))
+                                                    observation.progress, rtt / 2))
                 else:
                     errors_in_a_row += 1
                     if isinstance(observation, HttpProblem) and observation.retry_after is not None:

@@ -105,10 +105,12 @@ class PriorBook:
 
 @dataclass(frozen=True)
 class Observation:
-    """One poll answer: seconds since the job was accepted, and the progress it reported (None if absent)."""
+    """One poll answer: seconds since the job was accepted, the progress it reported (None if absent), and
+    how far the server's moment may lie from ``t`` (half the round trip: a slow answer dates itself loosely)."""
 
     t: float
     progress: int | None
+    spread: float = 0.0
 
 
 def done_window(observations: Sequence[Observation]) -> tuple[float, float] | None:
@@ -126,7 +128,7 @@ def done_window(observations: Sequence[Observation]) -> tuple[float, float] | No
         p = ob.progress
         if p is None or not 0 < p < 99 or ob.t <= 0:
             continue
-        a, b = 100.0 * ob.t / (p + 1), 100.0 * ob.t / p
+        a, b = 100.0 * max(0.0, ob.t - ob.spread) / (p + 1), 100.0 * (ob.t + ob.spread) / p
         if used and (max(lo, a) > min(hi, b)):
             break
         lo, hi, used = max(lo, a), min(hi, b), used + 1
@@ -144,7 +146,8 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
     window = done_window(observations[:-1])
     if window is None or window[1] - window[0] > 2 * PRECISE_WINDOW * window[1]:
         return None
-    before, after = observations[-2].t, observations[-1].t
+    before = observations[-2].t - observations[-2].spread
+    after = observations[-1].t + observations[-1].spread
     # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
     lo, hi = max(1.0, before / window[1]), after / window[0]
     if not lo <= hi <= 3.0:  # not a steady pace (a queue, a pause): nothing to learn
@@ -179,7 +182,7 @@ def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, pol
     elif window is not None:
         lo, hi = window
         end_lo, end_hi = prior.tail_low * lo, prior.tail_high * hi
-        margin = 0.004 * end_hi + rtt  # a reading is dated to its round trip's middle, within rtt / 2
+        margin = 0.004 * end_hi  # the readings' spread is in the window; a poll reaches the server after it leaves
         if not held and hi - lo > PRECISE_WINDOW * hi:
             at = min(max(NEAR_END * lo, now), end_hi + margin)  # one more reading, before 99 %
         elif end_hi - max(end_lo, now) <= TAIL_WINDOW * end_hi:
