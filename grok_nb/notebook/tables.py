@@ -183,7 +183,7 @@ def thumbnail(path: Any, title: Any = None) -> str | None:
     """A small poster <img> of a cached MP4 (cut once per file, then cached); None without a readable video."""
     if _missing(path):
         return None
-    uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.25)
+    uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.1)  # a few frames in: past a fade from black
     if uri is None:
         return None
     tip = html.escape(str(title)[:200]) if not _missing(title) else ""
