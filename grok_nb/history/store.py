@@ -130,7 +130,7 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _since_utc(since: Any) -> Any:
-    import pandas as pd
+    import pandas as pd  # pandas: heavy, loaded only when runs are read as a DataFrame
 
     when = pd.Timestamp(since)
     return when.tz_localize(timezone.utc) if when.tzinfo is None else when.tz_convert(timezone.utc)
@@ -179,8 +179,8 @@ def run_filters(*, status: Any = None, kind: Any = None, tags: Any = None, since
 
 def _json_lists(values: Any) -> Any:
     """JSON list texts as lists, each distinct text decoded once (rows with the same text share one list)."""
-    import numpy as np
-    import pandas as pd
+    import numpy as np  # numpy, pandas: heavy, loaded only when runs are read as a DataFrame
+    import pandas as pd  # (the client alone never loads them)
 
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     decoded = np.empty(len(uniques) + 1, dtype=object)
@@ -191,7 +191,7 @@ def _json_lists(values: Any) -> Any:
 
 def runs_frame(columns: list[str], records: list[tuple[Any, ...]]) -> Any:
     """Rows of the runs table as a DataFrame with proper dtypes (UTC datetimes, floats), every step vectorized."""
-    import pandas as pd
+    import pandas as pd  # pandas: heavy, loaded only when runs are read as a DataFrame
 
     df = pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
     for col in _TIME_COLUMNS:
