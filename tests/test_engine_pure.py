@@ -197,9 +197,19 @@ def test_the_tail_at_99_percent_is_learned_from_finished_jobs_and_polled_once():
         counts.append(len(obs))
         assert latency <= obs[-1].t <= latency * 1.05  # done seen within 5 %, learning or not
     lo, hi = book.tail(key)
-    assert lo <= 1 / 0.9 <= hi and hi / lo - 1 < 0.03  # the tail pinned within 3 %
-    assert counts[0] >= 4 and sum(counts[1:]) / 5 <= 3  # the first job steps through the tail; later ones do not
+    assert lo <= 1 / 0.9 <= hi and hi / lo - 1 <= 0.06  # the tail pinned within 6 %
+    assert counts[0] >= 4 and sum(counts[-3:]) / 3 <= 3  # the first job steps through the tail; later ones do not
     assert book.prior(PriorBook.key("grok-imagine-video", "generate", "720p", 6)).tail_high == hi  # per model and kind
+
+
+def test_one_job_held_back_does_not_make_every_later_job_wait_as_long():
+    book = PriorBook(speed=1)
+    key = PriorBook.key("m", "generate", "480p", 6)
+    for _ in range(3):
+        book.learn_end(key, [Observation(40.0, 40), Observation(99.0, 99), Observation(101.0, 100)])
+    steady = book.tail(key)
+    book.learn_end(key, [Observation(40.0, 40), Observation(135.0, 99), Observation(138.0, 100)])  # a render lagged
+    assert book.tail(key) == steady and steady[1] < 1.04
 
 
 def test_a_job_without_a_tail_teaches_none():

@@ -61,7 +61,7 @@ class PriorBook:
     def __init__(self, speed: float = 1.0, keep: int = 50):
         self.speed = speed
         self._seen: dict[tuple[Any, ...], deque[float]] = defaultdict(lambda: deque(maxlen=keep))
-        self._tails: dict[tuple[Any, ...], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=20))
+        self._tails: dict[tuple[Any, ...], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=9))
 
     @staticmethod
     def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> tuple[Any, ...]:
@@ -80,16 +80,17 @@ class PriorBook:
             self._tails[key[:2]].append(bounds)
 
     def tail(self, key: tuple[Any, ...]) -> tuple[float, float] | None:
-        """The end as a multiple of the progress end, bounded by the recent jobs that agree; None before any."""
+        """The end as a multiple of the progress end: the (lower) median of recent jobs' bounds; None before any.
+
+        A median, not an intersection: one job held back (a render that lagged, a slow answer) must not
+        make every later job wait as long.
+        """
         seen = self._tails.get(key[:2])
         if not seen:
             return None
-        lo, hi = 0.0, math.inf
-        for a, b in reversed(seen):  # newest first; stop at the first that disagrees (the service changed pace)
-            if max(lo, a) > min(hi, b):
-                break
-            lo, hi = max(lo, a), min(hi, b)
-        return lo, hi
+        lows, highs = sorted(a for a, _ in seen), sorted(b for _, b in seen)
+        middle = (len(seen) - 1) // 2
+        return lows[middle], max(lows[middle], highs[middle])
 
     def prior(self, key: tuple[Any, ...]) -> LatencyPrior:
         """Learned bounds when there are enough samples, else the documented ones."""
@@ -150,7 +151,7 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
     after = observations[-1].t + observations[-1].spread
     # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
     lo, hi = max(1.0, before / window[1]), after / window[0]
-    if not lo <= hi <= 3.0:  # not a steady pace (a queue, a pause): nothing to learn
+    if not lo <= hi <= min(3.0, lo * (1 + 2 * TAIL_WINDOW)):  # not a steady pace, or not seen closely enough
         return None
     return lo, hi
 
