@@ -197,7 +197,7 @@ def test_the_tail_at_99_percent_is_learned_from_finished_jobs_and_polled_once():
         counts.append(len(obs))
         assert latency <= obs[-1].t <= latency * 1.05  # done seen within 5 %, learning or not
     lo, hi = book.tail(key)
-    assert lo <= 1 / 0.9 <= hi and hi / lo - 1 <= 0.06  # the tail pinned within 6 %
+    assert lo <= 1 / 0.9 <= hi and hi / lo - 1 <= 0.08  # the tail bounded within 8 % after six jobs
     assert counts[0] >= 4 and sum(counts[-3:]) / 3 <= 3  # the first job steps through the tail; later ones do not
     assert book.prior(PriorBook.key("grok-imagine-video", "generate", "720p", 6)).tail_high == hi  # per model and kind
 

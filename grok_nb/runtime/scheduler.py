@@ -151,7 +151,7 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
     after = observations[-1].t + observations[-1].spread
     # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
     lo, hi = max(1.0, before / window[1]), after / window[0]
-    if not lo <= hi <= min(3.0, lo * (1 + 2 * TAIL_WINDOW)):  # not a steady pace, or not seen closely enough
+    if not lo <= hi <= min(3.0, lo * (1 + 4 * TAIL_WINDOW)):  # not a steady pace, or not seen closely enough
         return None
     return lo, hi
 
