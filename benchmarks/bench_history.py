@@ -97,7 +97,7 @@ def build(home: Path, runs: int, *, users: int = 1, seed: int = 16, videos: int 
             "note": "keep this one" if rng.random() < 0.02 else None,
             "made_by": USERS[i % users], "owner": "bench:1", "winner": 1 if rng.random() < 0.01 else None,
         }
-        rows.append(tuple(row[c] for c in RUN_COLUMNS))
+        rows.append(tuple(row.get(c) for c in RUN_COLUMNS))  # columns later migrations added: NULL
     with sqlite3.connect(path) as conn:
         conn.executemany(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
                          rows)
