@@ -9,6 +9,9 @@ limit of 1 request/s (simulated time) switched on, each strategy with its own AP
 2. the official SDK's loop: the same, every 1 s;
 3. grok_nb: ``AsyncClient`` with its defaults (``wait=False`` handles, then await all).
 
+Like the simulator under load and the service, a job sits at 99 % for its last stretch: progress
+runs to 99 % over the first 90 % of its latency and holds there (``--tail``, a share of the latency).
+
 The videos are rendered small and silent (``render_scale``, ``generate_audio: false``): on two
 cores, full renders would finish after the drawn latencies and set the pace instead of them.
 
@@ -45,6 +48,8 @@ import numpy as np
 #: The documented latencies of a 6 s job, in real seconds (uniform in each range).
 DOCUMENTED_LATENCIES: dict[str, tuple[float, float]] = {"480p": (60.0, 180.0), "720p": (120.0, 300.0)}
 DURATION = 6
+#: The share of each job's latency spent at 99 % before it is done.
+TAIL = 0.1
 STRATEGIES = ("seed loop (5 s)", "SDK loop (1 s)", "grok_nb")
 _TICKS = {"seed loop (5 s)": 5.0, "SDK loop (1 s)": 1.0}
 _POLL_PATH = re.compile(r"/v1/videos/([0-9a-fA-F-]{36})")
@@ -52,15 +57,15 @@ _POLL_PATH = re.compile(r"/v1/videos/([0-9a-fA-F-]{36})")
 
 @dataclass(frozen=True)
 class Goal:
-    """Issue 6's goal for 24 jobs."""
+    """Issue 16's goal for 24 jobs that sit at 99 % for their last stretch (issue 6's was 4.5, 3 %, 10 %)."""
 
     max_429: int = 0
-    max_requests_per_job: float = 4.5
-    max_mean_lag: float = 0.03
-    max_p95_lag: float = 0.10
+    max_requests_per_job: float = 4.0
+    max_mean_lag: float = 0.02
+    max_p95_lag: float = 0.05
 
     def __str__(self) -> str:
-        return (f"goal (issue 6): {self.max_429} answers of 429, ≤ {self.max_requests_per_job:g} requests/job "
+        return (f"goal (issue 16): {self.max_429} answers of 429, ≤ {self.max_requests_per_job:g} requests/job "
                 f"incl. submit, mean lag ≤ {self.max_mean_lag:.0%}, p95 lag ≤ {self.max_p95_lag:.0%}")
 
 
@@ -232,16 +237,17 @@ def _result(sim: Any, strategy: str, key: str, jobs: int, report: dict) -> Strat
 
 def run_benchmark(jobs: int = 24, speed: float = 10.0, *, latency_ranges: dict | None = None,
                   strategies: tuple[str, ...] = STRATEGIES, seed: int = 6, render_scale: float = 0.1,
-                  timeout: float = 1800.0, progress: bool = True) -> list[StrategyResult]:
+                  timeout: float = 1800.0, progress: bool = True, tail: float = TAIL) -> list[StrategyResult]:
     """Run ``strategies`` side by side on a fresh simulator; one result per strategy.
 
     ``progress=False``: the simulator's pending answers carry no ``progress`` (as the docs allow).
+    ``tail``: the share of each job's latency spent at 99 % before it is done.
     """
     from grok_nb.simulator import SimulatorConfig, SimulatorServer
 
     config = SimulatorConfig(speed=speed, seed=seed, latency_ranges=latency_ranges or DOCUMENTED_LATENCIES,
                              render_scale=render_scale, enforce_rate_limit=True, rate_limit=1.0,
-                             omit_progress=not progress)
+                             omit_progress=not progress, progress_tail=tail)
     keys = {s: f"bench-{i}-{os.urandom(6).hex()}" for i, s in enumerate(strategies)}
     with SimulatorServer(config) as server:
         procs = {}
@@ -260,6 +266,86 @@ def run_benchmark(jobs: int = 24, speed: float = 10.0, *, latency_ranges: dict |
             report = json.loads(out.strip().splitlines()[-1])
             results.append(_result(server.simulator, strategy, keys[strategy], jobs, report))
     return results
+
+
+def planner_model(tail: float = TAIL, jobs: int = 24, seed: int = 6) -> tuple[float, float, float]:
+    """The planner alone, on a modelled clock (no HTTP, no machine in the way): requests/job, mean and p95 lag.
+
+    Jobs as in the benchmark (submitted one a second, 480p/720p alternating, uniform latencies), progress
+    running to 99 % over the first ``1 - tail`` of each job; each planned poll is asked again when due.
+    """
+    import heapq
+    import random
+
+    from grok_nb.jobs.policy import PollPolicy
+    from grok_nb.runtime.scheduler import Observation, PriorBook, plan_next_poll
+
+    rng, policy, book = random.Random(seed), PollPolicy(), PriorBook(1.0)
+    plan = [(float(i), rng.uniform(*DOCUMENTED_LATENCIES[res]), PriorBook.key("m", "generate", res, DURATION))
+            for i, res in enumerate(job_plan(jobs))]
+    seen: list[list[Observation]] = [[] for _ in plan]
+    polls, lags, asked = [0] * jobs, [], [False] * jobs
+    heap = [(start + plan_next_poll([], book.prior(key), policy, 0.0), j) for j, (start, _, key) in enumerate(plan)]
+    heapq.heapify(heap)
+    while heap:
+        due, j = heapq.heappop(heap)
+        start, latency, key = plan[j]
+        t, obs = due - start, seen[j]
+        if not asked[j]:  # the scheduler asks a due poll again: a finished job may have taught the planner
+            asked[j] = True
+            later = plan_next_poll(obs, book.prior(key), policy, obs[-1].t if obs else 0.0)
+            if later > t + 1e-9:
+                heapq.heappush(heap, (start + later, j))
+                continue
+        asked[j], polls[j] = False, polls[j] + 1
+        if t >= latency:
+            obs.append(Observation(t, 100))
+            book.learn_end(key, obs)
+            lags.append((t - latency) / latency)
+            continue
+        obs.append(Observation(t, min(99, int(100 * t / (latency * (1 - tail))))))
+        heapq.heappush(heap, (start + plan_next_poll(obs, book.prior(key), policy, t), j))
+    return 1 + float(np.mean(polls)), float(np.mean(lags)), float(np.percentile(lags, 95))
+
+
+def grid_latencies(speed: float = 30.0, seed: int = 16) -> list[dict[str, Any]]:
+    """Notebook 02's grid (3 prompts × 480p/720p × 2 s/4 s, full-size renders) on a simulator at ``speed``.
+
+    One row per tile in grid order: the latency the simulator modelled for it and when it was ready
+    (latency over and render finished), in wall seconds after its submit.
+    """
+    from grok_nb.simulator import SimulatorConfig
+    from grok_nb.simulator.state import Simulator
+
+    sim = Simulator(SimulatorConfig(speed=speed, seed=seed, enforce_rate_limit=False))
+    try:
+        sim.pool  # noqa: B018 - start the render workers before the clock starts, as a running simulator has them
+        ids = [sim.submit("generate", {"prompt": f"{prompt} [{i}]", "resolution": res, "duration": dur})
+               for i, (prompt, res, dur) in enumerate(
+                   (p, r, d) for p in ("A fox", "A boat", "Clouds") for r in ("480p", "720p") for d in (2, 4))]
+        jobs = [sim.jobs[i] for i in ids]
+        for job in jobs:
+            assert job.future is not None
+            job.future.result(timeout=600)
+        return [{"tile": n + 1, "resolution": job.resolution, "duration": job.render_payload["seconds"],
+                 "modelled_s": job.latency, "ready_s": (job.ready_at or 0.0) - job.created}
+                for n, job in enumerate(jobs)]
+    finally:
+        sim.close()
+
+
+def grid_table(rows: list[dict[str, Any]]) -> str:
+    """The grid's latencies as a Markdown table, and how they follow the model rather than the grid order."""
+    lines = ["| tile | resolution | duration | modelled latency | ready after |", "|---|---|---|---|---|"]
+    lines += [f"| {r['tile']} | {r['resolution']} | {r['duration']:g} s | {r['modelled_s']:.2f} s "
+              f"| {r['ready_s']:.2f} s |" for r in rows]
+    ready = np.array([r["ready_s"] for r in rows])
+    late = ready - np.array([r["modelled_s"] for r in rows])
+    order = np.corrcoef(np.arange(len(rows)), ready)[0, 1]
+    model = np.corrcoef([r["modelled_s"] for r in rows], ready)[0, 1]
+    lines.append(f"\nready after modelled latency: mean {late.mean():+.2f} s, max {late.max():+.2f} s; "
+                 f"correlation of ready time with grid order {order:+.2f}, with modelled latency {model:+.2f}")
+    return "\n".join(lines)
 
 
 def _pythonpath() -> str:
@@ -296,11 +382,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true",
                         help="also run the jobs with answers that carry no progress (grok_nb before its scheduler: "
                              "11.7 requests/job, mean lag 5.6 %%, p95 14.9 %%)")
+    parser.add_argument("--tail", type=float, default=TAIL,
+                        help="share of each job's latency spent at 99 %% before done (default %(default)s)")
+    parser.add_argument("--only", choices=STRATEGIES, action="append",
+                        help="run only this strategy (repeatable); on a busy machine the naive loops' hundreds of "
+                             "requests a second starve the others")
+    parser.add_argument("--model", action="store_true",
+                        help="only the planner on a modelled clock: tails 0, 10 %%, 20 %%, eight seeds each")
+    parser.add_argument("--grid", action="store_true",
+                        help="only the simulator's latencies for notebook 02's 12-tile grid at speed 30")
     parser.add_argument("--worker", choices=STRATEGIES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args)
+        return
+    if args.grid:
+        print(grid_table(grid_latencies()))
+        return
+    if args.model:
+        print("| tail at 99 % | jobs | requests/job | mean lag | p95 lag |\n|---|---|---|---|---|")
+        for tail in (0.0, 0.1, 0.2):
+            runs = np.array([planner_model(tail, args.jobs, seed) for seed in range(8)])
+            req, mean, p95 = runs.mean(axis=0)
+            print(f"| {tail:.0%} | {args.jobs} | {req:.2f} | {mean:.1%} | {p95:.1%} |")
         return
     runs = [(args.jobs, args.speed or 10.0)]
     if args.sweep:
@@ -309,17 +414,18 @@ def main(argv: list[str] | None = None) -> None:
         runs.append((200, args.speed or 2.0))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; latencies of {DURATION} s jobs: "
           + ", ".join(f"{res} {lo:g}–{hi:g} s" for res, (lo, hi) in DOCUMENTED_LATENCIES.items())
-          + "; 1 request/s per key", flush=True)
+          + f"; 1 request/s per key; the last {args.tail:.0%} of each job at 99 %", flush=True)
     for jobs, speed in runs:
         started = time.monotonic()
-        results = run_benchmark(jobs, speed)
+        results = run_benchmark(jobs, speed, tail=args.tail, strategies=tuple(args.only or STRATEGIES))
         print(f"\n{jobs} jobs, speed ×{speed:g} ({time.monotonic() - started:.0f} s):")
         print(table(results))
         print(GOAL)
         print(verdict(results), flush=True)
     if args.no_progress:
         started = time.monotonic()
-        results = run_benchmark(args.jobs, args.speed or 10.0, progress=False)
+        results = run_benchmark(args.jobs, args.speed or 10.0, progress=False, tail=args.tail,
+                                strategies=tuple(args.only or STRATEGIES))
         print(f"\n{args.jobs} jobs without progress in the answers, speed ×{args.speed or 10.0:g} "
               f"({time.monotonic() - started:.0f} s):")
         print(table(results), flush=True)

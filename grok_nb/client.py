@@ -164,10 +164,10 @@ class AsyncClient:
         return (f"<{type(self).__name__} backend={self.backend} base_url={redact_url(self.base_url)} "
                 f"api_key={'set' if self._backend.api_key else 'none'} home={self.home}{budget}>")
 
-    def history(self) -> Any:
-        """Every run so far, as a pandas DataFrame (one row per run)."""
+    def history(self, **filters: Any) -> Any:
+        """Every run (or those passing status, kind, tags, text, since, made_by), one row each, oldest first."""
         self._engine.writer.flush()
-        return self.store.dataframe()
+        return self.store.dataframe(**filters)
 
     def estimate_cost(self, *args: Any, kind: str = "generate", **kwargs: Any) -> CostEstimate:
         """The price of a job before anything is sent; takes the arguments of generate/edit/extend."""
@@ -634,9 +634,9 @@ class Client:
     def _backend(self) -> Backend:
         return self._async._backend
 
-    def history(self) -> Any:
-        """Every run so far, as a pandas DataFrame (one row per run)."""
-        return self._async.history()
+    def history(self, **filters: Any) -> Any:
+        """Every run (or those passing status, kind, tags, text, since, made_by), one row each, oldest first."""
+        return self._async.history(**filters)
 
     def estimate_cost(self, *args: Any, kind: str = "generate", **kwargs: Any) -> CostEstimate:
         """The price of a job before anything is sent; takes the arguments of generate/edit/extend."""

@@ -55,7 +55,8 @@ def test_the_done_detector_leaves_the_answer_readable(sim):
         detector = bench.DoneDetector()
         async with httpx.AsyncClient(base_url=sim.url, transport=detector,
                                      headers={"Authorization": "Bearer k"}) as http:
-            request_id = (await http.post("/v1/videos/generations", json={"prompt": "detect", "duration": 1})).json()["request_id"]
+            submitted = await http.post("/v1/videos/generations", json={"prompt": "detect", "duration": 1})
+            request_id = submitted.json()["request_id"]
             while True:
                 answer = await http.get(f"/v1/videos/{request_id}")
                 if answer.json()["status"] == "done":  # the body the detector read, read again
@@ -81,3 +82,9 @@ def test_the_harness_runs_three_strategies_side_by_side():
     text = bench.table(results)
     assert text.count("\n") == 1 + len(results) and "grok_nb" in text
     assert bench.verdict(results).startswith("grok_nb")
+
+
+def test_the_planner_model_runs_every_job_to_done():
+    bench = _harness()
+    requests, mean_lag, p95_lag = bench.planner_model(tail=0.1, jobs=6, seed=1)
+    assert 2.0 <= requests <= 12.0 and 0.0 <= mean_lag <= p95_lag  # a smoke test: the goal is the benchmark's

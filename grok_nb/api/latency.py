@@ -22,12 +22,18 @@ DEFAULT_SECONDS = 6.0
 
 @dataclass(frozen=True)
 class LatencyPrior:
-    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock."""
+    """What a job's latency (submit → done) is expected to be, in seconds of the server's clock.
+
+    ``tail_low``..``tail_high`` bound the job's end as a multiple of the moment its progress would
+    reach 100 % (1.0: done as progress runs out; more when the service holds at 99 % for a last stretch).
+    """
 
     low: float
     typical: float
     high: float
     source: str = "documented"
+    tail_low: float = 1.0
+    tail_high: float = 1.0
 
 
 def typical_latency_s(kind: str, seconds: float | None, resolution: str | None, *, has_image: bool = False,

@@ -106,6 +106,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN lease_until DOUBLE PRECISION
     """,
+    # 9: the history's filters read by index (status and created_at have theirs): kind, who made a run
+    """
+    CREATE INDEX runs_kind ON runs(kind);
+    CREATE INDEX runs_made_by ON runs(made_by)
+    """,
 )
 
 

@@ -43,8 +43,10 @@ class _Tx:
         return [dict(r) for r in self.conn.execute(sql, params)]
 
     def table(self, sql: str, params: Any = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        cur = self.conn.execute(sql, params)
-        return [d[0] for d in cur.description], [tuple(r) for r in cur]
+        cur = self.conn.cursor()
+        cur.row_factory = None  # plain tuples from C: no Python call per row
+        cur.execute(sql, params)
+        return [d[0] for d in cur.description], cur.fetchall()
 
 
 class SQLiteEngine:

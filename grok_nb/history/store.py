@@ -44,29 +44,87 @@ log = logging.getLogger("grok_nb")
 #: at once (its process is gone); one on another machine when it runs out.
 LEASE_S = 10 * 60.0
 
-__all__ = ["EXCHANGE_COLUMNS", "MIGRATIONS", "POSTGRES_VARIANTS", "RUN_COLUMNS", "HistoryError", "RunStore",
-           "filter_runs", "history_location", "open_store", "utcnow"]
+__all__ = ["EXCHANGE_COLUMNS", "MIGRATIONS", "POSTGRES_VARIANTS", "RUN_COLUMNS", "SORT_SQL", "HistoryError", "RunStore",
+           "filter_runs", "history_location", "open_store", "run_filters", "runs_frame", "utcnow"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _since_utc(since: Any) -> Any:
+    import pandas as pd  # optional heavy dependency: pandas (loaded only when runs are read as a DataFrame)
+
+    when = pd.Timestamp(since)
+    return when.tz_localize(timezone.utc) if when.tzinfo is None else when.tz_convert(timezone.utc)
 
 
 def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | None = None,
                 tags: Any = None, since: Any = None) -> Any:
     """Rows of a history DataFrame matching status/kind/tags (a value or a list), text in the prompt, a start time."""
-    import pandas as pd  # optional heavy dependency: pandas (loaded only when a DataFrame is asked for)
-
-    def as_list(value: Any) -> list[Any]:
-        return [value] if isinstance(value, str) else list(value)
-
     if status is not None:
-        df = df[df["status"].isin(as_list(status))]
+        df = df[df["status"].isin(_as_list(status))]
     if kind is not None:
-        df = df[df["kind"].isin(as_list(kind))]
+        df = df[df["kind"].isin(_as_list(kind))]
     if text:
         df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
-    for tag in as_list(tags or []):
-        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts)]
+    for tag in _as_list(tags or []):
+        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts).astype(bool)]  # bool even when empty
     if since is not None:
-        when = pd.Timestamp(since)
-        df = df[df["created_at"] >= (when.tz_localize(timezone.utc) if when.tzinfo is None else when)]
+        df = df[df["created_at"] >= _since_utc(since)]
+    return df
+
+
+def run_filters(*, status: Any = None, kind: Any = None, tags: Any = None, since: Any = None,
+                made_by: Any = None) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (SQLite and PostgreSQL alike, on indexed columns) and its parameters for these filters.
+
+    Tags are matched on the stored JSON text, a superset that ``filter_runs`` makes exact.
+    """
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for column, value in (("status", status), ("kind", kind), ("made_by", made_by)):
+        if value is None:
+            continue
+        wanted = _as_list(value)
+        names = [f"{column}{i}" for i in range(len(wanted))]
+        params.update(zip(names, wanted, strict=True))
+        clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+    for i, tag in enumerate(_as_list(tags or [])):
+        text = json.dumps(str(tag)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params[f"tag{i}"] = f"%{text}%"
+        clauses.append(f"tags LIKE :tag{i} ESCAPE '\\'")
+    if since is not None:
+        params["since"] = _since_utc(since).isoformat(timespec="microseconds")
+        clauses.append("created_at >= :since")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _json_lists(values: Any) -> Any:
+    """JSON list texts as lists, each distinct text decoded once (rows with the same text share one list)."""
+    import pandas as pd  # optional heavy dependency: pandas (loaded only when runs are read as a DataFrame)
+
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    decoded = pd.Series([json.loads(u) if u else [] for u in uniques] + [[]], dtype=object)  # last: NULL, no tags
+    return decoded.take(codes).set_axis(values.index)  # code -1 (NULL) picks the last
+
+
+def runs_frame(columns: list[str], records: list[tuple[Any, ...]]) -> Any:
+    """Rows of the runs table as a DataFrame with proper dtypes (UTC datetimes, floats), every step vectorized."""
+    import pandas as pd  # optional heavy dependency: pandas (loaded only when runs are read as a DataFrame)
+
+    df = pd.DataFrame.from_records(records, columns=columns, coerce_float=True)
+    for col in TIME_COLUMNS:
+        df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
+    for col in FLOAT_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    for col in ("progress", "rating"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
+    df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
+    df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
+    for col in JSON_COLUMNS:
+        df[col] = _json_lists(df[col])
     return df
 
 
@@ -357,28 +415,76 @@ class RunStore:
     def exchanges(self, run_id: str) -> list[dict[str, Any]]:
         """The HTTP exchanges of one run, in order."""
         with self._db.transaction() as tx:
-            return tx.fetchall("SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
-                               "WHERE run_id = :run_id ORDER BY id", {"run_id": run_id})
+            rows: list[dict[str, Any]] = tx.fetchall(
+                "SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
+                "WHERE run_id = :run_id ORDER BY id",
+                {"run_id": run_id})
+        return rows
 
-    def dataframe(self) -> Any:
-        """The history as a pandas DataFrame with proper dtypes (UTC datetimes, floats)."""
-        import pandas as pd  # optional heavy dependency: pandas (loaded only when a DataFrame is asked for)
+    def dataframe(self, *, status: Any = None, kind: Any = None, text: str | None = None, tags: Any = None,
+                  since: Any = None, made_by: Any = None) -> Any:
+        """The history (or the runs that pass the filters) as a pandas DataFrame with proper dtypes, oldest first.
 
+        ``status``, ``kind``, ``made_by`` (a value or a list), ``tags`` (all of them) and ``since`` are
+        applied in SQL, on indexes; ``text`` (in the prompt, any case) on the rows that come back.
+        """
+        where, params = run_filters(status=status, kind=kind, tags=tags, since=since, made_by=made_by)
         with self._db.transaction() as tx:
-            columns, records = tx.table("SELECT * FROM runs ORDER BY created_at")
-        df = pd.DataFrame.from_records(records, columns=columns)
-        for col in TIME_COLUMNS:
-            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
-        for col in FLOAT_COLUMNS:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        for col in ("progress", "rating"):
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
-        df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
-        df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
-        df["generate_audio"] = df["generate_audio"].map({1: True, 0: False}).astype("boolean")
-        for col in JSON_COLUMNS:
-            df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) and v else [])
+            columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY created_at", params)
+        df = runs_frame(columns, records)
+        if text or tags:
+            df = filter_runs(df, text=text, tags=tags).reset_index(drop=True)
         return df
+
+    def count(self, **filters: Any) -> int:
+        """How many runs pass the filters of ``run_filters`` (and ``text``), counted in SQL."""
+        where, params = self._where(filters)
+        with self._db.transaction() as tx:
+            row = tx.fetchone(f"SELECT COUNT(*) AS n FROM runs{where}", params)
+        return int(row["n"]) if row else 0
+
+    def page(self, *, sort: str = "newest", offset: int = 0, limit: int = 100, **filters: Any) -> Any:
+        """One page of the runs that pass the filters, sorted in SQL (a SORT_SQL key): what a browser shows."""
+        where, params = self._where(filters)
+        order = SORT_SQL.get(sort, SORT_SQL["newest"])
+        params.update(_limit=max(0, int(limit)), _offset=max(0, int(offset)))
+        with self._db.transaction() as tx:
+            columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY {order} LIMIT :_limit OFFSET :_offset",
+                                        params)
+        return runs_frame(columns, records)
+
+    def facets(self) -> dict[str, Any]:
+        """The values the filters can take (statuses, kinds, tags) and how many people made runs, from SQL."""
+        with self._db.transaction() as tx:
+            statuses = [r["v"] for r in tx.fetchall("SELECT DISTINCT status AS v FROM runs WHERE status IS NOT NULL")]
+            kinds = [r["v"] for r in tx.fetchall("SELECT DISTINCT kind AS v FROM runs WHERE kind IS NOT NULL")]
+            tag_texts = [r["v"] for r in tx.fetchall("SELECT DISTINCT tags AS v FROM runs WHERE tags IS NOT NULL")]
+            makers = tx.fetchone("SELECT COUNT(DISTINCT made_by) AS n FROM runs")
+        tags = {t for text in tag_texts if text for t in json.loads(text)}
+        return {"status": sorted(statuses), "kind": sorted(kinds), "tags": sorted(tags),
+                "makers": int(makers["n"]) if makers else 0}
+
+    def _where(self, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        filters = dict(filters)
+        text = filters.pop("text", None)
+        where, params = run_filters(**filters)
+        if text:
+            # Any case: LIKE is case-blind in SQLite (ASCII letters), ILIKE in PostgreSQL.
+            like = "ILIKE" if self.dialect == "postgresql" else "LIKE"
+            params["_text"] = "%" + str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where += (" AND " if where else " WHERE ") + f"prompt {like} :_text ESCAPE '\\'"
+        return where, params
+
+
+#: The browser's sort choices as SQL (unknown values last, then oldest first), the same in SQLite and PostgreSQL.
+SORT_SQL: dict[str, str] = {
+    "newest": "created_at DESC", "oldest": "created_at ASC",
+    "cost": "(COALESCE(cost_actual_usd, cost_estimated_usd) IS NULL), COALESCE(cost_actual_usd, cost_estimated_usd) "
+            "DESC, created_at ASC",
+    "latency": "(latency_s IS NULL), latency_s DESC, created_at ASC",
+    "rating": "(rating IS NULL), rating DESC, created_at ASC",
+    "duration": "(video_duration IS NULL), video_duration DESC, created_at ASC",
+}
 
 
 def _store_failed(exc: BaseException) -> bool:

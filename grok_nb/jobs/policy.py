@@ -27,7 +27,7 @@ class PollPolicy:
     growth: float = 1.1  # ``poll_delay``'s fixed schedule, used when no planned time is given
     deadline: float = 15 * 60.0
     lag_target: float = 0.04  # without progress, poll again after this share of the time waited so far
-    first_poll_share: float = 0.5  # the first poll comes at this share of the fastest expected latency
+    first_poll_share: float = 0.8  # the first poll comes at this share of the fastest expected latency
     retry_base: float = 1.0
     retry_max: float = 30.0
     jitter: float = 0.25

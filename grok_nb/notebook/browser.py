@@ -43,6 +43,8 @@ RATING_CHOICES = (("–", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★
 RATING_TIPS = ("no rating", "1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 #: How often the browser looks for new runs (seconds); the look itself is a file stat for SQLite.
 POLL_S = 1.0
+#: Rows in the list at a time: the history is paged, sorted and filtered in SQL, and only the page is sent.
+PAGE_SIZE = 100
 STYLE = f"""<style>
 .grok-browser {{ color: {TEXT_CSS}; }}
 .grok-runs select, .grok-browser-head {{ font-family: var(--jp-code-font-family, monospace);
@@ -139,13 +141,16 @@ class HistoryBrowser:
 
     def __init__(self, *, on_select: Callable[[tuple[str, ...]], Any] | None = None,
                  on_save: Callable[[list[tuple[str, int | None, str | None]]], Any] | None = None,
-                 on_close: Callable[[], Any] | None = None):
+                 on_close: Callable[[], Any] | None = None,
+                 on_query: Callable[[dict[str, Any]], Any] | None = None):
         self._on_select_intent = on_select
+        self._on_query_intent = on_query
         self._on_save_intent = on_save
         self._on_close_intent = on_close
         self.feed: Any = None  # the HistoryFeed that fills this view, when there is one
         self._lock = threading.RLock()
-        self._df: Any = None
+        self._whole: Any = None  # a whole history handed in without a feed: filtered, sorted and paged here
+        self._page: Any = None  # the page of runs the list shows
         self.tiles: dict[str, Tile] = {}
         self._uid = uuid.uuid4().hex[:10]
         narrow = {"description_width": "initial"}
@@ -160,6 +165,12 @@ class HistoryBrowser:
         self.sort = W.Dropdown(options=list(SORTS), value="newest", description="sort", style=narrow,
                                layout=W.Layout(width="150px"))
         self.count = W.HTML()
+        self.prev = W.Button(description="◀", tooltip="newer page", layout=W.Layout(width="36px"))
+        self.next = W.Button(description="▶", tooltip="next page", layout=W.Layout(width="36px"))
+        self.offset = 0
+        self.total = 0  # runs that pass the filters
+        self.all_runs = 0
+        self._who: str | None = None
         self.head = W.HTML()
         self.runs = W.SelectMultiple(rows=10)
         self.players = W.HBox(layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
@@ -174,7 +185,9 @@ class HistoryBrowser:
                        (self.players, "grok-compare-players"), (self.save, "grok-save"),
                        (self.message, "grok-browser-message")):
             w.add_class(cls)
-        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.count],
+        self.prev.add_class("grok-page-prev")
+        self.next.add_class("grok-page-next")
+        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.prev, self.next, self.count],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
         # A narrow notebook scrolls the list sideways, its header with it, rather than cutting the rows.
         listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow="auto hidden", width="100%"))
@@ -187,6 +200,8 @@ class HistoryBrowser:
             w.observe(self._on_filter, names="value")
         self.runs.observe(self._on_select, names="value")
         self.save.on_click(self._on_save)
+        self.prev.on_click(lambda _b: self._turn_page(-1))
+        self.next.on_click(lambda _b: self._turn_page(+1))
 
     # -- display --------------------------------------------------------------------------------
     def outputs(self) -> list[dict[str, Any]]:
@@ -206,14 +221,15 @@ class HistoryBrowser:
         """The runs the browser shows, as a plain table: what a saved notebook, nbconvert or GitHub display."""
         with self._lock:
             df = self.frame()
-        who = who_column(df)
+            total = self.total
+        who = self._who
         cols = ["created_at", "kind", "status", "resolution", "video_duration", "latency_s", "cost_actual_usd",
                 "rating", "note", "prompt", "request_id"]
         if who:
             cols.insert(1, who)
         cols = [c for c in cols if c in df.columns and (c != "note" or df["note"].notna().any())]
-        more = f", the first {limit} shown" if len(df) > limit else ""
-        caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {len(df)} runs "
+        more = f", the first {min(limit, len(df))} shown" if total > min(limit, len(df)) else ""
+        caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {total} runs "
                    f"(sorted by {self.sort.value}{more}); run the cell for the live browser")
         uid = self._uid
         # :has() rules scoped to this cell's outputs and this browser (Chromium ≥ 105, Firefox ≥ 121, Safari ≥ 15.4).
@@ -225,27 +241,51 @@ class HistoryBrowser:
                 f"{tables.table_html(df.head(limit), cols, caption=caption)}</div>")
 
     # -- data -----------------------------------------------------------------------------------
-    def frame(self) -> Any:
-        """The history rows that pass the filters, sorted."""
+    def filters(self) -> dict[str, Any]:
+        """The chosen filters, as the store's queries take them."""
         def chosen(dropdown: W.Dropdown) -> str | None:
             return None if dropdown.value in (None, "all") else dropdown.value
 
-        df = self._df
-        if df is None:
-            return None
-        df = filter_runs(df, status=chosen(self.status), kind=chosen(self.kind), text=self.search.value,
-                         tags=chosen(self.tag))
-        return sorted_runs(df, self.sort.value)
+        return {"status": chosen(self.status), "kind": chosen(self.kind), "text": self.search.value or None,
+                "tags": chosen(self.tag)}
 
-    def show_history(self, df: Any) -> bool:
-        """Draw the history (a DataFrame from the store): filter choices and rows; filters, selection and
-        players stay. True when the list of runs changed."""
+    def query(self) -> dict[str, Any]:
+        """What the list asks of the history: the filters, the sort and the page."""
+        return {"sort": self.sort.value, "offset": self.offset, "limit": PAGE_SIZE, **self.filters()}
+
+    def frame(self) -> Any:
+        """The page of runs the list shows (filtered, sorted and paged in SQL by the feed)."""
+        return self._page
+
+    def show_history(self, df: Any, *, total: int | None = None, all_runs: int | None = None,
+                     facets: dict[str, Any] | None = None) -> bool:
+        """Draw a page of the history (a DataFrame from the store) with how many runs pass the filters, how many
+        there are and the filters' choices; without ``facets``, ``df`` is the whole history and is filtered, sorted
+        and paged here. Filters, page, selection and players stay. True when the list of runs changed."""
         with self._lock:
             before = self.runs.options
-            self._df = df
-            _set_choices(self.status, df["status"].dropna().unique().tolist())
-            _set_choices(self.kind, df["kind"].dropna().unique().tolist())
-            _set_choices(self.tag, {t for tags in df["tags"] for t in tags})
+            if facets is None:
+                self._whole = df
+                facets = {"status": df["status"].dropna().unique().tolist(),
+                          "kind": df["kind"].dropna().unique().tolist(),
+                          "tags": {t for tags in df["tags"] for t in tags},
+                          "makers": 2 if who_column(df) else 1}
+            else:
+                self._whole = None
+                self._page = df
+                self.total = len(df) if total is None else int(total)
+                self.all_runs = self.total if all_runs is None else int(all_runs)
+            self._quiet_filters = True  # new choices keep the current ones: no query of their own
+            try:
+                _set_choices(self.status, facets["status"])
+                _set_choices(self.kind, facets["kind"])
+                _set_choices(self.tag, facets["tags"])
+            finally:
+                self._quiet_filters = False
+            self._who = (who_column(self._whole) if self._whole is not None
+                         else "made_by" if facets["makers"] > 1 else None)  # only when more than one person did
+            self._fill()
+            return bool(self.runs.options != before)
             self._fill()
             return bool(self.runs.options != before)
 
@@ -262,14 +302,26 @@ class HistoryBrowser:
 
     # -- list -----------------------------------------------------------------------------------
     def _fill(self) -> None:
-        df = self.frame()
-        who = who_column(self._df if self._df is not None else df)
+        if self._whole is not None:  # no feed: this view filters, sorts and pages the history it holds
+            f = self.filters()
+            df = sorted_runs(filter_runs(self._whole, status=f["status"], kind=f["kind"], text=f["text"],
+                                         tags=f["tags"]), self.sort.value)
+            self.total, self.all_runs = len(df), len(self._whole)
+            self.offset = _clamped(self.offset, self.total)
+            self._page = df.iloc[self.offset:self.offset + PAGE_SIZE]
+        df = self._page
+        if df is None:
+            return
+        who = self._who
         options = [(row_label(row, who), row["run_id"]) for row in df.to_dict("records")]
         head = header_label(self.sort.value, who)
         self.head.value = f"<div>{html.escape(head)}</div>"
-        total = len(self._df) if self._df is not None else len(df)
+        shown = f"{self.offset + 1:,}–{self.offset + len(df):,} of " if self.total > len(df) else ""
+        of_all = f" (of {self.all_runs:,})" if self.all_runs != self.total else ""
         self.count.value = (f'<span style="color:{MUTED_CSS};font-size:12px;margin-left:8px">'
-                            f"{len(df)} of {total} runs · live</span>")
+                            f"{shown}{self.total:,} runs{of_all} · live</span>")
+        self.prev.disabled = self.offset == 0
+        self.next.disabled = self.offset + len(df) >= self.total
         if options == list(self.runs.options):
             return
         self.runs.rows = max(4, min(10, len(options)))  # no tall empty list for a short history
@@ -282,11 +334,27 @@ class HistoryBrowser:
             self._quiet = False
         self._show(keep)
 
+    def _turn_page(self, step: int) -> None:
+        with self.log, self._lock:
+            self.offset = max(0, self.offset + step * PAGE_SIZE)
+            self._ask()
+
+    def _ask(self) -> None:
+        """Redraw for the current filters, sort and page: the feed answers with ``show_history``."""
+        if self._whole is None and self._on_query_intent is not None:
+            self._on_query_intent(self.query())
+        else:
+            self._fill()
+
     _quiet = False
+    _quiet_filters = False
 
     def _on_filter(self, _change: Any) -> None:
         with self.log, self._lock:
-            self._fill()
+            if self._quiet_filters:  # the choices were redrawn, not chosen
+                return
+            self.offset = 0  # a new filter or sort starts at its first page
+            self._ask()
 
     def _on_select(self, change: Any) -> None:
         with self.log, self._lock:
@@ -356,14 +424,32 @@ class HistoryFeed:
         self.store = store
         self._media = media
         self._stop = threading.Event()
-        self.view = HistoryBrowser(on_select=self.select, on_save=self.save, on_close=self.close)
+        self.view = HistoryBrowser(on_select=self.select, on_save=self.save, on_close=self.close,
+                                   on_query=self.query)
         self.view.feed = self
         self._signature = _store_signature(store)  # taken before reading: a write in between shows next time
-        self.view.show_history(store.dataframe())
+        self.refresh()
         self._thread: threading.Thread | None = None
         if live:
             self._thread = threading.Thread(target=self._watch, args=(poll_s,), name="grok-nb-browser", daemon=True)
             self._thread.start()
+
+    def refresh(self) -> bool:
+        """Show the view's page of the history, filtered, sorted and paged in SQL, with the filters' choices;
+        True if the list of runs changed."""
+        return self.query(self.view.query())
+
+    def query(self, asked: dict[str, Any]) -> bool:
+        """The view asked for a page (filters, sort, offset, limit): read it in SQL and hand it over."""
+        asked = dict(asked)
+        sort, offset, limit = asked.pop("sort"), int(asked.pop("offset")), int(asked.pop("limit"))
+        facets = self.store.facets()
+        all_runs = self.store.count()
+        total = self.store.count(**asked)
+        offset = _clamped(offset, total, limit)
+        self.view.offset = offset
+        page = self.store.page(sort=sort, offset=offset, limit=limit, **asked)
+        return self.view.show_history(page, total=total, all_runs=all_runs, facets=facets)
 
     def select(self, run_ids: tuple[str, ...]) -> None:
         """The view chose runs: hand it their rows and videos."""
@@ -377,14 +463,14 @@ class HistoryFeed:
         n = len(items)
         self.view.say(f"saved {n} run{'s' if n != 1 else ''}", "ok")
         self._signature = _store_signature(self.store)
-        self.view.show_history(self.store.dataframe())
+        self.refresh()
 
     def poll_once(self) -> bool:
         """Show the history again if it changed since the last look; True if the list of runs changed."""
         signature = _store_signature(self.store)
         if signature is not None and signature == self._signature:
             return False
-        changed = self.view.show_history(self.store.dataframe())  # a changed row redraws the chosen runs too
+        changed = self.refresh()  # a changed row redraws the chosen runs too
         self._signature = signature  # only once shown: a look that failed is tried again
         return changed
 
@@ -400,6 +486,11 @@ class HistoryFeed:
     def close(self) -> None:
         """Stop watching the history."""
         self._stop.set()
+
+
+def _clamped(offset: int, total: int, size: int = PAGE_SIZE) -> int:
+    """The offset of a page that exists: at most the last page's start."""
+    return max(0, min(offset, (max(0, total - 1) // size) * size))
 
 
 def _set_choices(dropdown: W.Dropdown, values: Any) -> None:

@@ -15,7 +15,6 @@ from ..api.batch import BEST_EFFORT_NOTE as BATCH_NOTE
 from ..api.pricing import CostEstimate
 from ..client import Client
 from ..errors import ConfirmationRequired, ValidationError
-from ..history.store import filter_runs
 from ..jobs.results import JobHandle, Run
 from . import plots
 from .browser import HistoryBrowser, HistoryFeed
@@ -225,7 +224,7 @@ class Studio:
                 since: Any = None) -> HistoryFrame:
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
-        df = filter_runs(self._core.history(), status=status, kind=kind, text=text, tags=wanted, since=since)
+        df = self._core.history(status=status, kind=kind, text=text, tags=wanted, since=since)  # filtered in SQL
         return HistoryFrame(df.reset_index(drop=True))
 
     def status(self) -> Any:

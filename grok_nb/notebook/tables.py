@@ -17,11 +17,16 @@ import pandas as pd  # tables are DataFrames: this module is loaded only by the 
 from ..history.store import RUN_COLUMNS
 from . import looks
 from .looks import TONE_CSS
+from .posters import poster_data_uri
 
 #: Secondary text (parameters, stats): the theme's text colour, slightly lighter, still ≥ 4.5:1.
 MUTED_CSS = "color-mix(in srgb, var(--jp-ui-font-color1, #212121) 82%, transparent)"
 TEXT_CSS = "var(--jp-ui-font-color1, #212121)"
 STARS = 5
+#: Rows a history shows in a notebook, the newest first (the DataFrame keeps every row; paging is display).
+PAGE_ROWS = 20
+#: Width of the poster thumbnail at the head of each shown row (cut once per video, cached).
+THUMB_WIDTH = 64
 
 
 def usd(value: float | None) -> str:
@@ -151,6 +156,8 @@ def formatter(column: str) -> Callable[[Any], str]:
             f'{html.escape(str(v).replace(chr(92), "/").rsplit("/", 1)[-1])}</span>')
     if name == "tags":
         return _plain
+    if name == "poster":
+        return lambda v: "" if _missing(v) else str(v)  # already HTML (an <img> of a data URI)
     return _plain
 
 
@@ -162,6 +169,27 @@ _TABLE_STYLES = [
     {"selector": "td", "props": [("white-space", "nowrap"), ("padding", "2px 8px"), ("text-align", "left"),
                                  ("border-bottom", "1px solid var(--jp-border-color2, #e0e0e0)")]},
 ]
+
+
+def thumbnail(path: Any, title: Any = None) -> str | None:
+    """A small poster <img> of a cached MP4 (cut once per file, then cached); None without a readable video."""
+    if _missing(path):
+        return None
+    uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.1)  # a few frames in: past a fade from black
+    if uri is None:
+        return None
+    tip = html.escape(str(title)[:200]) if not _missing(title) else ""
+    return f'<img src="{uri}" alt="{tip}" title="{tip}" style="width:{THUMB_WIDTH}px;height:auto;display:block">'
+
+
+def _any_value(series: pd.Series) -> bool:
+    """Whether a column holds anything worth a column: a non-empty text or list, a non-zero number (vectorized)."""
+    values = series.dropna()
+    if values.empty:
+        return False
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return bool(values.astype("float64").ne(0).any())
+    return bool(values.str.len().fillna(0).gt(0).any())
 
 
 def table_html(df: Any, columns: Sequence[str] | None = None, *, caption: str | None = None,
@@ -225,18 +253,35 @@ class HistoryFrame(_RunTable):
         if who:
             cols.insert(cols.index("status"), who)
         for optional in ("note", "tags", "rating"):  # an empty column is only noise
-            if optional in cols and not self[optional].map(lambda v: not _missing(v) and bool(v)).any():
+            if optional in cols and not _any_value(self[optional]):
                 cols.remove(optional)
         return cols
 
+    def _page(self) -> tuple[pd.DataFrame, str | None]:
+        """The rows shown: the newest PAGE_ROWS (when the frame runs oldest first, as the history does), else
+        the first ones; and a line saying how many there are when not all are shown."""
+        newest_first = "created_at" in self.columns and self["created_at"].is_monotonic_increasing
+        page = pd.DataFrame(self.iloc[-PAGE_ROWS:].iloc[::-1] if newest_first else self.iloc[:PAGE_ROWS])
+        if len(self) <= PAGE_ROWS:
+            return page, None
+        which = "newest" if newest_first else "first"
+        return page, (f"The {which} {len(page)} of {len(self):,} runs, newest first. The DataFrame holds every row: "
+                      "df.iloc[a:b] or df.query(...) shows others, studio.browse() pages through them.")
+
     def _repr_html_(self) -> str:
         cols = self._shown_columns()
-        if "cost_actual_usd" in cols and "cost_estimated_usd" not in cols and "cost_estimated_usd" in self.columns:
-            view = pd.DataFrame(self).copy()  # no actual cost (yet): the estimate, marked as one
-            pairs = zip(view["cost_actual_usd"], view["cost_estimated_usd"], strict=True)
-            view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a for a, e in pairs]
-            return _scroll(table_html(view, cols))
-        return _scroll(table_html(self, cols))
+        view, note = self._page()  # everything below works on the shown rows only
+        if "cost_actual_usd" in cols and "cost_estimated_usd" not in cols and "cost_estimated_usd" in view.columns:
+            # No actual cost (yet): the estimate, marked as one.
+            view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a
+                                       for a, e in zip(view["cost_actual_usd"], view["cost_estimated_usd"],
+                                                       strict=True)]
+        if set(self._SCHEMA) <= set(self.columns) and "poster" not in self.columns:
+            done = view["status"].eq("done").to_numpy()
+            view.insert(0, "poster", [thumbnail(path, prompt) if ok else None for path, prompt, ok
+                                      in zip(view["local_path"], view["prompt"], done, strict=True)])
+            cols = ["poster", *cols]
+        return _scroll(table_html(view, cols, caption=note))
 
 
 class GridTable(_RunTable):

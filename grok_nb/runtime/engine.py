@@ -269,12 +269,13 @@ class Engine:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _turn(self, job: Job, kind: int, due: float | None = None, until: float | None = None) -> bool:
+    async def _turn(self, job: Job, kind: int, due: float | None = None, until: float | None = None,
+                    replan: Callable[[], float] | None = None) -> bool:
         """Wait for the scheduler's go (False when ``until`` passes first); say so on the run when the key's
-        shared budget keeps it waiting for others."""
+        shared budget keeps it waiting for others. ``replan`` re-plans ``due`` when it comes (see Scheduler.turn)."""
         if self._closing:
             raise ClientClosedError(request_id=job.run.request_id, run=job.run)
-        turn = asyncio.ensure_future(self.scheduler.turn(kind, due))
+        turn = asyncio.ensure_future(self.scheduler.turn(kind, due, replan))
         try:
             slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
             left = None if until is None else max(0.0, until - time.monotonic())
@@ -306,7 +307,8 @@ class Engine:
                     part: Path | None = None, before: Callable[[], Awaitable[None]] | None = None,
                     after_problem: Callable[[], Awaitable[None]] | None = None,
                     slot: asyncio.Lock | None = None,
-                    on_answer: Callable[[Reading], Awaitable[None]] | None = None) -> Reply:
+                    on_answer: Callable[[Reading], Awaitable[None]] | None = None,
+                    replan: Callable[[], float] | None = None) -> Reply:
         """Send one request until it gets a usable answer or the policy's one retry rule says stop.
 
         Submits, polls and downloads all come through here: ``read`` says what an answer means
@@ -315,7 +317,8 @@ class Engine:
         same way for all three. ``turn`` asks the scheduler for a slot (downloads go to another host
         and take none); ``started`` is when the wait began: the deadline counts from it. ``slot`` is
         held from the turn until ``on_answer`` has run (submits: one POST at a time, so each request
-        id is durable before the next POST leaves).
+        id is durable before the next POST leaves). ``replan`` re-plans ``due`` when it comes (a poll planned
+        from progress: jobs that finished meanwhile may have taught the priors); a retry's wait is not re-planned.
         """
         deadline = started + self.policy.deadline
         # A GET waits for its slot until the deadline (plus one shortest gap, for a last try at it);
@@ -325,7 +328,7 @@ class Engine:
         while True:
             async with slot if slot is not None else contextlib.nullcontext():
                 if turn is not None:
-                    if not await self._turn(job, turn, due, turn_until):
+                    if not await self._turn(job, turn, due, turn_until, replan):
                         return Reply(None, outcome="deadline", attempts=attempt)
                 elif due is not None and due > time.monotonic():
                     await asyncio.sleep(due - time.monotonic())
@@ -357,7 +360,7 @@ class Engine:
             log.info("grok_nb: %s %s: %s; trying again in %.2f s", method, path_of(url), step.reason, step.delay)
             if after_problem is not None:
                 await after_problem()
-            due = time.monotonic() + step.delay
+            due, replan = time.monotonic() + step.delay, None
             attempt += 1
 
     def _lift_pause(self) -> None:
@@ -449,9 +452,17 @@ class Engine:
         polls = 0
         warned: set[str] = set()
         rtt = 0.0
-        prior = self.priors.prior(job.prior_key)
-        due = started if at_once else min(
-            job.accepted_at + plan_next_poll(observations, prior, self.policy, started - job.accepted_at), deadline)
+        accepted = job.accepted_at
+
+        def plan(now: float, seen: tuple[Observation, ...] = (), rtt: float = 0.0) -> Callable[[], float]:
+            # Asked again when the poll comes due: jobs that finished meanwhile may have taught the priors.
+            def ask() -> float:
+                at = accepted + plan_next_poll(seen, self.priors.prior(job.prior_key), self.policy, now - accepted, rtt)
+                return min(at, deadline)
+            return ask
+
+        replan: Callable[[], float] | None = None if at_once else plan(started)
+        due = started if replan is None else replan()
         path = f"/v1/videos/{run.request_id}"
 
         async def count_poll() -> None:
@@ -464,7 +475,8 @@ class Engine:
         try:
             while True:
                 reply = await self._send(job, "GET", path, functools.partial(self._read_poll, run), started=started,
-                                         turn=POLL, due=due, before=count_poll, after_problem=show_progress)
+                                         turn=POLL, due=due, before=count_poll, after_problem=show_progress,
+                                         replan=replan)
                 polls += reply.attempts
                 if reply.outcome != "ok":
                     return await self._conclude(job, Stop(reply.outcome), None, None, reply.error, started)
@@ -474,17 +486,20 @@ class Engine:
                     await self._emit(job, Created(run))
                 rtt = answer.received_at - answer.sent_at
                 self._apply(run, observation, warned)
-                observations.append(Observation((answer.sent_at + answer.received_at) / 2 - job.accepted_at,
-                                                observation.progress))
+                # Dated within half its round trip: a slow answer widens the window instead of contradicting it.
+                observations.append(Observation((answer.sent_at + answer.received_at) / 2 - accepted,
+                                                observation.progress, rtt / 2))
                 now = time.monotonic()
-                planned = job.accepted_at + plan_next_poll(observations, prior, self.policy, now - job.accepted_at,
-                                                           rtt) - now
+                later = plan(now, tuple(observations), rtt)
+                planned = later() - now
                 step, status = after_poll(self.policy, observation, elapsed=now - started, polls=polls,
                                           errors_in_a_row=0, planned=planned)
                 if isinstance(step, Wait):
                     await self._emit(job, Progress(run))
-                    due = now + step.delay
+                    due, replan = now + step.delay, later
                     continue
+                if step.outcome == "done":  # how its end followed its progress teaches the tail at 99 %
+                    self.priors.learn_end(job.prior_key, observations)
                 return await self._conclude(job, step, status, observation, None, started)
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(job, "stopped waiting"))

@@ -19,7 +19,7 @@ import statistics
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # The latency model lives in api.latency (the simulator uses it too); re-exported for the planner's callers.
@@ -34,13 +34,19 @@ log = logging.getLogger("grok_nb")
 #: (model, kind, resolution, duration rounded to 0.1 s): the bucket a job's latency is learned in.
 PriorKey = tuple[str, str, str, float | None]
 class PriorBook:
-    """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen."""
+    """Latencies of finished jobs by (model, kind, resolution, duration): what this history has seen.
+
+    It also learns, per (model, kind), how the end of a job relates to its progress: when the
+    service holds at 99 % for a last stretch, the end is a steady multiple of the moment progress
+    would have reached 100 %, and the planner polls there instead of at growing steps.
+    """
 
     MIN_SAMPLES = 3
 
     def __init__(self, speed: float = 1.0, keep: int = 50):
         self.speed = speed
         self._seen: dict[PriorKey, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
+        self._tails: dict[tuple[str, str], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=9))
 
     @staticmethod
     def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> PriorKey:
@@ -52,80 +58,130 @@ class PriorBook:
         if latency_s is not None and latency_s > 0 and math.isfinite(latency_s):
             self._seen[key].append(float(latency_s))
 
+    def learn_end(self, key: PriorKey, observations: Sequence[Observation]) -> None:
+        """Remember how a finished job's end (its last observation, the done answer) followed its progress."""
+        bounds = tail_bounds(observations)
+        if bounds is not None:
+            self._tails[key[:2]].append(bounds)
+
+    def tail(self, key: PriorKey) -> tuple[float, float] | None:
+        """The end as a multiple of the progress end: the (lower) median of recent jobs' bounds; None before any.
+
+        A median, not an intersection: one job held back (a render that lagged, a slow answer) must not
+        make every later job wait as long.
+        """
+        seen = self._tails.get(key[:2])
+        if not seen:
+            return None
+        lows, highs = sorted(a for a, _ in seen), sorted(b for _, b in seen)
+        middle = (len(seen) - 1) // 2
+        return lows[middle], max(lows[middle], highs[middle])
+
     def prior(self, key: PriorKey) -> LatencyPrior:
         """Learned bounds when there are enough samples, else the documented ones."""
         model, kind, resolution, duration = key
         seen = self._seen.get(key)
         if seen and len(seen) >= self.MIN_SAMPLES:
-            return LatencyPrior(0.85 * min(seen), statistics.median(seen), 1.2 * max(seen), "history")
-        return documented_prior(kind, duration, resolution, self.speed)
+            prior = LatencyPrior(0.85 * min(seen), statistics.median(seen), 1.2 * max(seen), "history")
+        else:
+            prior = documented_prior(kind, duration, resolution, self.speed)
+        tail = self.tail(key)
+        return prior if tail is None else replace(prior, tail_low=tail[0], tail_high=tail[1])
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One poll answer: seconds since the job was accepted, and the progress it reported (None if absent)."""
+    """One poll answer: seconds since the job was accepted, the progress it reported (None if absent), and
+    how far the server's moment may lie from ``t`` (half the round trip: a slow answer dates itself loosely)."""
 
     t: float
     progress: int | None
+    spread: float = 0.0
 
 
 def done_window(observations: Sequence[Observation]) -> tuple[float, float] | None:
-    """When the job will be done (seconds since accepted), from its progress readings; None without any.
+    """When the job's progress will reach 100 % (seconds since accepted), from its readings; None without any.
 
     A reading of p % at time t, progress growing linearly from the submit and rounded down,
-    puts the end between 100·t/(p+1) and 100·t/p. Readings are intersected newest first and
+    puts that moment between 100·t/(p+1) and 100·t/p. Readings are intersected newest first and
     the oldest that disagree are dropped, so a job whose progress is not linear is followed
-    by its recent readings.
+    by its recent readings. Readings of 99 % are left out: the service holds there for a last
+    stretch, so they say nothing about the pace.
     """
     lo, hi = 0.0, math.inf
     used = 0
     for ob in reversed(observations):
         p = ob.progress
-        if p is None or not 0 < p < 100 or ob.t <= 0:
+        if p is None or not 0 < p < 99 or ob.t <= 0:
             continue
-        a, b = 100.0 * ob.t / (p + 1), 100.0 * ob.t / p
+        a, b = 100.0 * max(0.0, ob.t - ob.spread) / (p + 1), 100.0 * (ob.t + ob.spread) / p
         if used and (max(lo, a) > min(hi, b)):
             break
         lo, hi, used = max(lo, a), min(hi, b), used + 1
     return (lo, hi) if used else None
 
 
+def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | None:
+    """A finished job's end as a multiple of its progress window's end: (low, high), or None if unknown.
+
+    The last observation is the done answer; the one before it, the last pending answer. The end
+    lies between the two (and not before progress runs out), and the progress end within its window.
+    """
+    if len(observations) < 2:
+        return None
+    window = done_window(observations[:-1])
+    if window is None or window[1] - window[0] > 2 * PRECISE_WINDOW * window[1]:
+        return None
+    before = observations[-2].t - observations[-2].spread
+    after = observations[-1].t + observations[-1].spread
+    # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
+    lo, hi = max(1.0, before / window[1]), after / window[0]
+    if not lo <= hi <= min(3.0, lo * (1 + 4 * TAIL_WINDOW)):  # not a steady pace, or not seen closely enough
+        return None
+    return lo, hi
+
+
 #: Poll at the end of the window once it is this narrow (a share of the job's latency).
-PRECISE_WINDOW = 0.025
+PRECISE_WINDOW = 0.04
+#: Poll once at the latest foreseen end while the tail after 99 % is known this closely; halve it while wider.
+TAIL_WINDOW = 0.03
 #: A wide window is narrowed by one reading taken at this share of its earliest end.
 NEAR_END = 0.9
+#: Two polls of one job are at least this share of the time waited apart: no hot loop at any progress.
+MIN_STEP = 0.01
 
 
 def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, policy: PollPolicy,
                    now: float, rtt: float = 0.0) -> float:
     """When (seconds since accepted) to poll a pending job next; ``now`` is the same clock.
 
-    With progress: narrow the finish window with one reading near its end, then poll just
-    after it closes, about three polls a job. Without progress: first at the fastest expected
-    latency, then every ``lag_target`` share of the time waited, which bounds how late "done" is seen.
-    A job that sits at 99 % is polled at growing steps (1 %, 2 %, 4 % of the time waited).
+    With progress: narrow the window in which progress reaches 100 % with one reading near its end,
+    then poll just after the job's end, that moment times the prior's tail (learned from finished
+    jobs; 1 until then), about three polls a job. Past that (a job held at 99 % longer than
+    foreseen), and without progress, it polls every ``lag_target`` share of the time waited, which
+    bounds how late "done" is seen; without progress the first is at the fastest expected latency.
     """
     window = done_window(observations)
-    stuck = 0  # readings of 99 % in a row: the server holds at "almost", so its progress no longer dates the end
-    for ob in reversed(observations):
-        if ob.progress is None or ob.progress < 99:
-            break
-        stuck += 1
+    held = bool(observations) and observations[-1].progress is not None and observations[-1].progress >= 99
     if not observations:
         at = policy.first_poll_share * prior.low
-    elif stuck >= 2:
-        at = now * (1.0 + min(policy.lag_target, 0.01 * 2 ** (stuck - 2)))
     elif window is not None:
         lo, hi = window
-        margin = 0.004 * hi + 2.0 * rtt
-        if hi - lo <= PRECISE_WINDOW * hi:
-            at = hi + margin
-        else:
-            at = min(max(NEAR_END * lo, now), hi + margin)
-    elif now < prior.low:
+        end_lo, end_hi = prior.tail_low * lo, prior.tail_high * hi
+        margin = 0.004 * end_hi  # the readings' spread is in the window; a poll reaches the server after it leaves
+        if not held and hi - lo > PRECISE_WINDOW * hi:
+            at = min(max(NEAR_END * lo, now), end_hi + margin)  # one more reading, before 99 %
+        elif end_hi - max(end_lo, now) <= TAIL_WINDOW * end_hi:
+            at = end_hi + margin
+        else:  # the tail is not known closely yet: halve what is left of it (what is learned narrows it)
+            at = (max(end_lo, now) + end_hi) / 2 + margin
+        if at <= now:  # later than foreseen
+            at = now * (1.0 + policy.lag_target)
+    elif now < prior.low and not held:
         at = prior.low
     else:
         at = now * (1.0 + policy.lag_target)
+    at = max(at, now * (1.0 + MIN_STEP))
     return min(max(at, now + policy.interval), now + policy.max_interval)
 
 
@@ -137,7 +193,9 @@ SUBMIT, POLL = 1, 0  # polls of running jobs go before new submits
 class _Ticket:
     rank: tuple[float, int]
     kind: int
-    future: asyncio.Future[None]
+    future: asyncio.Future[None] = field(compare=False)
+    #: Asked again when the ticket comes due: a later answer puts it back (what finished jobs taught meanwhile).
+    replan: Callable[[], float] | None = field(default=None, compare=False)
 
 
 class Scheduler:
@@ -161,15 +219,18 @@ class Scheduler:
         """Requests waiting for a slot or for their time."""
         return sum(1 for t in self._heap if not t.future.done())
 
-    async def turn(self, kind: int, due: float | None = None) -> None:
-        """Wait until this request (``SUBMIT`` or ``POLL``, not before monotonic ``due``) may be sent."""
+    async def turn(self, kind: int, due: float | None = None, replan: Callable[[], float] | None = None) -> None:
+        """Wait until this request (``SUBMIT`` or ``POLL``, not before monotonic ``due``) may be sent.
+
+        ``replan`` is called when ``due`` comes: a later time it gives postpones the request (never earlier).
+        """
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run(), name="grok-nb-scheduler")
             self._task.add_done_callback(self._ended)
         due = self._clock() if due is None else due
-        ticket = _Ticket((due, next(self._seq)), kind, loop.create_future())
+        ticket = _Ticket((due, next(self._seq)), kind, loop.create_future(), replan)
         heapq.heappush(self._heap, ticket)
         assert self._wake is not None
         self._wake.set()
@@ -179,6 +240,20 @@ class Scheduler:
         while self._heap and self._heap[0].future.done():
             heapq.heappop(self._heap)
         return self._heap[0].rank[0] if self._heap else None
+
+    def _replan_due(self, now: float) -> bool:
+        """Ask the due tickets that can replan; True when one of them moved later."""
+        moved = False
+        for ticket in self._heap:
+            if ticket.replan is not None and not ticket.future.done() and ticket.rank[0] <= now:
+                later = ticket.replan()
+                ticket.replan = None  # asked once: a request is never put off twice
+                if later > ticket.rank[0]:
+                    ticket.rank = (later, ticket.rank[1])
+                    moved = moved or later > now
+        if moved:
+            heapq.heapify(self._heap)
+        return moved
 
     def _pick(self, now: float) -> _Ticket | None:
         due = [t for t in self._heap if not t.future.done() and t.rank[0] <= now]
@@ -203,6 +278,8 @@ class Scheduler:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
+                continue
+            if self._replan_due(self._clock()):
                 continue
             try:
                 await self.limiter.acquire()

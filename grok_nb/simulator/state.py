@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import functools
+import heapq
 import io
+import itertools
 import random
 import re
 import tempfile
@@ -52,6 +55,9 @@ class SimulatorConfig:
     pending_status: str = "pending"  # or "processing", as third-party guides spell it
     pending_http_status: int = 202  # as the spec and live clients see it; 200 is accepted too
     omit_progress: bool = False
+    #: The share of each job's latency spent at 99 % before it is done (the service's last stretch):
+    #: progress runs to 99 over the rest, then holds. Benchmarks of waiting strategies set it.
+    progress_tail: float = 0.0
     error_shape: str = "flat"  # flat {"code","error"}, legacy, nested {"error": {...}}
     submit_delay_s: float = 0.0  # wall seconds a submit waits after creating its job (read-timeout tests)
     # Answers seen from the live service beyond the spec
@@ -151,6 +157,11 @@ class Simulator:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
         self._pool: WorkerPool | None = None
+        # Renders wait here, earliest due first, so that a job's latency is its own (kind, resolution,
+        # duration) and not its place in a grid: a FIFO pool made the 12th tile of a grid the slowest.
+        self._renders: list[tuple[float, int, Job]] = []
+        self._render_seq = itertools.count()
+        self._rendering = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -162,6 +173,11 @@ class Simulator:
 
     def close(self) -> None:
         """Stop the render workers."""
+        with self._lock:
+            queued, self._renders = self._renders, []
+        for _, _, job in queued:
+            if job.future is not None:
+                job.future.cancel()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -238,11 +254,45 @@ class Simulator:
             payload["width"] = max(16, int(round(payload["width"] * scale / 2)) * 2)
             payload["height"] = max(16, int(round(payload["height"] * scale / 2)) * 2)
         job.owner = owner
-        job.future = self.pool.submit(job.render_payload)
-        job.future.add_done_callback(lambda _: setattr(job, "rendered_at", self.clock()))
+        job.future = concurrent.futures.Future()
         with self._lock:
             self.jobs[job.id] = job
+            heapq.heappush(self._renders, (job.created + job.latency, next(self._render_seq), job))
+        self._dispatch_renders()
         return job.id
+
+    def _dispatch_renders(self) -> None:
+        """Hand queued renders to free workers, the job due soonest first."""
+        pool = self.pool
+        while True:
+            with self._lock:
+                if self._rendering >= pool.size or not self._renders:
+                    return
+                job = heapq.heappop(self._renders)[2]
+                self._rendering += 1
+            try:
+                inner = pool.submit(job.render_payload)
+            except RuntimeError as exc:  # the pool is shut down: the simulator is closing
+                with self._lock:
+                    self._rendering -= 1
+                assert job.future is not None
+                job.future.set_exception(exc)
+                continue
+            inner.add_done_callback(functools.partial(self._rendered, job))
+
+    def _rendered(self, job: Job, done: concurrent.futures.Future[dict[str, Any]]) -> None:
+        job.rendered_at = self.clock()  # before the job's future resolves: ready_at is set when a poll sees it
+        with self._lock:
+            self._rendering -= 1
+        assert job.future is not None
+        if done.cancelled():
+            job.future.cancel()
+        elif (error := done.exception()) is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(done.result())
+        if self._pool is not None:
+            self._dispatch_renders()
 
     def _job_from_body(self, kind: str, body: dict[str, Any]) -> Job:
         """Check a body with the per-model rules grok_nb's client uses (warnings off: a server refuses or not)."""
@@ -407,7 +457,8 @@ class Simulator:
             return 202, None
         body: dict[str, Any] = {"status": self.config.pending_status}
         if not self.config.omit_progress:
-            body["progress"] = min(99, int(100 * elapsed / max(job.latency, 1e-9)))
+            span = job.latency * (1.0 - min(0.9, max(0.0, self.config.progress_tail)))
+            body["progress"] = min(99, int(100 * elapsed / max(span, 1e-9)))
         return self.config.pending_http_status, body
 
     def _finish(self, job: Job, now: float) -> None:
