@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (Python packages; Debian's chromium, redis-server and postgresql for the tests), then run the whole suite.
+# Set up (Python packages; Debian's chromium, redis-server and postgresql for the tests), check with ruff and mypy,
+# then run the whole suite on parallel workers. Extra arguments go to pytest (e.g. -m "not browser and not kernel").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -12,4 +13,8 @@ if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/i
   echo "Installing Debian's redis-server and postgresql for the shared-budget and history tests..."
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql >/dev/null
 fi
-exec .venv/bin/python -m pytest "$@"
+echo "ruff:" && .venv/bin/ruff check grok_nb tests scripts benchmarks
+echo "mypy:" && .venv/bin/mypy
+# Workers: most tests wait on loopback jobs rather than compute, so more workers than cores pay off.
+# The browser tests share one JupyterLab and stay together on one worker (tests/conftest.py).
+exec .venv/bin/python -m pytest -n "${GROK_NB_TEST_WORKERS:-4}" --dist loadgroup "$@"

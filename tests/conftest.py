@@ -95,3 +95,10 @@ def studio(sim):
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n``), every browser test runs on one worker: they share one JupyterLab and chromium."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
