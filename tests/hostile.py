@@ -6,9 +6,15 @@ Each test sets ``HostileServer.mode`` (and its knobs); every request is counted 
 from __future__ import annotations
 
 import asyncio
+import functools
+import io
 import itertools
+import json
 from typing import Any
 
+import av
+import httpx
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -16,8 +22,41 @@ from starlette.routing import Route
 
 from grok_nb.loopback import BackgroundServer
 
-#: The smallest body the client accepts as an MP4 (an ``ftyp`` box first).
-MP4 = b"\0\0\0\x18ftypmp42" + b"\0" * 100
+
+@functools.lru_cache(maxsize=1)
+def tiny_mp4() -> bytes:
+    """A whole MP4 (one 16×16 frame): downloads are checked for a whole file, not just its first bytes."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), dtype=np.uint8), format="rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return out.getvalue()
+
+
+class PollRewriter(httpx.AsyncBaseTransport):
+    """Forwards to a real server over loopback and lets ``rewrite`` change each poll's JSON answer (None: as sent)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    def rewrite(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "GET" or not request.url.path.startswith("/v1/videos/"):
+            return response
+        await response.aread()
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return response
+        changed = self.rewrite(body) if isinstance(body, dict) else None
+        return response if changed is None else httpx.Response(response.status_code, json=changed)
 
 
 class HostileServer:
@@ -96,4 +135,4 @@ class HostileServer:
 
     async def media(self, request: Request) -> Response:
         self.seen.append(("GET", request.url.path, 200))
-        return Response(MP4, media_type="video/mp4")
+        return Response(tiny_mp4(), media_type="video/mp4")

@@ -3,10 +3,8 @@ figure is recorded as reported; the budget counts the estimate instead, and the 
 
 from __future__ import annotations
 
-import json
 import math
 
-import httpx
 import pytest
 
 from grok_nb import BudgetExceeded
@@ -16,33 +14,26 @@ from grok_nb.jobs.budget import Budget
 from grok_nb.jobs.lifecycle import Status, count_cost, settle_cost
 
 from .conftest import FAST, SPEED, TEST_KEY
+from .hostile import PollRewriter
 
 DROP = object()  # remove the usage figure from the answer
 
 
-class CostRewriter(httpx.AsyncBaseTransport):
+class CostRewriter(PollRewriter):
     """Forwards to the simulator over loopback and replaces ``usage.cost_in_usd_ticks`` in every answer that has it."""
 
     def __init__(self, ticks: object) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        super().__init__()
         self.ticks = ticks
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method != "GET" or not request.url.path.startswith("/v1/videos/"):
-            return response
-        await response.aread()
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            return response
-        if not isinstance(body, dict) or "usage" not in body:
-            return response
+    def rewrite(self, body: dict) -> dict | None:
+        if "usage" not in body:
+            return None
         if self.ticks is DROP:
             del body["usage"]
         else:
             body["usage"] = {"cost_in_usd_ticks": self.ticks}
-        return httpx.Response(response.status_code, json=body)
+        return body
 
 
 # -- pure ----------------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ into an exception, a history row, an export or the SQLite files."""
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 
@@ -12,6 +10,7 @@ from grok_nb.api.responses import parse_job_status, parse_poll_error
 from grok_nb.errors import APIError, error_from_response, forget_secret, parse_error_body, redact, remember_secret
 
 from .conftest import FAST, SPEED
+from .hostile import PollRewriter
 
 #: A key that does not look like an xAI key: only knowing it finds it (a class simulator's key, a gateway's).
 KEY = "gw-9f8e7d6c5b4a3210-classkey"
@@ -20,33 +19,23 @@ OTHER = "xai-OTHERteamKEY0123456789abcdef"
 QUOTE = f"upstream refused key {KEY} (Authorization: Bearer {KEY}); try {OTHER} or bearer sk-live-0123456789abcdef"
 
 
-class QuotingGateway(httpx.AsyncBaseTransport):
+class QuotingGateway(PollRewriter):
     """Forwards to the simulator over loopback, then puts the key into the answers' error messages."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and b"[quote:reject]" in request.content:
             # refused at submit with the key in the message (nothing forwarded: no job starts)
             return httpx.Response(400, json={"code": f"bad_key {KEY}", "error": QUOTE})
-        response = await self.inner.handle_async_request(request)
-        if request.method != "GET" or not request.url.path.startswith("/v1/videos/"):
-            return response
-        await response.aread()
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            return response
-        if not isinstance(body, dict):
-            return response
+        return await super().handle_async_request(request)
+
+    def rewrite(self, body: dict) -> dict | None:
         if body.get("status") == "failed":
             body["error"] = {"code": f"internal_error {KEY}", "message": QUOTE}
         elif isinstance(body.get("error"), str) and "moderation" in body["error"]:
             body["error"] += " " + QUOTE
         else:
-            return response
-        return httpx.Response(response.status_code, json=body)
+            return None
+        return body
 
 
 def leaks(text: str | bytes) -> list[str]:

@@ -7,24 +7,7 @@ import grok_nb
 from grok_nb import Client
 
 from .conftest import FAST
-
-
-def _tiny_mp4() -> bytes:
-    """A whole MP4 (one 16×16 frame): downloads are checked for a whole file, not just its first bytes."""
-    import io
-
-    import av
-    import numpy as np
-
-    out = io.BytesIO()
-    with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=24)
-        stream.width = stream.height = 16
-        stream.pix_fmt = "yuv420p"
-        frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), dtype=np.uint8), format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
-    return out.getvalue()
+from .hostile import tiny_mp4
 
 
 def _client(handler) -> Client:
@@ -79,7 +62,7 @@ def test_the_key_goes_to_the_api_and_never_to_the_media_host():
                                              "video": {"url": "https://vidgen.x.ai/r-1.mp4", "duration": 1}})
         return httpx.Response(200, content=video)
 
-    video = _tiny_mp4()
+    video = tiny_mp4()
     with _client(handler) as c:
         run = c.generate("media host", duration=1)
     assert run.ok and run.cost_basis == "estimate"

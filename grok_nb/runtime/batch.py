@@ -40,7 +40,7 @@ from ..errors import (
 )
 from ..history.owners import owner_alive
 from ..jobs.budget import Reservation
-from ..jobs.lifecycle import Status, settle_cost
+from ..jobs.lifecycle import Status, count_cost
 from ..jobs.results import JobHandle, Run
 from .transport import Answer, is_mp4
 
@@ -377,10 +377,13 @@ class BatchJob:
             run.finished_at = _now()
             if run.submitted_at is not None:
                 run.latency_s = round((run.finished_at - run.submitted_at).total_seconds(), 3)
+            # The same rule as single jobs: a server's figure counts only when it can be right.
+            estimate = run.estimate.usd if run.estimate else 0.0
+            counted = count_cost(status, estimate, run.cost_actual_usd, run.cost_reported)
+            run.cost_budget_usd, run.cost_budget_basis = counted.usd, counted.basis
             reservation = self._reservations.pop(run.run_id, None)
             if reservation is not None:
-                estimate = run.estimate.usd if run.estimate else 0.0
-                self.engine.budget.settle(reservation, settle_cost(status, estimate, run.cost_actual_usd))
+                self.engine.budget.settle(reservation, counted.usd)
         await asyncio.shield(asyncio.wrap_future(self.engine.writer.update(run.run_id, self._row(run))))
         self._notify(run)
         if status.final and (self.listeners or self._run_listeners.get(run.run_id)):
