@@ -168,8 +168,8 @@ def test_error_shapes_and_auth(sim, shape):
 
 
 def test_bad_request_from_the_server_maps_and_is_not_retried(client, sim):
-    # A file_id passes the client's checks; this server has no file store and answers 400.
-    with pytest.raises(grok_nb.BadRequestError, match="file store") as info:
+    # A file_id passes the client's checks; this server never saw that file and answers 400.
+    with pytest.raises(grok_nb.BadRequestError, match="file-123 not found") as info:
         client.generate("x", image={"file_id": "file-123"}, duration=1)
     assert info.value.status_code == 400
     assert count(sim, "POST", "/v1/videos/generations") == 1
