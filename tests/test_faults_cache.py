@@ -18,8 +18,8 @@ import pytest
 
 from grok_nb import Client
 from grok_nb.api.probe import mp4_problem
+from grok_nb.history.owners import process_owner
 from grok_nb.runtime.cache import STALE_PART_S, part_path, sweep_parts
-from grok_nb.settings import process_owner
 
 from .conftest import FAST, SPEED, TEST_KEY, count
 
@@ -111,7 +111,7 @@ def test_a_damaged_cache_whose_url_is_gone_says_damaged(sim):
 # -- temporary files --------------------------------------------------------------------------------------
 def _dead_owner() -> str:
     """The owner name of a process of this machine that has ended."""
-    return subprocess.run([sys.executable, "-c", "from grok_nb.settings import process_owner as p; print(p())"],
+    return subprocess.run([sys.executable, "-c", "from grok_nb.history.owners import process_owner as p; print(p())"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.strip()
 
 
