@@ -300,11 +300,12 @@ async def test_async_batch(aclient, sim):
     assert runs == [run] and run.ok and b.state.done
 
 
-def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path):
+@pytest.mark.parametrize("method", ["grid", "compare"])
+def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path, method):
     batch_book(sim.simulator).turnaround_s = 600.0
     sim.simulator.requests.clear()
-    grid = studio.compare(prompt=["A fox", "A boat"], resolution=["480p", "720p"], duration=1, batch=True,
-                          display=False)
+    grid = getattr(studio, method)(prompt=["A fox", "A boat"], resolution=["480p", "720p"], duration=1, batch=True,
+                                   display=False)
     assert grid.batch and "best effort" in grid.view.widget.message and "standard prices" in grid.view.widget.message
     table = grid.wait(timeout=120)
     assert list(table["status"]) == ["done"] * 4

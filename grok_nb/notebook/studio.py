@@ -176,6 +176,12 @@ class Studio:
         self.client.tags[:] = tags + ([name] if name else [])
 
     # -- grids ----------------------------------------------------------------------------------
+    def grid(self, *, repeats: int = 1, budget_usd: float | None = None, confirm: bool | None = None,
+             display: bool = True, batch: bool = False, **axes: Any) -> Grid:
+        """A comparison grid (the same as :meth:`compare`); ``batch=True`` sends it as one batch."""
+        return self.compare(repeats=repeats, budget_usd=budget_usd, confirm=confirm, display=display, batch=batch,
+                            **axes)
+
     def compare(self, *, repeats: int = 1, budget_usd: float | None = None, confirm: bool | None = None,
                 display: bool = True, batch: bool = False, **axes: Any) -> Grid:
         """A grid of generate() jobs: list arguments are axes, scalars are fixed; priced and guarded first.
