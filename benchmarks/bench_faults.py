@@ -131,8 +131,11 @@ def _transports() -> dict[str, Any]:
 def _client(url: str, key: str, home: str, **options: Any) -> Any:
     from grok_nb import Client
     from grok_nb.jobs.policy import PollPolicy
+    from grok_nb.settings import MAX_RETRY_AFTER_S
 
-    policy = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=120.0)
+    # The simulator's clock runs SPEED times faster: so does the cap on what a Retry-After header may ask.
+    policy = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=120.0,
+                        max_retry_after=MAX_RETRY_AFTER_S / SPEED)
     return Client(api_key=key, base_url=url, policy=policy, rate_limit=SPEED, home=home, quiet=True, **options)
 
 

@@ -62,6 +62,8 @@ def test_deadline_clamps_the_last_wait_then_stops():
 def test_scaled_policy_runs_faster_but_keeps_its_deadline():
     fast = P.scaled(10)
     assert fast.interval == 0.1 and fast.retry_max == 3.0 and fast.deadline == P.deadline
+    # A Retry-After is in the server's seconds: on a clock ten times faster its cap is ten times shorter.
+    assert fast.max_retry_after == P.max_retry_after / 10
 
 
 def test_submit_is_never_resent_once_it_may_have_reached_the_server():

@@ -59,7 +59,8 @@ class PollPolicy:
     def scaled(self, factor: float) -> PollPolicy:
         """The same policy in time running ``factor`` times faster (the simulator's clock)."""
         return replace(self, interval=self.interval / factor, max_interval=self.max_interval / factor,
-                       retry_base=self.retry_base / factor, retry_max=self.retry_max / factor)
+                       retry_base=self.retry_base / factor, retry_max=self.retry_max / factor,
+                       max_retry_after=self.max_retry_after / factor)
 
 
 @dataclass(frozen=True)
