@@ -236,7 +236,10 @@ def test_play_all_keeps_every_video_in_step(grid_page):
     grid = page.locator(GRID).first
     grid.scroll_into_view_if_needed()
     grid.get_by_role("button", name="Play all").click()
-    time.sleep(0.7)
+    # Every video has started (on a loaded machine the decoders may take a while to begin), then measure.
+    page.wait_for_function(_nb("() => { const vs = [...NB.querySelectorAll('.grok-vgrid .grok-vtile video')]; "
+                               "return vs.length === 12 && vs.every(v => !v.paused && v.currentTime > 0.05); }"),
+                           timeout=30_000, polling=100)
     first = page.evaluate(_nb(CURRENT_TIMES))
     time.sleep(0.5)
     second = page.evaluate(_nb(CURRENT_TIMES))
