@@ -237,7 +237,7 @@ def test_play_all_keeps_every_video_in_step(grid_page):
     grid.scroll_into_view_if_needed()
     grid.get_by_role("button", name="Play all").click()
     # Every video has started (on a loaded machine the decoders may take a while to begin), then measure.
-    page.wait_for_function(_nb("() => { const vs = [...NB.querySelectorAll('.grok-vgrid .grok-vtile video')]; "
+    page.wait_for_function(_nb("() => { const vs = [...NB.querySelector('.grok-vgrid').querySelectorAll('.grok-vtile video.grok-vvideo')]; "
                                "return vs.length === 12 && vs.every(v => !v.paused && v.currentTime > 0.05); }"),
                            timeout=30_000, polling=100)
     first = page.evaluate(_nb(CURRENT_TIMES))
