@@ -38,7 +38,7 @@ from .jobs.policy import PollPolicy
 from .jobs.results import JobHandle, Run
 from .runtime.batch import BatchJob, SyncBatch, resumable_batches
 from .runtime.cache import cached_problem, sweep_parts
-from .runtime.engine import UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
+from .runtime.engine import NOT_SENT_AFTER_CRASH, UNCERTAIN_AFTER_CRASH, Engine, UpdateCallback, reconcile_orphans
 from .runtime.files import Uploads
 from .runtime.logs import protect_secret
 from .runtime.ratelimit import make_limiter
@@ -286,19 +286,22 @@ class AsyncClient:
     async def resume(self, *, on_update: Callable[[Run], UpdateCallback | None] | None = None) -> list[JobHandle]:
         """Re-attach every unfinished job of this history that has a request id; sends no submit.
 
-        Rows left ``submitting`` by a process that is gone become ``uncertain``: their POST may or
-        may not have started a job, so nothing is resent. Jobs another live process is waiting
-        for are left to it.
+        Rows left ``submitting`` by a process that is gone become ``uncertain`` if their POST had left (it
+        may or may not have started a job, so nothing is resent) and ``rejected`` if it never left
+        (nothing sent, nothing billed). Jobs another live process is waiting for are left to it.
         """
         await asyncio.to_thread(self._engine.writer.flush)
         rows = await asyncio.to_thread(self.store.rows, status=UNFINISHED)
         batch_rows = [row for row in rows if row.get("batch_id")]  # followed by their batch, never polled alone
         rows = [row for row in rows if not row.get("batch_id")]
-        attach, lost = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
+        attach, lost, unsent = reconcile_orphans(rows, set(self._engine.jobs), self._engine.owner)
         for row in lost:
             message = UNCERTAIN_AFTER_CRASH.format(when=row.get("submitted_at") or row["created_at"])
             await asyncio.to_thread(self.store.update, row["run_id"], status=Status.UNCERTAIN.value,
                                     error_code="SubmitUncertainError", error_message=message)
+        for row in unsent:
+            await asyncio.to_thread(self.store.update, row["run_id"], status=Status.REJECTED.value,
+                                    error_code="NotSent", error_message=NOT_SENT_AFTER_CRASH)
         handles = []
         for run_id, job in list(self._engine.jobs.items()):  # this process's own jobs
             handle = self._handles.get(run_id)
@@ -319,8 +322,9 @@ class AsyncClient:
 
     def waiting(self) -> int:
         """How many jobs of this history wait to be resumed (unfinished, with no live process on them)."""
-        attach, lost = reconcile_orphans(self.store.rows(status=UNFINISHED), set(self._engine.jobs), self._engine.owner)
-        return len(attach) + len(lost)
+        attach, lost, unsent = reconcile_orphans(self.store.rows(status=UNFINISHED), set(self._engine.jobs),
+                                                 self._engine.owner)
+        return len(attach) + len(lost) + len(unsent)
 
     async def models(self, *, refresh: bool = False) -> list[ModelInfo]:
         """The video models this key may use (``GET /v1/video-generation-models``), cached after the first call."""
@@ -727,9 +731,9 @@ class Client:
     def resume(self, *, on_update: Callable[[Run], UpdateCallback | None] | None = None) -> list[JobHandle]:
         """Re-attach every unfinished job of this history that has a request id; sends no submit.
 
-        Rows left ``submitting`` by a process that is gone become ``uncertain``: their POST may or
-        may not have started a job, so nothing is resent. Jobs another live process is waiting
-        for are left to it.
+        Rows left ``submitting`` by a process that is gone become ``uncertain`` if their POST had left (it
+        may or may not have started a job, so nothing is resent) and ``rejected`` if it never left
+        (nothing sent, nothing billed). Jobs another live process is waiting for are left to it.
         """
         return self._loop.call(self._async.resume, on_update=on_update)
 

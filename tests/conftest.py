@@ -97,6 +97,7 @@ def anyio_backend():
     return "asyncio"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group into the test's id
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n``), every browser test runs on one worker: they share one JupyterLab and chromium."""
     for item in items:

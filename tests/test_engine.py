@@ -202,8 +202,11 @@ def test_a_kill_mid_submit_leaves_uncertain_rows_never_submitting(sim, tmp_path)
     with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, home=home) as c:
         assert c.resume() == []
     rows = _rows(home)
-    assert {r["status"] for r in rows} == {"uncertain"}
-    assert all("xAI console" in r["error_message"] and "Nothing was resent" in r["error_message"] for r in rows)
+    # Submits leave one at a time: the first POST was in flight (uncertain), the second never left.
+    [uncertain] = [r for r in rows if r["status"] == "uncertain"]
+    [unsent] = [r for r in rows if r["status"] == "rejected"]
+    assert "xAI console" in uncertain["error_message"] and "Nothing was resent" in uncertain["error_message"]
+    assert "nothing was sent and nothing was billed" in unsent["error_message"]
     assert count(sim, "POST", "/v1/videos/") == posts
 
 

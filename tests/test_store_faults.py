@@ -185,6 +185,25 @@ def test_kill_9_during_submits_leaves_every_answered_id_on_disk(sim, tmp_path, a
     # At most the one POST whose answer was still on the wire at the kill (its row stays 'submitting').
     assert len(lost) <= 1
 
+    async def reopen():  # a user opens the history again: only a POST truly in flight is called uncertain
+        client = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, home=home)
+        try:
+            runs = [await h for h in await client.resume()]
+            return runs, client.store.rows()
+        finally:
+            await client.aclose()
+
+    runs, rows = asyncio.run(reopen())
+    by_status = {}
+    for row in rows:
+        by_status.setdefault(row["status"], []).append(row)
+    assert {r.request_id for r in runs} == created & on_disk and all(r.status == "done" for r in runs)
+    # Uncertain: the one POST that had left (its answer, or the POST itself, cut off by the kill), no other.
+    assert len(lost) <= len(by_status.get("uncertain", [])) <= 1
+    unsent = by_status.get("rejected", [])
+    assert len(rows) == len(created) + len(unsent) and all(r["request_id"] is None for r in unsent)
+    assert all("nothing was sent" in r["error_message"] and r["error_code"] == "NotSent" for r in unsent)
+
 
 # -- 7: a full disk at submit time ------------------------------------------------------------------
 class FullDisk:
@@ -313,6 +332,39 @@ def test_a_client_whose_disk_fills_during_the_submit_keeps_the_paid_id(sim, tmp_
 
     runs = asyncio.run(later())
     assert [(r.request_id, r.status) for r in runs] == [(paid, "done")]
+
+
+def test_an_id_whose_write_fails_above_the_transaction_still_reaches_the_journal_and_the_history(sim, tmp_path):
+    """Not only a failed transaction: any error while a batch carrying a paid id is written keeps the id."""
+    tag = f"above-{uuid.uuid4().hex[:8]}"
+    failing = [True]
+
+    async def run():
+        client = AsyncClient(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, home=tmp_path)
+        apply = client.store.apply
+
+        def broken(batch):  # a fault before any transaction starts (a bug, a driver error of any kind)
+            batch = list(batch)
+            if failing[0] and any(op == "update" and args.get("request_id") for op, args in batch):
+                raise RuntimeError("the writer broke")
+            return apply(batch)
+
+        client.store.apply = broken
+        try:
+            with pytest.raises(HistoryError) as info:
+                await client.generate(tag, duration=1, resolution="480p")
+            return info.value, client.store.journal.entries()
+        finally:
+            failing[0] = False
+            await client.aclose()
+
+    error, journaled = asyncio.run(run())
+    [paid] = [job.id for job in list(sim.simulator.jobs.values()) if job.prompt == tag]
+    assert error.request_id == paid and "the writer broke" in str(error) and "client.get(" in str(error)
+    assert [rid for _, rid in journaled] == [paid]
+    store = RunStore(tmp_path / "history.sqlite")  # opening takes the journal in
+    assert store.find(paid)["prompt"] == tag and store.journal.entries() == []
+    store.close()
 
 
 # -- 9: two resume() at once ---------------------------------------------------------------------------

@@ -234,13 +234,13 @@ class RunStore:
                 yield tx
         except Exception as exc:
             if ids and _store_failed(exc):
-                raise self._keep(ids, exc) from exc
+                raise self.keep(ids, exc) from exc
             raise
         if self._journaled:  # the history takes writes again: bring in what waited
             self.replay_journal()
 
-    def _keep(self, ids: list[tuple[str, str]], exc: BaseException) -> HistoryError:
-        """Journal ids the history could not take; the error says where they are and what to do."""
+    def keep(self, ids: list[tuple[str, str]], exc: BaseException) -> HistoryError:
+        """Journal ``(run_id, request_id)`` pairs the history could not take; the error says where and what to do."""
         kept = []
         for run_id, request_id in ids:
             try:

@@ -82,7 +82,9 @@ class Created(JobEvent):
 
 @dataclass(frozen=True)
 class Submitted(JobEvent):
-    """The POST is on its way."""
+    """The POST is about to leave: on disk first, so that after a crash only a row marked sent can be uncertain."""
+
+    durable = True
 
 
 @dataclass(frozen=True)

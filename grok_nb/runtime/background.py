@@ -121,8 +121,16 @@ class HistoryWriter(Coalescer):
                     self._write([item])
                     errors.append(None)
                 except Exception as exc:
-                    errors.append(exc)
+                    errors.append(self._kept(item, exc))
             return errors
+
+    def _kept(self, item: Any, exc: Exception) -> Exception:
+        """A paid id that could not be written goes to the journal, whatever failed (the store keeps its own)."""
+        op, data = item
+        if op != "request_id" or getattr(exc, "request_id", None) == data[1]:
+            return exc
+        keep = getattr(self.store, "keep", None)
+        return keep([data], exc) if keep is not None else exc
 
     def _write(self, items: list[Any]) -> None:
         # New rows first, then updates, then the exchange log, in one transaction.

@@ -754,15 +754,17 @@ def _safe_name(request_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in request_id)[:100]
 
 
-def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str],
-                      me: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit), asking which owners still live.
+def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split unfinished history rows into (rows to re-attach, rows cut off mid-submit, rows never sent).
 
-    A row still ``submitting`` whose process is gone can never learn its request id: it becomes
-    ``uncertain``. Rows that another live process is still handling are left alone.
+    A row without a request id whose process is gone can never learn one: if its POST had left
+    (``submitted_at`` is written before it leaves) it becomes ``uncertain``, else it was never sent.
+    Rows that another live process is still handling are left alone.
     """
     attach: list[dict[str, Any]] = []
     lost: list[dict[str, Any]] = []
+    unsent: list[dict[str, Any]] = []
     for row in rows:
         if row["run_id"] in active:
             continue
@@ -779,12 +781,16 @@ def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str],
             created = datetime.fromisoformat(row["created_at"])
             if (_now() - created).total_seconds() < FOREIGN_SUBMIT_GRACE_S:
                 continue  # on another machine, maybe still sending
-        lost.append(row)
-    return attach, lost
+        (lost if row.get("submitted_at") else unsent).append(row)
+    return attach, lost, unsent
 
 
 UNCERTAIN_AFTER_CRASH = (
     "The process that sent this submit ended before a request id came back, so the submit may or may not have "
     "started a paid job. Nothing was resent, to avoid paying twice. Check your xAI console "
     "(https://console.x.ai) for a job made at {when} before submitting it again."
+)
+NOT_SENT_AFTER_CRASH = (
+    "The process that was to send this submit ended before it left: nothing was sent and nothing was billed. "
+    "Submit it again if you still want it."
 )
