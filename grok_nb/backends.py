@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from .errors import ValidationError
-from .settings import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url
+from .settings import DEFAULT_BASE_URL, backend_name, resolve_api_key, resolve_base_url, simulator_render_scale
 
 SIMULATED_NOTICE = (
     "grok_nb: no XAI_API_KEY is set, so videos are SIMULATED by grok_nb's embedded simulator at {url} "
@@ -50,7 +50,7 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None, *,
         # The simulator pulls in PyAV, NumPy, Pillow and uvicorn: loaded only when no key or base URL is given.
         from .simulator import embedded
 
-        server, sim_key = embedded(simulator_speed)
+        server, sim_key = embedded(simulator_speed, simulator_render_scale())
         if not quiet:
             print(SIMULATED_NOTICE.format(url=server.url), flush=True)
         return Backend(server.url, sim_key, "simulator", server.config.speed, embedded=True)

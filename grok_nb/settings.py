@@ -116,6 +116,24 @@ def shared_url() -> str | None:
     return os.environ.get(ENV_SHARED_URL, "").strip() or None
 
 
+ENV_SIMULATOR_SCALE = "GROK_NB_SIMULATOR_SCALE"
+
+
+def simulator_render_scale() -> float:
+    """How large the embedded simulator draws its clips: 0.05–1 of the resolution asked (1 unless set)."""
+    raw = os.environ.get(ENV_SIMULATOR_SCALE, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = float("nan")
+    if not 0.05 <= scale <= 1.0:
+        raise ConfigurationError(f"{ENV_SIMULATOR_SCALE}={raw!r} is not a scale: use a number from 0.05 to 1 "
+                                 "(1 draws clips at the resolution asked for), or unset it")
+    return scale
+
+
 def redact_url(url: str) -> str:
     """The URL with any password removed (``postgresql://ana:***@db/grok``), safe to show."""
     try:

@@ -16,5 +16,5 @@ fi
 echo "ruff:" && .venv/bin/ruff check grok_nb tests scripts benchmarks
 echo "mypy:" && .venv/bin/mypy
 # Workers: most tests wait on loopback jobs rather than compute, so more workers than cores pay off.
-# The browser tests share one JupyterLab and stay together on one worker (tests/conftest.py).
-exec .venv/bin/python -m pytest -n "${GROK_NB_TEST_WORKERS:-4}" --dist loadgroup "$@"
+# Each browser module keeps its JupyterLab and stays whole on one worker (tests/conftest.py).
+exec .venv/bin/python -m pytest -n "${GROK_NB_TEST_WORKERS:-4}" "$@"

@@ -12,6 +12,8 @@ from grok_nb.simulator import SimulatorConfig, SimulatorServer
 TEST_KEY = "xai-TESTKEYabcdef0123456789SECRET"
 #: Fast timings for a simulator running at SPEED: tests take seconds, not minutes.
 SPEED = 300.0
+#: How large the suite's simulators draw their clips (of the resolution asked for).
+RENDER_SCALE = 0.25
 FAST = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0.2, deadline=60.0)
 
 
@@ -22,6 +24,9 @@ def pytest_configure(config):
 
     os.environ["GROK_NB_HOME"] = tempfile.mkdtemp(prefix="grok-nb-test-home-")
     os.environ["GROK_NB_SHARED_URL"] = "local"
+    # Every simulator of the suite (kernels', JupyterLab's and subprocesses' too) draws small clips: the suite tests
+    # the API, the client and the views, not the renderer's pixel count. Tests of true frame sizes set 1.0.
+    os.environ["GROK_NB_SIMULATOR_SCALE"] = str(RENDER_SCALE)
     for name in ("XAI_API_KEY", "GROK_NB_BASE_URL", "GROK_NB_HISTORY_URL"):
         os.environ.pop(name, None)
 
@@ -42,7 +47,7 @@ def isolated_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def sim_server():
     """One simulator on a free loopback port for the whole session."""
-    server = SimulatorServer(SimulatorConfig(speed=SPEED, seed=7)).start()
+    server = SimulatorServer(SimulatorConfig(speed=SPEED, seed=7, render_scale=RENDER_SCALE)).start()
     yield server
     server.stop()
 
@@ -55,6 +60,13 @@ def sim(sim_server):
     yield sim_server
     for f in dataclasses.fields(saved):
         setattr(sim_server.config, f.name, getattr(saved, f.name))
+
+
+@pytest.fixture
+def full_size(sim):
+    """This test checks the frames' true sizes: the session simulator draws at the resolution asked for."""
+    sim.config.render_scale = 1.0
+    return sim
 
 
 def count(sim_server, method: str, path_prefix: str) -> int:
@@ -97,9 +109,35 @@ def anyio_backend():
     return "asyncio"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group into the test's id
+def _weight(item) -> int:
+    """Long poles first: browser modules, then tests that start processes, then the rest (a shorter tail)."""
+    if item.get_closest_marker("browser"):
+        return 0
+    return 1 if item.get_closest_marker("slow") or item.get_closest_marker("kernel") else 2
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks added here
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``-n``), every browser test runs on one worker: they share one JupyterLab and chromium."""
+    """Browser and kernel tests are slow too (the quick loop is ``pytest -m "not slow"``); long poles run first."""
     for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        if item.get_closest_marker("browser") or item.get_closest_marker("kernel"):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=_weight)  # stable: the same order on every xdist worker
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``-n``), a browser module stays whole on one worker (its JupyterLab and chromium are
+    module-scoped); every other test is a unit of its own, handed to whichever worker is free.
+
+    (``--dist loadgroup`` cannot do this with pytest 9.2: xdist 3.8 renames ``item._nodeid``, which pytest no longer
+    reads.) Modules run side by side on different workers, each with its own JupyterLab.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserModulesWhole(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.rsplit("/", 1)[-1].startswith("test_browser") else nodeid
+
+    config.option.loadscopereorder = False  # keep the collection's order: long poles first
+    return BrowserModulesWhole(config, log)

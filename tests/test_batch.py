@@ -23,7 +23,7 @@ from grok_nb.simulator import SimulatorConfig, SimulatorServer
 from grok_nb.simulator.batch import batch_book
 
 from ._proxy import FaultProxy
-from .conftest import FAST, SPEED, TEST_KEY, count
+from .conftest import FAST, RENDER_SCALE, SPEED, TEST_KEY, count
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -174,7 +174,7 @@ def test_batch_calls_do_not_touch_the_key_rate_limit(sim):
 
 
 def test_simulator_batch_result_urls_live_one_hour():
-    with SimulatorServer(SimulatorConfig(speed=3600.0, seed=3)) as server:  # one hour is one second
+    with SimulatorServer(SimulatorConfig(speed=3600.0, seed=3, render_scale=RENDER_SCALE)) as server:  # one hour is one second
         batch_book(server.simulator).turnaround_s = 600.0
         bid = httpx.post(server.url + "/v1/batches", headers=AUTH, json={"name": "u"}).json()["batch_id"]
         httpx.post(f"{server.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("one")]})
@@ -187,6 +187,7 @@ def test_simulator_batch_result_urls_live_one_hour():
 
 
 # -- the client --------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("full_size")
 def test_batch_end_to_end_outside_the_rate_limit(client, sim):
     batch_book(sim.simulator).turnaround_s = 600.0
     source = client.generate("A red ball bouncing", duration=2)
@@ -408,6 +409,7 @@ print(b.batch_id, flush=True)
 """  # the process ends here: its client closes at exit, the batch goes on at the server
 
 
+@pytest.mark.slow
 def test_another_process_resumes_a_batch_left_by_one_that_exited(sim, isolated_home):
     batch_book(sim.simulator).turnaround_s = 1500.0  # 5 s at speed 300: still running when the process is gone
     root = Path(__file__).resolve().parent.parent

@@ -67,6 +67,7 @@ def test_the_done_detector_leaves_the_answer_readable(sim):
     assert list(detector.first_done) == [request_id] and detector.first_done[request_id] <= after
 
 
+@pytest.mark.slow
 def test_the_harness_runs_three_strategies_side_by_side():
     bench = _harness()
     # Short latencies (1–3 s at ×20) keep this a smoke test; the real run uses the documented ones.

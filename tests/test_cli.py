@@ -1,5 +1,7 @@
 """The grok-nb command: simulator server, history export, the demo (the main job)."""
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -8,22 +10,34 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 
 from grok_nb.api.probe import probe
 from grok_nb.cli import main
 
 
-def test_demo_makes_real_mp4s_and_a_history(capsys):
-    assert main(["demo", "--speed", "300"]) == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The main job run once for this module: ``(its home, what it printed)``."""
+    home = tmp_path_factory.mktemp("demo-home")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setenv("GROK_NB_HOME", str(home))
+        mp.delenv("GROK_NB_SIMULATOR_SCALE")  # the frames' true sizes are checked below
+        assert main(["demo", "--speed", "300"]) == 0
+    return home, out.getvalue()
+
+
+@pytest.mark.slow  # the demo: a simulator at full size, nine clips
+def test_demo_makes_real_mp4s_and_a_history(demo):
+    home, out = demo
     assert "SIMULATED" in out and "9 runs, 9 done" in out and "MP4s are in" in out
     report = Path(out.split("HTML report of the comparison (open it in a browser): ")[1].splitlines()[0])
     html = report.read_text(encoding="utf-8")
     assert report.suffix == ".html" and html.count("data:video/mp4;base64,") == 6
     from grok_nb.history.store import RunStore
-    from grok_nb.settings import home_dir
 
-    df = RunStore(home_dir() / "history.sqlite").dataframe()
+    df = RunStore(home / "history.sqlite").dataframe()
     assert len(df) == 9 and (df["status"] == "done").all()
     assert df["latency_s"].gt(0).all() and df["cost_actual_usd"].gt(0).all()
     for row in df.itertuples():
@@ -35,9 +49,9 @@ def test_demo_makes_real_mp4s_and_a_history(capsys):
     assert set(df["kind"]) == {"generate", "edit", "extend"}
 
 
-def test_history_csv_export(tmp_path, capsys):
-    main(["demo", "--speed", "300"])
-    capsys.readouterr()
+@pytest.mark.slow
+def test_history_csv_export(demo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GROK_NB_HOME", str(demo[0]))
     out = tmp_path / "runs.csv"
     assert main(["history", "--csv", str(out)]) == 0
     df = pd.read_csv(out)
@@ -45,6 +59,7 @@ def test_history_csv_export(tmp_path, capsys):
     assert main(["history"]) == 0 and "generate" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_simulator_command_serves_the_contract(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

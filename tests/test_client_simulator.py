@@ -25,6 +25,7 @@ def _image(size=(640, 480), colour=(20, 160, 220)) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.usefixtures("full_size")
 def test_text_to_video_end_to_end(client, sim):
     run = client.generate("A lighthouse in a storm", duration=2, resolution="720p", aspect_ratio="9:16")
     assert run.ok and run.status == "done" and run.progress == 100
@@ -52,6 +53,7 @@ def test_same_prompt_same_video_and_no_audio_when_asked(client):
     assert np.abs(frames[0] - frames[1]).mean() < 2.0
 
 
+@pytest.mark.usefixtures("full_size")
 def test_image_to_video_starts_on_the_image(client, tmp_path):
     path = tmp_path / "blue.png"
     path.write_bytes(_image())

@@ -56,6 +56,7 @@ def _wait_for(predicate, timeout: float = 20.0, what: str = "condition") -> None
 
 
 # -- budget -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_eight_threads_against_one_budget_never_pass_it(sim):
     with _client(sim, budget_usd=0.50) as c:  # 1 s 480p = $0.05: ten jobs fit
         sent, refused = [], []
@@ -152,6 +153,7 @@ async def test_a_cancelled_task_or_stop_waiting_during_the_submit_keeps_the_job(
     assert count(sim, "POST", "/v1/videos/") == 2
 
 
+@pytest.mark.slow
 def test_interrupted_script_records_the_request_id_before_exiting(sim, tmp_path):
     sim.config.submit_delay_s = 1.0
     home = tmp_path / "home"
@@ -167,6 +169,7 @@ def test_interrupted_script_records_the_request_id_before_exiting(sim, tmp_path)
 
 
 # -- resume -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_killed_process_is_resumed_by_another_without_any_submit(sim, tmp_path):
     home = tmp_path / "home"
     proc = _worker("submit-then-hang", sim, 3, "killed [sim:slow]", home)
@@ -188,6 +191,7 @@ def test_a_killed_process_is_resumed_by_another_without_any_submit(sim, tmp_path
     assert count(sim, "POST", "/v1/videos/") == posts  # no submit was sent again
 
 
+@pytest.mark.slow
 def test_a_kill_mid_submit_leaves_uncertain_rows_never_submitting(sim, tmp_path):
     sim.config.submit_delay_s = 5.0
     home = tmp_path / "home"
@@ -210,6 +214,7 @@ def test_a_kill_mid_submit_leaves_uncertain_rows_never_submitting(sim, tmp_path)
     assert count(sim, "POST", "/v1/videos/") == posts
 
 
+@pytest.mark.slow
 def test_resume_leaves_jobs_of_a_live_process_alone(sim, tmp_path):
     home = tmp_path / "home"
     proc = _worker("submit-then-hang", sim, 1, "still mine [sim:slow]", home)
@@ -224,6 +229,7 @@ def test_resume_leaves_jobs_of_a_live_process_alone(sim, tmp_path):
         proc.wait(10)
 
 
+@pytest.mark.slow
 def test_studio_says_how_many_jobs_wait_and_resume_shows_cards(sim, tmp_path, capsys):
     pytest.importorskip("ipywidgets")
     from grok_nb.notebook import Studio

@@ -142,6 +142,7 @@ def test_a_new_client_sweeps_parts_left_by_a_killed_download(sim, isolated_home)
 
 
 # -- a second Ctrl+C at exit ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_second_ctrl_c_while_a_script_waits_at_exit_keeps_the_request_id(sim, tmp_path):
     sim.config.submit_delay_s = 3.0  # the job exists at the server; its answer takes a while
     home = tmp_path / "home"

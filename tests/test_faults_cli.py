@@ -58,6 +58,7 @@ def test_get_unknown_id_says_what_to_do(capsys):
     assert "404" in line and "nonsense" in line and "grok-nb history" in line and "embedded simulator" in line
 
 
+@pytest.mark.slow
 def test_no_traceback_from_the_installed_command(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for argv, status in ((["get", "nonsense"], 1), (["demo", "--speed", "-1"], 2)):

@@ -166,6 +166,7 @@ def test_an_expired_upload_is_not_reused(client, sim):
     assert client.upload(data) != fid and count(sim, "POST", "/v1/files") == 2
 
 
+@pytest.mark.usefixtures("full_size")
 def test_pil_image_upload_and_generate_from_its_file_id(client, sim):
     image = Image.new("RGB", (640, 480), (240, 200, 20))
     fid = client.upload(image)

@@ -37,6 +37,7 @@ def recorded(sim):
     client.close()
 
 
+@pytest.mark.usefixtures("full_size")
 def test_image_with_references_on_15_at_21_9(recorded, tmp_path):
     client, transport = recorded
     path = tmp_path / "first.png"
@@ -63,6 +64,7 @@ def test_references_without_a_prompt_on_15(recorded):
     (V15, "1080p", 0.25), ("grok-imagine-video-1.5-lite", "720p", 0.03),
     ("grok-imagine-video-1.5-2026-05-30", "480p", 0.08),
 ])
+@pytest.mark.usefixtures("full_size")
 def test_new_models_and_1080p_are_sent_as_given_and_billed_by_the_table(recorded, model, resolution, per_s):
     client, transport = recorded
     estimate = client.estimate_cost("a lake", model=model, resolution=resolution, duration=1)

@@ -20,6 +20,8 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_STACK = ("ipywidgets", "anywidget", "matplotlib", "ipykernel", "jinja2", "nest_asyncio2")
 
+pytestmark = pytest.mark.slow  # wheel builds and fresh interpreters
+
 
 def client_import() -> dict:
     """Import grok_nb and touch Client in a fresh interpreter: seconds taken and widget modules loaded."""

@@ -21,6 +21,7 @@ def _wait(sim, rid, timeout=30):
     raise AssertionError("job did not finish")
 
 
+@pytest.mark.usefixtures("full_size")
 def test_flow_with_aliases_and_range_requests(sim, tmp_path):
     body = {"model": "grok-imagine-video", "prompt": "alias flow", "seconds": "2", "aspect_ratio": "1:1"}
     rid = httpx.post(f"{sim.url}/v1/videos/generations", json=body, headers=AUTH).json()["request_id"]
@@ -99,6 +100,7 @@ def test_latency_model_follows_the_documented_figures():
 
 
 @pytest.mark.parametrize("ratio,size", [("16:9", (848, 480)), ("9:16", (480, 848)), ("3:2", (720, 480))])
+@pytest.mark.usefixtures("full_size")
 def test_sizes_per_aspect_ratio(sim, tmp_path, ratio, size):
     rid = httpx.post(f"{sim.url}/v1/videos/generations", headers=AUTH,
                      json={"prompt": f"size {ratio}", "duration": 1, "aspect_ratio": ratio}).json()["request_id"]

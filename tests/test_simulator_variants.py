@@ -145,6 +145,7 @@ def test_the_simulator_refuses_what_the_service_refuses(sim, body, kind, status,
     assert answer.status_code == status and words in answer.json()["error"]
 
 
+@pytest.mark.usefixtures("full_size")
 def test_15_inputs_are_accepted_and_rendered(sim, tmp_path):
     import base64
 

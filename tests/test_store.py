@@ -127,6 +127,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_writing_lose_nothing(where):
     RunStore(where)
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, where, name, "100"]) for name in ("a", "b")]
@@ -157,6 +158,7 @@ def _open_at_once(where: str, n: int = 8) -> None:
     assert {out.strip() for out, _ in results} == {str(len(MIGRATIONS))}
 
 
+@pytest.mark.slow
 def test_eight_processes_open_a_fresh_history_at_once(where):
     _open_at_once(where)
     store = RunStore(where)
@@ -174,6 +176,7 @@ def test_eight_processes_open_a_fresh_history_at_once(where):
             assert len(RunStore(fresh).rows()) == 8
 
 
+@pytest.mark.slow
 def test_eight_processes_migrate_an_old_history_at_once(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)  # a version-1 file, still in the default rollback journal

@@ -48,6 +48,10 @@ def _recovered_copy(damaged_file: Path, folder: Path) -> Path | None:
     return out if out.exists() else None
 
 
+#: When the table's size cannot be read, probing stops this many rowids past the last readable row.
+_GIVE_UP_AFTER = 5_000
+
+
 def _readable_rows(source: Path, table: str) -> list[dict[str, Any]]:
     """Every row of ``table`` that can be read, skipping broken pages row by row."""
     try:
@@ -62,16 +66,26 @@ def _readable_rows(source: Path, table: str) -> list[dict[str, Any]]:
         except sqlite3.Error:
             pass
         try:
-            top = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+            conn.execute("SELECT name FROM sqlite_master").fetchall()
         except sqlite3.Error:
-            top = 100_000
+            return []  # not a database at all (its header is gone): no row can be read one by one either
+        try:
+            top, guessed = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0, False
+        except sqlite3.Error:
+            top, guessed = 100_000, True
+        misses = 0
         for rowid in range(1, top + 1):
             try:
                 row = conn.execute(f"SELECT * FROM {table} WHERE rowid = ?", (rowid,)).fetchone()
             except sqlite3.Error:
-                continue
+                row = None
             if row is not None:
                 rows.append(dict(row))
+                misses = 0
+            else:
+                misses += 1
+                if guessed and misses > _GIVE_UP_AFTER:  # far past the last readable row: the rest is gone too
+                    break
     finally:
         conn.close()
     return rows

@@ -55,16 +55,17 @@ _embedded: dict[float, tuple[SimulatorServer, str]] = {}
 _embedded_lock = threading.Lock()
 
 
-def embedded(speed: float | None = None) -> tuple[SimulatorServer, str]:
+def embedded(speed: float | None = None, render_scale: float = 1.0) -> tuple[SimulatorServer, str]:
     """A process-wide embedded simulator for this speed and the key it accepts, started on first use.
 
-    Each speed gets its own server, so every client runs at the speed it asked for.
+    Each speed gets its own server, so every client runs at the speed it asked for. ``render_scale``
+    draws the clips smaller than asked (fast tests); it applies when the server starts.
     """
     speed = SimulatorConfig.speed if speed is None else float(speed)
     with _embedded_lock:
         if speed not in _embedded:
             key = "sim-" + secrets.token_hex(12)
-            server = SimulatorServer(SimulatorConfig(api_key=key, speed=speed)).start()
+            server = SimulatorServer(SimulatorConfig(api_key=key, speed=speed, render_scale=render_scale)).start()
             atexit.register(server.stop)
             _embedded[speed] = (server, key)
         return _embedded[speed]
