@@ -13,6 +13,9 @@ if ! command -v redis-server >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/i
   echo "Installing Debian's redis-server and postgresql for the shared-budget and history tests..."
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql >/dev/null
 fi
+# Bytecode caches on: every worker, kernel and child interpreter of the suite then reuses one compile of grok_nb
+# and one assertion rewrite of each test module (some machines set PYTHONDONTWRITEBYTECODE=1 for everything).
+unset PYTHONDONTWRITEBYTECODE
 echo "ruff:" && .venv/bin/ruff check grok_nb tests scripts benchmarks
 echo "mypy:" && .venv/bin/mypy
 # Workers: most tests wait on loopback jobs rather than compute, so more workers than cores pay off.

@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 import grok_nb
 from grok_nb import Client
@@ -114,6 +112,7 @@ def test_parse_results_is_lenient():
 
 
 # -- the simulator over loopback -----------------------------------------------------------------
+@pytest.mark.slow
 def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
     book = batch_book(sim.simulator)
     book.turnaround_s = 600.0  # 2 s at speed 300
@@ -145,6 +144,7 @@ def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
     assert bid in [b["batch_id"] for b in httpx.get(sim.url + "/v1/batches", headers=AUTH).json()["batches"]]
 
 
+@pytest.mark.slow
 def test_simulator_cancel_and_limits(sim):
     batch_book(sim.simulator).turnaround_s = 1e7  # nothing finishes during this test
     bid = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "c"}).json()["batch_id"]
@@ -162,6 +162,7 @@ def test_simulator_cancel_and_limits(sim):
     assert cancelled["cost_breakdown"]["total_cost_usd_ticks"] == 0
 
 
+@pytest.mark.slow
 def test_batch_calls_do_not_touch_the_key_rate_limit(sim):
     sim.config.rate_limit = 0.001  # one request per 1,000 simulated seconds (bucket of 2)
     before = dict(sim.simulator.by_key.get(TEST_KEY, {}))
@@ -173,6 +174,7 @@ def test_batch_calls_do_not_touch_the_key_rate_limit(sim):
     assert 429 in single  # while single-job calls on that key are limited
 
 
+@pytest.mark.slow
 def test_simulator_batch_result_urls_live_one_hour():
     with SimulatorServer(SimulatorConfig(speed=3600.0, seed=3, render_scale=RENDER_SCALE)) as server:  # one hour is one second
         batch_book(server.simulator).turnaround_s = 600.0
@@ -188,6 +190,7 @@ def test_simulator_batch_result_urls_live_one_hour():
 
 # -- the client --------------------------------------------------------------------------------------
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_batch_end_to_end_outside_the_rate_limit(client, sim):
     batch_book(sim.simulator).turnaround_s = 600.0
     source = client.generate("A red ball bouncing", duration=2)
@@ -239,6 +242,7 @@ def test_a_batch_over_budget_sends_nothing(sim):
         assert count(sim, "POST", "/v1/batches") == 0 and client.remaining_usd == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_requests_are_split_to_the_services_limit(client, sim, monkeypatch):
     batch_book(sim.simulator).turnaround_s = 600.0
     monkeypatch.setattr(contract, "MAX_REQUESTS_PER_CALL", 2)
@@ -249,6 +253,7 @@ def test_requests_are_split_to_the_services_limit(client, sim, monkeypatch):
     assert [r.status for r in b.wait(timeout=120)] == ["done"] * 5
 
 
+@pytest.mark.slow
 def test_failed_and_moderated_requests_in_a_batch(client, sim):
     batch_book(sim.simulator).turnaround_s = 600.0
     with client.batch(name="mixed") as b:
@@ -273,6 +278,7 @@ def test_cancel_cancels_what_has_not_run(client, sim):
     assert client.spent_usd == 0 and {r["status"] for r in client.store.rows()} == {"rejected"}
 
 
+@pytest.mark.slow
 def test_resume_reattaches_an_unfinished_batch_without_creating_one(sim, isolated_home):
     batch_book(sim.simulator).turnaround_s = 1500.0  # 5 s at speed 300
     first = Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED)
@@ -293,6 +299,7 @@ def test_resume_reattaches_an_unfinished_batch_without_creating_one(sim, isolate
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_async_batch(aclient, sim):
     batch_book(sim.simulator).turnaround_s = 600.0
     async with aclient.batch(name="async") as b:
@@ -302,6 +309,7 @@ async def test_async_batch(aclient, sim):
 
 
 @pytest.mark.parametrize("method", ["grid", "compare"])
+@pytest.mark.slow
 def test_a_comparison_grid_runs_as_one_batch(studio, sim, tmp_path, method):
     batch_book(sim.simulator).turnaround_s = 600.0
     sim.simulator.requests.clear()
@@ -333,6 +341,7 @@ def _faulty_add(action: str):
 
 
 @pytest.mark.parametrize("action", ["reset", "502"])
+@pytest.mark.slow
 def test_an_add_call_without_an_answer_is_reconciled_never_resent(sim, action):
     batch_book(sim.simulator).turnaround_s = 600.0
     with FaultProxy(sim.url, _faulty_add(action)) as proxy, \
@@ -357,6 +366,7 @@ def test_an_add_call_that_never_arrived_leaves_uncertain_rows_and_resends_nothin
         assert client.remaining_usd == pytest.approx(1.0 - 0.05)  # may have been billed: its estimate stays counted
 
 
+@pytest.mark.slow
 def test_a_refused_add_call_retried_after_429(sim):
     batch_book(sim.simulator).turnaround_s = 600.0
     with FaultProxy(sim.url, _faulty_add("429")) as proxy, \
@@ -373,6 +383,9 @@ def test_the_batches_notebook_runs_in_a_kernel(tmp_path):
     """notebooks/04: a grid as one batch, a batch left overnight and resumed the next morning, an upload."""
     name = "04_batches_and_uploads.ipynb"
     shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / name, tmp_path / name)
+    import nbformat  # here, not at the top: jsonschema's import takes 3 s, and every xdist worker collects every module
+    from nbclient import NotebookClient
+
     nb = nbformat.read(tmp_path / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "\n".join(out.get("text", "") if out.output_type == "stream" else json.dumps(out.get("data", {}))

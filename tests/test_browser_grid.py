@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (fixtures, shared)
 
@@ -99,6 +97,9 @@ CONTRAST = """() => {
 
 
 def _notebook(cells: list[str]) -> dict:
+    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
+    from nbformat.v4 import new_code_cell, new_notebook
+
     nb = new_notebook(cells=[new_code_cell(c) for c in cells], metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     return json.loads(nbformat.writes(nb))
@@ -318,6 +319,7 @@ def test_dark_theme_text_contrast(grid_page):
 @pytest.fixture(scope="module")
 def saved_notebook(tmp_path_factory):
     """The grid notebook executed by nbclient in a kernel of its own and saved, as a user would share it."""
+    import nbformat
     from nbclient import NotebookClient
 
     work = tmp_path_factory.mktemp("saved")
@@ -332,6 +334,8 @@ def test_saved_notebook_is_small_and_carries_every_result(saved_notebook):
     text = saved_notebook.read_text()
     assert saved_notebook.stat().st_size < 600_000, saved_notebook.stat().st_size
     assert "data:video" not in text
+    import nbformat
+
     nb = nbformat.read(saved_notebook, as_version=4)
     htmls = [o["data"]["text/html"] for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
     grids = [h for h in htmls if "grok-static-grid" in h]

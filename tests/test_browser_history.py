@@ -12,7 +12,6 @@ import sqlite3
 
 import httpx
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (the fixtures)
 
@@ -20,18 +19,27 @@ pytestmark = [pytest.mark.browser]
 
 LONG_PROMPT = ("A red fox trotting through fresh snow at dawn, breath steaming, low sun behind the pines, "
                "the camera tracking slowly at knee height as snow falls from a branch")
-NOTEBOOK = new_notebook(cells=[
-    new_code_cell("import grok_nb\nstudio = grok_nb.Studio()"),
-    new_code_cell(f"ok = studio.generate({LONG_PROMPT!r}, duration=1)"),
-    new_code_cell('bad = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=1)'),
-    new_code_cell('hidden = studio.generate("A crowd at a gate [sim:moderate]", duration=1)'),
-    new_code_cell("for h in (ok, bad, hidden):\n    try:\n        h.result()\n    except grok_nb.GrokError:\n"
-                  "        pass\nprint('ALL FINISHED')"),
-    new_code_cell("studio.browse()"),
-    new_code_cell("studio.history()"),
-    new_code_cell("studio.plot_timeline()"),
-    new_code_cell("studio.plot_cost()"),
-], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def _notebook() -> dict:
+    """The history notebook."""
+    # Not at the top: nbformat's jsonschema takes 3 s to import, in every xdist worker.
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    return new_notebook(cells=[
+        new_code_cell("import grok_nb\nstudio = grok_nb.Studio()"),
+        new_code_cell(f"ok = studio.generate({LONG_PROMPT!r}, duration=1)"),
+        new_code_cell('bad = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=1)'),
+        new_code_cell('hidden = studio.generate("A crowd at a gate [sim:moderate]", duration=1)'),
+        new_code_cell("for h in (ok, bad, hidden):\n    try:\n        h.result()\n    except grok_nb.GrokError:\n"
+                      "        pass\nprint('ALL FINISHED')"),
+        new_code_cell("studio.browse()"),
+        new_code_cell("studio.history()"),
+        new_code_cell("studio.plot_timeline()"),
+        new_code_cell("studio.plot_cost()"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
 NAME = "browse_history.ipynb"
 
 # Contrast of every visible text node's element inside the given roots, against its composited background.
@@ -93,7 +101,7 @@ def _open(chromium, base: str, token: str, width: int = 1500):
     httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
               json={"raw": '{"fetchNews": "false"}'}, timeout=30).raise_for_status()
     httpx.put(f"{base}/api/contents/{NAME}", params={"token": token},
-              json={"type": "notebook", "format": "json", "content": NOTEBOOK}, timeout=30).raise_for_status()
+              json={"type": "notebook", "format": "json", "content": _notebook()}, timeout=30).raise_for_status()
     page = chromium.new_page(viewport={"width": width, "height": 1100})
     page.goto(f"{base}/lab/workspaces/history/tree/{NAME}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)

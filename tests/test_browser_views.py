@@ -11,9 +11,7 @@ import sys
 import time
 
 import httpx
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (the fixtures)
 
@@ -40,6 +38,9 @@ OUTPUT = _nb("""(i) => {
 
 
 def _notebook() -> dict:
+    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
+    from nbformat.v4 import new_code_cell, new_notebook
+
     nb = new_notebook(cells=[new_code_cell(c) for c in CELLS], metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     return json.loads(nbformat.writes(nb))

@@ -26,6 +26,7 @@ def _image(size=(640, 480), colour=(20, 160, 220)) -> bytes:
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_text_to_video_end_to_end(client, sim):
     run = client.generate("A lighthouse in a storm", duration=2, resolution="720p", aspect_ratio="9:16")
     assert run.ok and run.status == "done" and run.progress == 100
@@ -41,6 +42,7 @@ def test_text_to_video_end_to_end(client, sim):
     assert "<video" in run._repr_html_() and "controls" in run._repr_html_()
 
 
+@pytest.mark.slow
 def test_same_prompt_same_video_and_no_audio_when_asked(client):
     a = client.generate("determinism", duration=1, generate_audio=False)
     b = client.generate("determinism", duration=1, generate_audio=False)
@@ -54,6 +56,7 @@ def test_same_prompt_same_video_and_no_audio_when_asked(client):
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_image_to_video_starts_on_the_image(client, tmp_path):
     path = tmp_path / "blue.png"
     path.write_bytes(_image())
@@ -81,6 +84,7 @@ def test_reference_images_and_models_endpoint(client, sim):
                                                    "grok-imagine-video-1.5-lite"}
 
 
+@pytest.mark.slow
 def test_edit_and_extend_chain_by_run_request_id_and_url(client):
     base = client.generate("a red ball", duration=2)
     edit = client.edit(base, "make it blue")
@@ -92,6 +96,7 @@ def test_edit_and_extend_chain_by_run_request_id_and_url(client):
     assert ext.cost_usd == pytest.approx(2 * 0.05 + 2 * 0.01)  # 2 s added at 480p + the 2 s input at $0.01/s
 
 
+@pytest.mark.slow
 def test_edit_of_a_too_long_video_is_refused_before_sending(client, sim):
     long = client.generate("long", duration=9)
     before = len(sim.simulator.requests)
@@ -136,6 +141,7 @@ def test_moderated_result_is_its_own_outcome(client, sim):
 
 
 @pytest.mark.parametrize("code", ["internal_error", "invalid_argument", "service_unavailable"])
+@pytest.mark.slow
 def test_failed_job_carries_code_message_and_request_id(client, sim, code):
     run = client.generate(f"please [sim:fail={code}]", duration=1)
     assert run.status == "failed" and isinstance(run.error, grok_nb.JobFailedError)
@@ -144,6 +150,7 @@ def test_failed_job_carries_code_message_and_request_id(client, sim, code):
     assert row["error_code"] == code and row["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_expired_job(client, sim):
     sim.config.url_lifetime_s = 0.0
     run = client.generate("short-lived", duration=1)
@@ -155,6 +162,7 @@ def test_expired_job(client, sim):
 
 
 @pytest.mark.parametrize("shape", ["flat", "legacy", "nested"])
+@pytest.mark.slow
 def test_error_shapes_and_auth(sim, shape):
     sim.config.update(error_shape=shape, api_key="xai-the-right-key-123")
     with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED) as wrong:
@@ -179,6 +187,7 @@ def test_bad_request_from_the_server_maps_and_is_not_retried(client, sim):
 
 
 @pytest.mark.parametrize("retry_after", [True, False])
+@pytest.mark.slow
 def test_429_bursts_are_retried_without_duplicate_submits(client, sim, retry_after):
     sim.config.update(burst_429=3, retry_after_header=retry_after)
     prompt = f"busy {uuid.uuid4()}"
@@ -207,6 +216,7 @@ def test_out_of_credits_is_not_retried(client, sim):
     assert info.value.out_of_credits and count(sim, "POST", "/v1/videos/") == 1
 
 
+@pytest.mark.slow
 def test_submit_read_timeout_is_recorded_uncertain_and_never_resent(sim):
     sim.config.submit_delay_s = 1.5
     prompt = f"slow submit {uuid.uuid4()}"
@@ -221,6 +231,7 @@ def test_submit_read_timeout_is_recorded_uncertain_and_never_resent(sim):
     assert len(sim.simulator.jobs_by_prompt(prompt)) == 1  # the job exists once, not twice
 
 
+@pytest.mark.slow
 def test_deadline_keeps_the_job_and_get_resumes_it(sim):
     with Client(api_key=TEST_KEY, base_url=sim.url, rate_limit=SPEED,
                 policy=FAST.__class__(**{**FAST.__dict__, "deadline": 0.3})) as hasty:
@@ -234,6 +245,7 @@ def test_deadline_keeps_the_job_and_get_resumes_it(sim):
     assert run.ok and run.request_id == rid
 
 
+@pytest.mark.slow
 def test_get_a_job_started_in_another_process(sim, tmp_path):
     import subprocess
     import sys
@@ -247,6 +259,7 @@ def test_get_a_job_started_in_another_process(sim, tmp_path):
             c.get("00000000-0000-0000-0000-000000000000")
 
 
+@pytest.mark.slow
 def test_handles_run_concurrently_under_one_shared_rate_limit(sim):
     sim.config.update(rate_limit=20.0 / SPEED)  # the server allows 20 requests/s
     with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=20.0) as c:
@@ -256,6 +269,7 @@ def test_handles_run_concurrently_under_one_shared_rate_limit(sim):
     assert not any(s == 429 for _, _, s in sim.simulator.requests)  # many jobs never trip the limit
 
 
+@pytest.mark.slow
 def test_download_verifies_and_is_cached(client, sim):
     run = client.generate("cache me", duration=1)
     assert run.path.parent == client.cache_dir and not list(client.cache_dir.glob("*.part"))
@@ -278,6 +292,7 @@ def test_secret_never_leaks(sim, caplog, capsys):
         assert TEST_KEY not in blob and "TESTKEY" not in blob
 
 
+@pytest.mark.slow
 def test_embedded_simulator_is_the_default_and_says_so(capsys):
     with Client(quiet=False) as c:
         assert c.simulated and c.backend == "simulator"
@@ -286,6 +301,7 @@ def test_embedded_simulator_is_the_default_and_says_so(capsys):
     assert run.ok and run.backend == "simulator"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_waiting_prints_the_request_id_and_the_job_resumes(client, capsys):
     import os
     import signal

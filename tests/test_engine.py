@@ -99,6 +99,7 @@ def test_a_grid_that_does_not_fit_is_refused_whole(sim):
         assert count(sim, "POST", "/v1/videos/") == before and c.remaining_usd == pytest.approx(0.10)
 
 
+@pytest.mark.slow
 def test_actual_cost_replaces_the_estimate_and_failures_cost_nothing(sim):
     with _client(sim, budget_usd=5.0) as c:
         c.generate("billed", duration=2, resolution="720p")
@@ -108,6 +109,7 @@ def test_actual_cost_replaces_the_estimate_and_failures_cost_nothing(sim):
 
 
 # -- submits that cannot be lost --------------------------------------------------------------------
+@pytest.mark.slow
 def test_ctrl_c_during_a_slow_submit_keeps_the_request_id(sim, capsys):
     sim.config.submit_delay_s = 0.8  # the server creates the job, then takes its time to answer
     prompt = f"slow submit {uuid.uuid4()}"
@@ -128,6 +130,7 @@ def test_ctrl_c_during_a_slow_submit_keeps_the_request_id(sim, capsys):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_a_cancelled_task_or_stop_waiting_during_the_submit_keeps_the_job(sim):
     import asyncio
 
@@ -253,6 +256,7 @@ def test_studio_says_how_many_jobs_wait_and_resume_shows_cards(sim, tmp_path, ca
 
 # -- faults never make two jobs of one call ---------------------------------------------------------
 @pytest.mark.parametrize("fault", ["reset", "502", "hang", "429-storm", "5xx-polls"])
+@pytest.mark.slow
 def test_a_faulty_network_never_makes_two_jobs_from_one_call(sim, fault):
     storm = {"left": 6}
 
@@ -336,6 +340,7 @@ def test_a_full_disk_is_a_download_error_with_what_to_do(monkeypatch):
     assert "client.resume()" in str(run.error)
 
 
+@pytest.mark.slow
 def test_an_unsupported_url_scheme_is_not_retried_and_transient_errors_are_within_the_deadline(tmp_path):
     calls = []
 
@@ -365,6 +370,7 @@ def test_an_unsupported_url_scheme_is_not_retried_and_transient_errors_are_withi
     assert time.monotonic() - started < 3 and len([u for u in calls if u.host == "vidgen.x.ai"]) > 2
 
 
+@pytest.mark.slow
 def test_a_cached_mp4_is_checked_before_it_is_reused(client, sim):
     run = client.generate("cache check", duration=1)
     run.path.write_bytes(b"garbage, not a video")
@@ -423,6 +429,7 @@ def test_client_and_studio_show_the_real_signatures(name):
         assert getattr(AsyncClient, name).__doc__.strip() in getattr(Studio, name).__doc__
 
 
+@pytest.mark.slow
 def test_each_client_gets_the_simulator_speed_it_asked_for():
     with Client(simulator_speed=120, quiet=True) as fast, Client(simulator_speed=60, quiet=True) as slow:
         assert fast.base_url != slow.base_url
@@ -430,6 +437,7 @@ def test_each_client_gets_the_simulator_speed_it_asked_for():
         assert fast.policy.interval == pytest.approx(1 / 120)
 
 
+@pytest.mark.slow
 def test_views_are_told_off_the_polling_loop(client):
     threads = set()
     run = client.generate("who calls", duration=1, on_update=lambda r: threads.add(threading.current_thread().name))
@@ -438,6 +446,7 @@ def test_views_are_told_off_the_polling_loop(client):
     assert "grok-nb-client" not in threads and threads <= {"grok-nb-views"}
 
 
+@pytest.mark.slow
 def test_the_key_is_redacted_from_every_log_line_while_a_client_exists(sim, caplog):
     import logging
 
@@ -449,6 +458,7 @@ def test_the_key_is_redacted_from_every_log_line_while_a_client_exists(sim, capl
     assert "httpcore" in caplog.text and TEST_KEY not in caplog.text and "TESTKEY" not in caplog.text
 
 
+@pytest.mark.slow
 def test_a_job_waiting_for_a_shared_budget_says_so(sim):
     import asyncio as aio
 

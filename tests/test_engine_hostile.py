@@ -41,6 +41,7 @@ def _client(server: HostileServer, **policy: float) -> Client:
 
 # -- 1. Retry-After that asks for too much, or for nonsense ------------------------------------------
 @pytest.mark.parametrize("header", ["3600", "inf", "1e400", "-5", "nan", "soon"])
+@pytest.mark.slow
 def test_an_absurd_retry_after_on_a_poll_is_capped_and_the_job_finishes(hostile, header):
     hostile.mode, hostile.retry_after = "retry-after", header
     with _client(hostile, deadline=20.0, max_retry_after=0.3) as c:
@@ -49,6 +50,7 @@ def test_an_absurd_retry_after_on_a_poll_is_capped_and_the_job_finishes(hostile,
         assert c.limiter.reserve() <= 0.3 + 1e-6  # the key's shared pause never held more than the cap
 
 
+@pytest.mark.slow
 def test_a_retry_after_past_the_deadline_ends_at_the_deadline_and_no_pause_outlives_it(hostile):
     hostile.mode, hostile.retry_after, hostile.bad_polls = "retry-after", "3600", -1
     with _client(hostile, deadline=1.5) as c:  # the default cap (60 s) is longer than the deadline
@@ -75,6 +77,7 @@ def test_a_good_answer_lifts_the_pause_a_retry_after_left():
 
 
 # -- 3. an answer that trickles in ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_trickling_poll_answer_is_cut_at_the_deadline_with_the_request_id(hostile):
     hostile.mode, hostile.trickle_every_s = "trickle", 0.5  # headers at once, then a byte every half second
     with _client(hostile, deadline=2.0) as c:

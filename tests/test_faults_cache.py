@@ -115,6 +115,7 @@ def _dead_owner() -> str:
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.strip()
 
 
+@pytest.mark.slow
 def test_parts_of_dead_processes_are_swept(tmp_path):
     cache = tmp_path / "videos"
     cache.mkdir()
@@ -132,6 +133,7 @@ def test_parts_of_dead_processes_are_swept(tmp_path):
     assert mine.exists() and old_style_fresh.exists()
 
 
+@pytest.mark.slow
 def test_a_new_client_sweeps_parts_left_by_a_killed_download(sim, isolated_home):
     cache = isolated_home / "videos"
     cache.mkdir(parents=True)

@@ -106,6 +106,7 @@ def test_the_ledger_itself_never_takes_an_impossible_cost(cost):
     ("twelve dollars", None, "not a number"),
     (1000 * TICKS_PER_USD, 1000.0, "over 10x"),
 ])
+@pytest.mark.slow
 def test_hostile_cost_cannot_pass_the_budget(sim, ticks, kept, why):
     """The reported fault ($1.00 budget, $0.50 jobs) at a fifth of the size: $0.20 budget, $0.10 jobs (2 s at
     480p), so that renders stay short. Two jobs go through whatever the server reports."""
@@ -146,6 +147,7 @@ def test_sane_actual_is_what_the_budget_counts_when_above_the_estimate(sim):
         assert row["cost_budget_basis"] == "actual" and row["cost_budget_usd"] == pytest.approx(0.12)
 
 
+@pytest.mark.slow
 def test_a_sane_actual_below_the_estimate_is_recorded_and_the_budget_counts_the_estimate(sim):
     from grok_nb import Client
 

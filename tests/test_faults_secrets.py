@@ -76,6 +76,7 @@ def test_every_parser_of_server_text_redacts():
 
 
 # -- end to end: every output of a client whose jobs fail with the key in the message -------------------
+@pytest.mark.slow
 def test_quoted_key_reaches_no_output(sim, tmp_path, isolated_home):
     import grok_nb
     from grok_nb.cli import main

@@ -104,6 +104,7 @@ def test_simulator_refuses_expires_after_out_of_range(sim, expires):
     assert answer.status_code == 400 and "expires_after" in answer.json()["error"]
 
 
+@pytest.mark.slow
 def test_simulator_files_endpoints(sim):
     assert httpx.post(sim.url + "/v1/files", files={"file": ("a.png", _png())}).status_code == 401
     content_type, body = _multipart([("purpose", None, b"vision")])
@@ -167,6 +168,7 @@ def test_an_expired_upload_is_not_reused(client, sim):
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_pil_image_upload_and_generate_from_its_file_id(client, sim):
     image = Image.new("RGB", (640, 480), (240, 200, 20))
     fid = client.upload(image)
@@ -175,6 +177,7 @@ def test_pil_image_upload_and_generate_from_its_file_id(client, sim):
     assert (probe(run.path).width, probe(run.path).height) == (640, 480)  # the uploaded image is the first frame
 
 
+@pytest.mark.slow
 def test_a_local_image_over_10_mib_goes_as_an_upload(client, sim):
     data = _noise_png(1900)  # about 10.3 MiB
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and api_files.INLINE_MAX_BYTES < len(data) < 20 * 2**20
@@ -187,11 +190,13 @@ def test_a_local_image_over_10_mib_goes_as_an_upload(client, sim):
     assert count(sim, "POST", "/v1/files") == 1  # the same bytes: the same file id
 
 
+@pytest.mark.slow
 def test_small_inputs_stay_inline(client, sim):
     run = client.generate("waves", image=_png(), duration=1)
     assert run.ok and count(sim, "POST", "/v1/files") == 0
 
 
+@pytest.mark.slow
 def test_a_local_mp4_over_the_inline_limit_is_edited_and_extended_through_an_upload(client, sim, monkeypatch):
     source = client.generate("A red ball bouncing", duration=2)
     data = source.path.read_bytes()
@@ -204,6 +209,7 @@ def test_a_local_mp4_over_the_inline_limit_is_edited_and_extended_through_an_upl
     assert probe(longer.path).duration == pytest.approx(4.0, abs=0.1)
 
 
+@pytest.mark.slow
 def test_an_upload_refused_with_429_is_retried(sim):
     refused = []
 

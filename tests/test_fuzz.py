@@ -154,6 +154,7 @@ generate_cases = st.one_of(
 
 @settings(max_examples=350)
 @given(case=generate_cases)
+@pytest.mark.slow
 def test_generate_refuses_bad_input_before_sending(fuzz_client, case):
     field, value = case
     _refused(lambda: fuzz_client.generate(**{"prompt": "a fox", "duration": 2, field: value}), field)
@@ -216,6 +217,7 @@ estimate_15_cases = st.one_of(
 
 @settings(max_examples=250)
 @given(case=estimate_15_cases)
+@pytest.mark.slow
 def test_estimate_cost_refuses_bad_15_inputs(fuzz_client, case):
     field, changes = case
     _refused(lambda: fuzz_client.estimate_cost(**{"prompt": "a fox", "model": V15, **changes}), field)
@@ -225,6 +227,7 @@ def test_estimate_cost_refuses_bad_15_inputs(fuzz_client, case):
 @settings(max_examples=60)
 @given(kind=st.one_of(st.text(max_size=10).filter(lambda s: s not in ("generate", "edit", "extend")),
                       st.integers(), st.none(), st.floats(), st.booleans()))
+@pytest.mark.slow
 def test_estimate_cost_refuses_bad_kinds(fuzz_client, kind):
     _refused(lambda: fuzz_client.estimate_cost("a fox", kind=kind), "kind")
     EXAMPLES["estimate_kind"] += 1
@@ -248,6 +251,7 @@ edit_cases = st.one_of(
 
 @settings(max_examples=180)
 @given(case=edit_cases)
+@pytest.mark.slow
 def test_edit_refuses_bad_input_before_sending(fuzz_client, case):
     field, value = case
     args = {"video": VIDEO_URL, "prompt": "make it night", field: value}
@@ -267,6 +271,7 @@ extend_cases = st.one_of(
 
 @settings(max_examples=180)
 @given(case=extend_cases)
+@pytest.mark.slow
 def test_extend_refuses_bad_input_before_sending(fuzz_client, case):
     field, value = case
     args = {"video": VIDEO_URL, "prompt": "it flies away", field: value}
@@ -289,6 +294,7 @@ grid_cases = st.one_of(
 
 @settings(max_examples=150)
 @given(case=grid_cases)
+@pytest.mark.slow
 def test_grid_planning_refuses_bad_axes_before_sending(fuzz_client, case):
     field, axes, repeats = case
     _refused(lambda: Grid(fuzz_client, {"prompt": ["a fox", "a boat"], "duration": 2, **axes}, repeats=repeats), field)
@@ -304,6 +310,7 @@ bad_request_ids = st.one_of(
 
 @settings(max_examples=150)
 @given(value=bad_request_ids)
+@pytest.mark.slow
 def test_check_request_id_refuses_what_would_change_the_path(value):
     _refused(lambda: check_request_id(value), "request_id")
     EXAMPLES["request_id"] += 1

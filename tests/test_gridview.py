@@ -122,6 +122,7 @@ def test_static_grid_html_keeps_rows_columns_posters_and_no_theme_variables():
 
 
 # -- the widget with real jobs on the simulator --------------------------------------------------------
+@pytest.mark.slow
 def test_rating_note_and_winner_reach_the_history(studio):
     grid = studio.compare(prompt=["cat", "dog"], resolution=["480p", "720p"], duration=1, display=False)
     grid.wait(timeout=120)
@@ -162,6 +163,7 @@ def test_stop_all_stops_waiting_and_the_jobs_stay_resumable(studio, sim):
     assert all(r.request_id for r in grid.runs)  # resumable by request id
 
 
+@pytest.mark.slow
 def test_confirm_bar_goes_away_and_cancel_really_cancels(studio, sim, monkeypatch):
     from grok_nb.notebook import studio as studio_module
 
@@ -184,6 +186,7 @@ def test_confirm_bar_goes_away_and_cancel_really_cancels(studio, sim, monkeypatc
     grid.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_updates_are_throttled_and_the_last_state_is_drawn(studio):
     grid = studio.compare(prompt=["a"], duration=1, display=False)
     grid.wait(timeout=60)
@@ -199,6 +202,7 @@ def test_updates_are_throttled_and_the_last_state_is_drawn(studio):
     assert view.draws - start <= 2.0 * 4 + 2
 
 
+@pytest.mark.slow
 def test_grid_displays_itself_with_a_static_shadow(studio, monkeypatch):
     import IPython.display
 

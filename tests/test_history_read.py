@@ -31,6 +31,7 @@ def store(request, tmp_path):
     {"text": "ÉBÈNE"}, {"since": "2026-01-03"}, {"since": pd.Timestamp("2026-01-02T01:00:00+01:00")},
     {"status": "done", "kind": "generate", "tags": "exp-1", "since": "2026-01-02"},
 ])
+@pytest.mark.slow
 def test_sql_filters_answer_as_the_dataframe_filter_does(store, filters):
     expected = filter_runs(store.dataframe(), **filters)["run_id"].tolist()
     assert store.dataframe(**filters)["run_id"].tolist() == expected
@@ -85,6 +86,7 @@ def many(request, tmp_path):
 
 
 @pytest.mark.parametrize("sort", ["newest", "oldest", "cost", "latency", "rating", "duration"])
+@pytest.mark.slow
 def test_a_page_is_what_sorting_the_whole_frame_gives(many, sort):
     from grok_nb.notebook.browser import sorted_runs
 

@@ -133,6 +133,7 @@ def test_every_module_belongs_to_a_layer() -> None:
     assert not unknown, f"modules outside the layers (add them to a layer folder): {unknown}"
 
 
+@pytest.mark.slow
 def test_imports_point_only_down(graph: list[Import]) -> None:
     wrong = []
     for imp in graph:
@@ -154,6 +155,7 @@ def test_imports_point_only_down(graph: list[Import]) -> None:
     assert not wrong, "imports that point up:\n" + "\n".join(wrong)
 
 
+@pytest.mark.slow
 def test_no_import_cycles(graph: list[Import]) -> None:
     edges: dict[str, set[str]] = {}
     for imp in graph:

@@ -38,6 +38,7 @@ def recorded(sim):
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_image_with_references_on_15_at_21_9(recorded, tmp_path):
     client, transport = recorded
     path = tmp_path / "first.png"
@@ -65,6 +66,7 @@ def test_references_without_a_prompt_on_15(recorded):
     ("grok-imagine-video-1.5-2026-05-30", "480p", 0.08),
 ])
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_new_models_and_1080p_are_sent_as_given_and_billed_by_the_table(recorded, model, resolution, per_s):
     client, transport = recorded
     estimate = client.estimate_cost("a lake", model=model, resolution=resolution, duration=1)
@@ -77,6 +79,7 @@ def test_new_models_and_1080p_are_sent_as_given_and_billed_by_the_table(recorded
         assert probe(run.path).height == 1080
 
 
+@pytest.mark.slow
 def test_an_edit_on_15_is_refused_before_sending_and_an_unknown_model_goes_out(recorded):
     client, transport = recorded
     base = client.generate("a boat", duration=2)
@@ -98,6 +101,7 @@ def test_the_1_5_only_inputs_through_estimate_cost(recorded, tmp_path):
     assert estimate.usd == pytest.approx(8 * 0.08 + 2 * 0.01) and estimate.exact  # images billed, voices not
 
 
+@pytest.mark.slow
 def test_the_1_5_only_inputs_are_sent(recorded):
     client, transport = recorded
     run = client.generate("<AUDIO_0> sings", model=V15, last_frame=_image(), duration=2,
@@ -107,6 +111,7 @@ def test_the_1_5_only_inputs_are_sent(recorded):
     assert run.ok
 
 
+@pytest.mark.slow
 def test_an_edit_of_a_local_mp4(recorded, tmp_path):
     client, transport = recorded
     base = client.generate("a local clip", duration=2)

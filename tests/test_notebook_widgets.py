@@ -87,6 +87,7 @@ def test_two_hundred_status_changes_send_a_bounded_number_of_updates():
     assert card.bar.value == 100 and card.bar.bar_style == "success"
 
 
+@pytest.mark.slow
 def test_studio_generate_returns_at_once_and_the_card_finishes(studio):
     handle = studio.generate("card", duration=1, display=False)
     assert isinstance(handle, grok_nb.JobHandle)
@@ -106,6 +107,7 @@ def test_grid_estimate_budget_and_confirmation_send_nothing(studio, sim):
     assert len(sim.simulator.requests) == 0 and studio.history().empty
 
 
+@pytest.mark.slow
 def test_grid_runs_all_cells_with_labels_table_and_report(studio, tmp_path):
     grid = studio.compare(prompt=["cat", "dog"], resolution=["480p", "720p"], duration=1, repeats=2,
                           confirm=True, display=False)
@@ -146,6 +148,7 @@ def test_grid_layout_single_axis_is_one_row(tmp_path):
         plan({"prompt": "a"}, repeats=0)
 
 
+@pytest.mark.slow
 def test_experiment_tags_history_filters_and_browser(studio):
     with studio.experiment("exp-a"):
         studio.generate("inside alpha", duration=1, display=False).result()
@@ -192,6 +195,7 @@ def test_experiment_tags_history_filters_and_browser(studio):
     browser.close()
 
 
+@pytest.mark.slow
 def test_plots_are_figures(studio):
     studio.generate("plot me", duration=1, display=False).result()
     from matplotlib.figure import Figure
@@ -202,6 +206,7 @@ def test_plots_are_figures(studio):
     assert len(exchanges) >= 3 and list(exchanges["method"][:2]) == ["POST", "GET"]
 
 
+@pytest.mark.slow
 def test_an_error_on_a_card_is_not_logged_again(studio, caplog):
     import logging
 

@@ -7,16 +7,18 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 pytestmark = pytest.mark.kernel
 
 
-def _execute(name: str, workdir: Path) -> tuple[nbformat.NotebookNode, Path]:
+def _execute(name: str, workdir: Path) -> tuple[Any, Path]:
+    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
+    from nbclient import NotebookClient
+
     shutil.copy(NOTEBOOKS / name, workdir / name)
     nb = nbformat.read(workdir / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
@@ -43,6 +45,8 @@ def _text(nb) -> str:
 
 
 def test_the_repo_notebooks_are_saved_without_outputs_or_video_bytes():
+    import nbformat
+
     for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
@@ -94,6 +98,7 @@ def test_compare_grid_notebook_stays_small(tmp_path):
     static, live = _outputs(nb, "studio.browse()")
     assert "application/vnd.jupyter.widget-view+json" in live and "grok-browser-static" in static["text/html"]
     assert static["text/html"].count("<tr>") == 13
+    import nbformat
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(out, as_version=4))

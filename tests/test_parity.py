@@ -19,6 +19,7 @@ def test_every_public_async_method_has_a_sync_twin():
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_async_and_sync_give_the_same_runs(aclient, client):
     arun = await aclient.generate("parity", duration=1)
     srun = client.generate("parity", duration=1)
@@ -40,6 +41,7 @@ async def test_async_and_sync_give_the_same_runs(aclient, client):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_async_handle_result_blocks_inside_its_own_loop(aclient):
     # What a notebook cell does with AsyncClient: block on the loop that runs the job.
     handle = await aclient.generate("blocking in loop", duration=1, wait=False)

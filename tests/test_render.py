@@ -48,6 +48,7 @@ def _middle(frame: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("resolution,ratio", [("480p", "16:9"), ("720p", "16:9"), ("480p", "9:16"), ("720p", "9:16")])
+@pytest.mark.slow
 def test_every_frame_carries_the_simulated_label(tmp_path, resolution, ratio):
     path = _render(tmp_path, "clip", PROMPTS[0], resolution, ratio, audio=resolution == "480p")
     frames = _frames(path)
@@ -62,6 +63,7 @@ def test_a_frame_without_the_label_fails_the_check(tmp_path):
     assert _mark_error(plain) > 40
 
 
+@pytest.mark.slow
 def test_prompts_draw_different_pictures_and_motion(tmp_path):
     motions = [R.motion_for(p) for p in PROMPTS]
     assert len({(m.shape, m.path, round(m.speed, 3), round(m.direction, 3)) for m in motions}) == 3
@@ -79,6 +81,7 @@ def test_prompts_draw_different_pictures_and_motion(tmp_path):
     assert np.abs(again[6] - clips[1][6]).mean() < 2  # same prompt, same video
 
 
+@pytest.mark.slow
 def test_the_prompt_and_parameters_are_drawn_as_the_overlay_draws_them(tmp_path):
     frames = _frames(_render(tmp_path, "clip", PROMPTS[2], seconds=1.5))
     w, h = 848, 480
@@ -107,6 +110,7 @@ def test_image_to_video_starts_on_the_image_then_says_simulated(tmp_path):
     assert _mark_error(frames[6]) < 12
 
 
+@pytest.mark.slow
 def test_edit_changes_its_input_and_extension_continues_it(tmp_path):
     base = _render(tmp_path, "base", PROMPTS[0], seconds=1.0)
     w, h = 848, 480

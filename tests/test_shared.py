@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from grok_nb.history.owners import current_user, owner_alive, process_owner
 from grok_nb.settings import key_fingerprint, redact_url
 
@@ -26,6 +28,7 @@ def test_current_user(monkeypatch):
     assert "@" in current_user()
 
 
+@pytest.mark.slow
 def test_owner_alive_tells_a_live_process_from_a_dead_one():
     me = process_owner()
     assert owner_alive(me) is True and owner_alive(None) is None and owner_alive("garbage") is None

@@ -64,6 +64,7 @@ def test_rates_are_rounded_never_faster():
     assert pyrate_rate(1.0).interval == 1000 and pyrate_rate(30.0).interval == 34 and pyrate_rate(3000).interval == 1
 
 
+@pytest.mark.slow
 def test_acquire_spaces_requests_and_leaves_the_loop_free(tmp_path, shared):
     limiter = limiter_for(shared, tmp_path, rate=40.0)
 
@@ -92,6 +93,7 @@ def test_acquire_spaces_requests_and_leaves_the_loop_free(tmp_path, shared):
     assert ticks >= 2 * 20
 
 
+@pytest.mark.slow
 def test_a_pause_holds_back_every_limiter_on_the_key(tmp_path, shared):
     one, two = limiter_for(shared, tmp_path), limiter_for(shared, tmp_path)
 
@@ -109,6 +111,7 @@ def test_a_pause_holds_back_every_limiter_on_the_key(tmp_path, shared):
     one.close(), two.close()
 
 
+@pytest.mark.slow
 def test_peers_see_each_other_and_say_so(tmp_path, shared):
     one, two = limiter_for(shared, tmp_path), limiter_for(shared, tmp_path)
     asyncio.run(one.acquire())

@@ -22,6 +22,7 @@ def _wait(sim, rid, timeout=30):
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_flow_with_aliases_and_range_requests(sim, tmp_path):
     body = {"model": "grok-imagine-video", "prompt": "alias flow", "seconds": "2", "aspect_ratio": "1:1"}
     rid = httpx.post(f"{sim.url}/v1/videos/generations", json=body, headers=AUTH).json()["request_id"]
@@ -39,6 +40,7 @@ def test_flow_with_aliases_and_range_requests(sim, tmp_path):
     assert (info.width, info.height, info.duration) == (480, 480, 2.0)
 
 
+@pytest.mark.slow
 def test_errors_as_published(sim):
     post = lambda body, **kw: httpx.post(f"{sim.url}/v1/videos/generations", json=body, **kw)  # noqa: E731
     assert post({"prompt": "x"}).status_code == 401
@@ -63,6 +65,7 @@ def test_rate_limit_answers_429_with_retry_after(sim):
     assert limited[0].json()["code"] == "resource-exhausted"
 
 
+@pytest.mark.slow
 def test_polls_stay_fast_while_a_long_video_renders(sim):
     # ~70 s at speed 5, while rendering 15 s of 720p keeps a worker busy for seconds
     sim.config.update(speed=5.0, enforce_rate_limit=False)
@@ -74,6 +77,7 @@ def test_polls_stay_fast_while_a_long_video_renders(sim):
     assert progress == sorted(progress)
 
 
+@pytest.mark.slow
 def test_media_urls_expire(sim):
     sim.config.update(url_lifetime_s=600.0)  # 600 simulated seconds = 2 s at speed 300
     rid = httpx.post(f"{sim.url}/v1/videos/generations", json={"prompt": "expire", "duration": 1},
@@ -101,6 +105,7 @@ def test_latency_model_follows_the_documented_figures():
 
 @pytest.mark.parametrize("ratio,size", [("16:9", (848, 480)), ("9:16", (480, 848)), ("3:2", (720, 480))])
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_sizes_per_aspect_ratio(sim, tmp_path, ratio, size):
     rid = httpx.post(f"{sim.url}/v1/videos/generations", headers=AUTH,
                      json={"prompt": f"size {ratio}", "duration": 1, "aspect_ratio": ratio}).json()["request_id"]

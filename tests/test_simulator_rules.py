@@ -59,6 +59,7 @@ def _refused_first(client, sim, field, **kwargs):
 
 
 # -- 1. voice tags are zero-based and never a reason to refuse ----------------------------------------
+@pytest.mark.slow
 def test_voice_tags_are_sent_as_written_and_the_service_takes_them(client, sim):
     body = {"model": V15, "prompt": "<AUDIO_1> sings", "reference_audios": [{"voice_id": "eve"}], "duration": 1}
     assert _post(sim, body).status_code == 200  # raw: a tag naming no voice is not a 400
@@ -97,6 +98,7 @@ def test_lite_takes_1080p(client, sim):
 # -- 3. keyframes strictly inside the clip, one per 1/3-s slot -------------------------------------------
 @pytest.mark.parametrize("times,words", [((0,), "strictly inside"), ((4,), "strictly inside"),
                                          ((3.9,), "snaps to 4 s"), ((1, 1.1), "1/3-s slot")])
+@pytest.mark.slow
 def test_keyframes_outside_the_clip_or_sharing_a_slot(client, sim, times, words):
     frames = [{"image": IMG, "timestamp_s": t} for t in times]
     error = _refused_first(client, sim, "keyframes", prompt="x", model=V15, duration=4, keyframes=frames)
@@ -125,6 +127,7 @@ def test_reference_to_video_is_capped_at_720p(client, sim, model, kwargs, raw):
 
 
 # -- 5. edits and extensions: grok-imagine-video only --------------------------------------------------------
+@pytest.mark.slow
 def test_edits_on_15_models_are_refused_first_and_fail_at_the_service(client, sim):
     base = client.generate("base clip", duration=2)
     sim.simulator.requests.clear()
@@ -140,6 +143,7 @@ def test_edits_on_15_models_are_refused_first_and_fail_at_the_service(client, si
         assert last["status"] == "failed" and last["error"]["code"] == "failed_precondition"
 
 
+@pytest.mark.slow
 def test_an_unknown_model_edit_still_goes_out_with_a_warning(client, sim):
     base = client.generate("base clip", duration=2)
     with pytest.warns(UserWarning, match="does not know model"):
@@ -150,6 +154,7 @@ def test_an_unknown_model_edit_still_goes_out_with_a_warning(client, sim):
 
 
 # -- 6. moderation: by code at poll time, and as a failed invalid_argument; billed, never retried ---------------
+@pytest.mark.slow
 def test_poll_time_400_is_moderated_by_its_code_whatever_the_wording(client, sim):
     sim.config.update(moderation_code="imagine:content-moderated")
     run = client.generate("blocked [sim:moderate=http400]", duration=1)
@@ -157,6 +162,7 @@ def test_poll_time_400_is_moderated_by_its_code_whatever_the_wording(client, sim
     assert count(sim, "POST", "/v1/videos") == 1  # not resubmitted
 
 
+@pytest.mark.slow
 def test_a_failed_job_about_moderation_is_moderated_and_billed(client, sim):
     rid = _post(sim, {"prompt": "blocked raw [sim:moderate=failed]", "duration": 1}).json()["request_id"]
     raw = _final(sim, rid).json()
@@ -171,6 +177,7 @@ def test_a_failed_job_about_moderation_is_moderated_and_billed(client, sim):
 
 
 # -- 7. prices: every input image; extensions add the input's seconds at $0.01 ---------------------------------
+@pytest.mark.slow
 def test_the_simulator_bills_what_the_client_estimates(client, sim):
     base = client.generate("base clip", duration=2)
     estimate = client.estimate_cost(base, "more", kind="extend", duration=1)
@@ -181,6 +188,7 @@ def test_the_simulator_bills_what_the_client_estimates(client, sim):
 
 
 # -- 8. long prompts: a warning, never a refusal -------------------------------------------------------------------
+@pytest.mark.slow
 def test_long_prompts_are_sent_with_a_warning(client, sim):
     long = "a fox in the snow " * 250  # 4,500 characters
     assert _post(sim, {"prompt": long, "duration": 1}).status_code == 200
@@ -190,6 +198,7 @@ def test_long_prompts_are_sent_with_a_warning(client, sim):
 
 
 # -- 10. a pending poll is a 202 by default; 200 is understood too --------------------------------------------------
+@pytest.mark.slow
 def test_pending_polls_are_202_by_default_and_200_still_works(client, sim):
     rid = _post(sim, {"prompt": "slow [sim:slow]", "duration": 1}).json()["request_id"]
     answer = httpx.get(f"{sim.url}/v1/videos/{rid}", headers=AUTH)

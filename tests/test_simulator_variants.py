@@ -84,11 +84,13 @@ def test_nested_response_shape(sim):
 
 
 @pytest.mark.parametrize("how", ["switch", "marker"])
+@pytest.mark.slow
 def test_pending_as_202_with_an_empty_body(sim, how):
     if how == "switch":
         sim.config.update(pending_empty_body=True)
-    answers = _final(sim, _submit(sim, {"prompt": "empty 202" + (" [sim:pending=empty]" if how == "marker" else ""),
-                                        "duration": 1}))
+    # [sim:slow]: the job stays pending for a few polls, however quickly its (small) clip renders
+    answers = _final(sim, _submit(sim, {"prompt": "empty 202 [sim:slow]" + (" [sim:pending=empty]" if how == "marker"
+                                                                            else ""), "duration": 1}))
     pending = answers[:-1]
     assert pending and all(a.status_code == 202 and a.content == b"" for a in pending)
     assert all(parse_job_status("").outcome == "running" for _ in pending)
@@ -146,6 +148,7 @@ def test_the_simulator_refuses_what_the_service_refuses(sim, body, kind, status,
 
 
 @pytest.mark.usefixtures("full_size")
+@pytest.mark.slow
 def test_15_inputs_are_accepted_and_rendered(sim, tmp_path):
     import base64
 
@@ -178,6 +181,7 @@ def test_billing_follows_the_price_table(sim, model, resolution, per_s):
     assert done["usage"]["cost_in_usd_ticks"] == round(per_s * 1e10)
 
 
+@pytest.mark.slow
 def test_edits_on_models_without_them_fail_with_failed_precondition(sim, client):
     base = client.generate("base clip", duration=2)
     rid = _submit(sim, {"model": "grok-imagine-video-1.5", "prompt": "night", "video": {"url": base.url}}, "edits")
@@ -194,6 +198,7 @@ def test_latency_follows_model_and_resolution():
 # -- the client against the variants -------------------------------------------------------------
 @pytest.mark.parametrize("knobs", [dict(done_without_status=True), dict(nested_response=True),
                                    dict(pending_empty_body=True)])
+@pytest.mark.slow
 def test_client_finishes_on_variants_parsing_alone_handles(client, sim, knobs):
     sim.config.update(**knobs)
     run = client.generate("variant end to end", duration=1)
@@ -208,12 +213,14 @@ def test_unknown_model_is_sent_with_one_warning_and_the_server_answer_is_a_grok_
     assert len(caught) == 1
 
 
+@pytest.mark.slow
 def test_client_records_poll_time_400_moderation_with_its_cost(client, sim):
     run = client.generate("moderated [sim:moderate=http400]", duration=1)
     assert run.status == "moderated" and run.cost_actual_usd == pytest.approx(0.05)
     assert client.store.find(run.request_id)["status"] == "moderated"
 
 
+@pytest.mark.slow
 def test_client_explains_done_without_url(client, sim):
     run = client.generate("no url [sim:done=no_url]", duration=1)
     assert isinstance(run.error, grok_nb.NoVideoError) and run.request_id in str(run.error)

@@ -48,6 +48,7 @@ def test_an_old_file_is_migrated_forward(tmp_path):
     assert store.exchanges("r0")[0]["path"] == "/v1/videos/x"
 
 
+@pytest.mark.slow
 def test_an_old_postgres_history_is_migrated_forward(postgres_url):  # noqa: F811  (a fixture)
     import psycopg
 
@@ -222,6 +223,7 @@ def _history_with_runs(path, n=300):
     return store
 
 
+@pytest.mark.slow
 def test_a_damaged_history_is_named_and_repair_salvages_what_it_can(tmp_path):
     path = tmp_path / "history.sqlite"
     _history_with_runs(path)

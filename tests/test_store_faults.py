@@ -87,6 +87,7 @@ def test_a_scheduler_that_breaks_ends_its_waiting_requests_with_a_clear_error():
     assert "a bug in picking" in str(error)
 
 
+@pytest.mark.slow
 def test_jobs_finish_when_the_shared_budget_file_fails_mid_run(sim, tmp_path, caplog, monkeypatch):
     monkeypatch.delenv("GROK_NB_SHARED_URL")
     limiter = make_limiter(TEST_KEY, SPEED, tmp_path)  # the default: the SQLite budget file under the home
@@ -304,6 +305,7 @@ def test_a_really_full_disk_keeps_the_id_in_the_reserved_journal(tmp_path):
         subprocess.run(["umount", "-l", str(home)], capture_output=True, timeout=10)
 
 
+@pytest.mark.slow
 def test_a_client_whose_disk_fills_during_the_submit_keeps_the_paid_id(sim, tmp_path):
     tag = f"full-{uuid.uuid4().hex[:8]}"
 

@@ -233,6 +233,7 @@ def _api_imports():
     return graph, nested
 
 
+@pytest.mark.slow
 def test_api_modules_import_each_other_without_a_cycle():
     graph, nested = _api_imports()
     assert "refs" in graph["media"] and "refs" in graph["validation"] and "validation" not in graph["media"]
@@ -293,6 +294,7 @@ class _Huge:
 
 @pytest.mark.parametrize("value", [_Hostile(), _Huge(), "y" * 5_000_000, b"z" * 5_000_000,
                                    "key xai-ABCDEF0123456789abcdef0123456789 inside", ["xai-SECRETsecret0123456789"]])
+@pytest.mark.slow
 def test_a_validation_error_shows_any_value_safely(value):
     error = ValidationError("image", value, "a URL")
     for text in (str(error), repr(error)):

@@ -219,6 +219,7 @@ def test_timeline_from_exchanges():
     assert t.pace() == pytest.approx(2.0)
 
 
+@pytest.mark.slow
 def test_plots_are_transparent_and_read_times_as_times(tmp_path):
     from grok_nb.notebook import plots
 
@@ -278,6 +279,7 @@ def test_every_status_has_one_look_in_the_colour_language():
 
 
 @pytest.mark.parametrize("state", list(STATE_RUNS))
+@pytest.mark.slow
 def test_every_view_shows_a_state_as_the_table_says(state):
     from grok_nb.notebook import fallback, gridstate, plots
 
@@ -335,6 +337,7 @@ def _notebook_modules():
         yield path, ast.parse(path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_the_notebook_layer_imports_at_the_top_except_heavy_optional_readers():
     import ast
 
@@ -397,6 +400,7 @@ def no_io():
         yield
 
 
+@pytest.mark.slow
 def test_views_draw_and_send_intents_without_any_io():
     tables.table_html(pd.DataFrame({"a": [1]}))  # pandas loads its Styler's templates once, on first use
     with no_io():
@@ -516,6 +520,7 @@ def test_repeated_runs_of_an_experiment_read_apart():
     assert ax.get_xlabel() == "jobs in submit order"
 
 
+@pytest.mark.slow
 def test_cost_over_hours_has_a_readable_clock_axis():
     from grok_nb.notebook import plots
 
