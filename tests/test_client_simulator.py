@@ -299,6 +299,8 @@ def test_embedded_simulator_is_the_default_and_says_so(capsys):
         assert "SIMULATED" in capsys.readouterr().out
         run = c.generate("default backend", duration=1)
     assert run.ok and run.backend == "simulator"
+    # The suite sets GROK_NB_SIMULATOR_SCALE=0.25 (conftest): the embedded simulator draws 480p 16:9 at a quarter.
+    assert (probe(run.path).width, probe(run.path).height) == (212, 120)
 
 
 @pytest.mark.slow

@@ -38,3 +38,22 @@ def test_owner_alive_tells_a_live_process_from_a_dead_one():
     host, pid, start = me.rsplit(":", 2)
     assert owner_alive(f"{host}:{pid}:{start}999") is False  # same pid, another start: a reused pid
     assert owner_alive(f"another-host:{pid}:{start}") is None
+
+
+@pytest.mark.parametrize("raw", ["0", "2", "-1", "nan", "inf", "quarter"])
+def test_a_bad_simulator_scale_names_the_variable_and_what_is_allowed(monkeypatch, raw):
+    from grok_nb.errors import ConfigurationError
+    from grok_nb.settings import simulator_render_scale
+
+    monkeypatch.setenv("GROK_NB_SIMULATOR_SCALE", raw)
+    with pytest.raises(ConfigurationError, match=r"GROK_NB_SIMULATOR_SCALE='.*' is not a scale: use a number from 0.05"):
+        simulator_render_scale()
+
+
+def test_the_simulator_scale_is_read_from_the_environment(monkeypatch):
+    from grok_nb.settings import simulator_render_scale
+
+    monkeypatch.delenv("GROK_NB_SIMULATOR_SCALE")
+    assert simulator_render_scale() == 1.0
+    monkeypatch.setenv("GROK_NB_SIMULATOR_SCALE", " 0.25 ")
+    assert simulator_render_scale() == 0.25

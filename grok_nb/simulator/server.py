@@ -59,7 +59,8 @@ def embedded(speed: float | None = None, render_scale: float = 1.0) -> tuple[Sim
     """A process-wide embedded simulator for this speed and the key it accepts, started on first use.
 
     Each speed gets its own server, so every client runs at the speed it asked for. ``render_scale``
-    draws the clips smaller than asked (fast tests); it applies when the server starts.
+    draws the clips smaller than asked (fast tests); it applies when that
+    speed's server starts, so ``embedded()`` alone finds the server a client of this process uses.
     """
     speed = SimulatorConfig.speed if speed is None else float(speed)
     with _embedded_lock:
