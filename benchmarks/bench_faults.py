@@ -386,10 +386,15 @@ def main() -> None:
         totals.update(figures)
         print(f"| {label} | " + " | ".join(str(figures[k]) for k in order) + " |")
     print("| **all** | " + " | ".join(f"**{totals[k]}**" for k in order) + " |")
-    met = totals["jobs"] == totals["ids"] and all(totals[k] == 0 for k in
-                                                   ("duplicates", "lost", "hangs", "leaks", "overruns"))
-    print(f"\n{'goal met' if met else 'goal NOT met'}: every figure 0 except jobs and ids on disk, which must be "
-          f"equal ({wall:.0f} s)")
+    clean = all(totals[k] == 0 for k in ("duplicates", "lost", "hangs", "leaks", "overruns"))
+    if clean and totals["jobs"] == totals["ids"]:
+        verdict = "goal met: every figure 0 except jobs and ids on disk, which are equal"
+    elif clean and totals["jobs"] == totals["ids"] + totals["in_flight"]:
+        verdict = (f"goal met with the one exception item 8 of issue 14 allows: jobs = ids on disk + "
+                   f"{totals['in_flight']} POST(s) in flight at a kill, every other figure 0")
+    else:
+        verdict = "goal NOT met: every figure 0 except jobs and ids on disk, which must be equal"
+    print(f"\n{verdict} ({wall:.0f} s)")
     if totals["in_flight"]:
         print(f"- {totals['in_flight']} job(s) were created by a POST whose answer the killed process never got: no "
               "id exists on this side and the API has no list-jobs endpoint to find it; each is an 'uncertain' row "
