@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -55,6 +56,20 @@ def test_history_frame_formats_known_columns_and_keeps_ids_and_prompts_whole(tmp
     assert f'title="{LONG}"' in shown and "text-overflow:ellipsis" in shown  # one line, whole on hover
     assert "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1" in shown  # a request id is never cut
     assert ">local_path<" not in shown and ">base_url<" not in shown  # the compact view of the whole history
+
+
+def test_the_history_table_places_posters_it_is_given_and_reads_no_file_itself(tmp_path):
+    """The view renders; the controller (Studio.history()) hands it the function that cuts posters from MP4s."""
+    import ast
+
+    imported = {n.module for n in ast.walk(ast.parse(Path(tables.__file__).read_text())) if isinstance(n, ast.ImportFrom)}
+    assert "posters" not in imported and "controller" not in imported
+    df = HistoryFrame(_history(tmp_path))
+    assert ">poster<" not in df._repr_html_()  # no provider: no poster column, nothing read
+    asked = []
+    df.attrs["poster"] = lambda path, prompt: asked.append(prompt) or f'<img alt="{prompt}">'
+    shown = df.query("status == 'done'")._repr_html_()  # attrs survive a query, as the user filters
+    assert ">poster<" in shown and shown.count("<img") == 2 and sorted(asked) == sorted(["prompt 2", LONG])
 
 
 def test_history_frame_shows_exactly_the_columns_the_user_picked(tmp_path):

@@ -6,6 +6,7 @@ does the reading and writing, so no view touches a file, a socket or the databas
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..jobs.results import Run
 from .media import MediaServer
 from .posters import poster_data_uri
 from .present import Media
+from .tables import THUMB_WIDTH
 
 #: Fields a view may ask to write to a run's history row.
 REVIEW_FIELDS = ("rating", "note", "winner")
@@ -73,3 +75,14 @@ class Controller:
             raise ValueError(f"cannot write {sorted(unknown)} from a view: only {', '.join(REVIEW_FIELDS)}")
         if fields and self.store is not None:
             self.store.update(run_id, **fields)
+
+
+def poster_html(path: Any, title: Any = None) -> str | None:
+    """A small poster <img> of a cached MP4 for a history row (cut once per file, then cached); None without one."""
+    if path is None or (isinstance(path, float) and path != path) or not str(path):
+        return None
+    uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.1)  # a few frames in: past a fade from black
+    if uri is None:
+        return None
+    tip = html.escape(str(title)[:200]) if isinstance(title, str) else ""
+    return f'<img src="{uri}" alt="{tip}" title="{tip}" style="width:{THUMB_WIDTH}px;height:auto;display:block">'

@@ -19,7 +19,7 @@ from ..jobs.results import JobHandle, Run
 from . import plots
 from .browser import HistoryBrowser, HistoryFeed
 from .compare import Grid
-from .controller import Controller
+from .controller import Controller, poster_html
 from .gridview import VideoGrid
 from .keystatus import KeyStatus
 from .present import Media
@@ -231,7 +231,9 @@ class Studio:
         """The history as a DataFrame, filtered; shown with dollars, seconds and short prompts."""
         wanted = ([tags] if isinstance(tags, str) else list(tags or [])) + ([experiment] if experiment else [])
         df = self._core.history(status=status, kind=kind, text=text, tags=wanted, since=since)  # filtered in SQL
-        return HistoryFrame(df.reset_index(drop=True))
+        frame = HistoryFrame(df.reset_index(drop=True))
+        frame.attrs["poster"] = poster_html  # the table shows a poster per done row; the controller reads the MP4s
+        return frame
 
     def status(self) -> Any:
         """The processes and jobs sharing this key's request budget (this one first), and where it lives."""

@@ -17,7 +17,6 @@ import pandas as pd  # tables are DataFrames: this module is loaded only by the 
 from ..history.store import RUN_COLUMNS
 from . import looks
 from .looks import TONE_CSS
-from .posters import poster_data_uri
 
 #: Secondary text (parameters, stats): the theme's text colour, slightly lighter, still ≥ 4.5:1.
 MUTED_CSS = "color-mix(in srgb, var(--jp-ui-font-color1, #212121) 82%, transparent)"
@@ -171,17 +170,6 @@ _TABLE_STYLES = [
 ]
 
 
-def thumbnail(path: Any, title: Any = None) -> str | None:
-    """A small poster <img> of a cached MP4 (cut once per file, then cached); None without a readable video."""
-    if _missing(path):
-        return None
-    uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.1)  # a few frames in: past a fade from black
-    if uri is None:
-        return None
-    tip = html.escape(str(title)[:200]) if not _missing(title) else ""
-    return f'<img src="{uri}" alt="{tip}" title="{tip}" style="width:{THUMB_WIDTH}px;height:auto;display:block">'
-
-
 def _any_value(series: pd.Series) -> bool:
     """Whether a column holds anything worth a column: a non-empty text or list, a non-zero number (vectorized)."""
     values = series.dropna()
@@ -276,9 +264,12 @@ class HistoryFrame(_RunTable):
             view["cost_actual_usd"] = [usd(e) + " (est.)" if _missing(a) and not _missing(e) else a
                                        for a, e in zip(view["cost_actual_usd"], view["cost_estimated_usd"],
                                                        strict=True)]
-        if set(self._SCHEMA) <= set(self.columns) and "poster" not in self.columns:
+        # Posters come from whoever made the frame (Studio.history(): the controller cuts them from the cached
+        # MP4s); this view only places them. pandas carries attrs through query(), slicing and sorting.
+        poster = self.attrs.get("poster")
+        if callable(poster) and set(self._SCHEMA) <= set(self.columns) and "poster" not in self.columns:
             done = view["status"].eq("done").to_numpy()
-            view.insert(0, "poster", [thumbnail(path, prompt) if ok else None for path, prompt, ok
+            view.insert(0, "poster", [poster(path, prompt) if ok else None for path, prompt, ok
                                       in zip(view["local_path"], view["prompt"], done, strict=True)])
             cols = ["poster", *cols]
         return _scroll(table_html(view, cols, caption=note))
