@@ -103,3 +103,14 @@ def test_filters_count_and_facets_come_from_sql(many):
     assert many.count(text="50%") == 0 and many.count(text="NUMBER 1") == 1 + 10 + 100  # 1, 1x, 1xx
     facets = many.facets()
     assert facets == {"status": ["done", "failed"], "kind": ["edit", "generate"], "tags": ["odd"], "makers": 1}
+
+
+def test_runs_written_out_of_creation_order_come_back_oldest_first(store):
+    """The table is read in storage order (fast); a run added later with an older time still sorts into place."""
+    for i, at in enumerate(["2020-11-02T10:00:00+00:00", "2020-11-03T10:00:00+00:00", "2020-11-01T10:00:00+00:00"]):
+        store.insert(run_id=f"late{i}", backend="simulator", kind="generate", status="done", prompt=f"late-{i}",
+                     created_at=at)
+    df = store.dataframe()
+    assert df["created_at"].is_monotonic_increasing and df.index.tolist() == list(range(len(df)))
+    assert df["prompt"].tolist()[:3] == ["late-2", "late-0", "late-1"]
+    assert store.dataframe(text="late-")["prompt"].tolist() == ["late-2", "late-0", "late-1"]

@@ -430,8 +430,13 @@ class RunStore:
         """
         where, params = run_filters(status=status, kind=kind, tags=tags, since=since, made_by=made_by)
         with self._db.transaction() as tx:
-            columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY created_at", params)
+            # No ORDER BY: SQLite would walk the created_at index and fetch each row by its rowid, about three
+            # times slower than reading the table in order; the rows come (nearly) in creation order anyway and
+            # pandas puts any stragglers in place with one vectorized sort.
+            columns, records = tx.table(f"SELECT * FROM runs{where}", params)
         df = runs_frame(columns, records)
+        if not df["created_at"].is_monotonic_increasing:
+            df = df.sort_values("created_at", kind="stable", na_position="first").reset_index(drop=True)
         if text or tags:
             df = filter_runs(df, text=text, tags=tags).reset_index(drop=True)
         return df
