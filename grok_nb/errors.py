@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 from datetime import datetime, timezone
@@ -39,29 +40,51 @@ _secrets_lock = threading.Lock()
 #: The keys of the clients alive in this process (key → how many clients use it): any text from a server
 #: is cleaned of them, even where the caller does not hold the key (a key need not look like "xai-...").
 _live_secrets: dict[str, int] = {}
+#: Keys whose client is gone, waiting to be counted down. A client is released by a garbage-collector finalizer,
+#: which may run in a thread that holds ``_secrets_lock`` at that very moment: it must never wait for the lock.
+_released: collections.deque[str] = collections.deque()
+
+
+def _count_down_released() -> None:
+    """Apply the releases that finalizers queued (the caller holds ``_secrets_lock``)."""
+    while _released:
+        try:
+            secret = _released.popleft()
+        except IndexError:
+            return
+        left = _live_secrets.get(secret, 0) - 1
+        if left > 0:
+            _live_secrets[secret] = left
+        else:
+            _live_secrets.pop(secret, None)
 
 
 def remember_secret(secret: str | None) -> None:
     """Redact ``secret`` from every server text made into an error or row from now on (until forgotten)."""
     if secret:
         with _secrets_lock:
+            _count_down_released()
             _live_secrets[secret] = _live_secrets.get(secret, 0) + 1
 
 
 def forget_secret(secret: str | None) -> None:
-    """One client using ``secret`` is gone; the key stays redacted while another one uses it."""
+    """One client using ``secret`` is gone; the key stays redacted while another one uses it.
+
+    Safe in a finalizer: it never waits for a lock (if the lock is busy, the next use of the registry counts it).
+    """
     if secret:
-        with _secrets_lock:
-            left = _live_secrets.get(secret, 0) - 1
-            if left > 0:
-                _live_secrets[secret] = left
-            else:
-                _live_secrets.pop(secret, None)
+        _released.append(secret)
+        if _secrets_lock.acquire(blocking=False):
+            try:
+                _count_down_released()
+            finally:
+                _secrets_lock.release()
 
 
 def redact(text: str, secret: str | None = None) -> str:
     """Remove API keys from text: the given one, every live client's, anything shaped like an xAI key or bearer."""
     with _secrets_lock:
+        _count_down_released()
         # a live client's 1-3 character "key" (a test's) would blank out ordinary words elsewhere
         known_keys = {k for k in _live_secrets if len(k) >= 4}
     if secret:

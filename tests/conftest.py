@@ -20,8 +20,13 @@ FAST = PollPolicy(interval=0.02, max_interval=0.05, retry_base=0.02, retry_max=0
 def pytest_configure(config):
     """Before any fixture: session and module fixtures (JupyterLab, kernels) never touch the user's real home or key."""
     import os
+    import sys
     import tempfile
 
+    # Bytecode caches on, even where the machine turns them off for everything (PYTHONDONTWRITEBYTECODE=1): every
+    # xdist worker, kernel and child interpreter then reuses one compile of grok_nb and of each test module.
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["GROK_NB_HOME"] = tempfile.mkdtemp(prefix="grok-nb-test-home-")
     os.environ["GROK_NB_SHARED_URL"] = "local"
     # Every simulator of the suite (kernels', JupyterLab's and subprocesses' too) draws small clips: the suite tests

@@ -148,7 +148,8 @@ def test_rating_note_and_winner_reach_the_history(studio):
 
 def test_stop_all_stops_waiting_and_the_jobs_stay_resumable(studio, sim):
     sim.config.update(speed=3.0)  # slow enough to stop mid-way
-    grid = studio.compare(prompt=["slow a", "slow b"], duration=1, display=False)
+    # [sim:slow]: ten times longer, so that neither job ends while the other's submit waits its turn (loaded machine)
+    grid = studio.compare(prompt=["slow a [sim:slow]", "slow b [sim:slow]"], duration=1, display=False)
     view = grid.view
     import time
 

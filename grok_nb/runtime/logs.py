@@ -7,6 +7,7 @@ log record factory, for these libraries' loggers only.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import weakref
@@ -17,6 +18,7 @@ from ..errors import forget_secret, redact, remember_secret
 _LOGGERS = ("grok_nb", "httpx", "httpcore", "hpack", "h11", "h2")
 _lock = threading.Lock()
 _secrets: dict[str, int] = {}  # key → number of live clients using it
+_released: collections.deque[str] = collections.deque()  # keys whose client is gone, not yet counted down
 _installed = False
 
 
@@ -46,6 +48,7 @@ def protect_secret(secret: str | None, owner: Any) -> None:
     if not secret:
         return
     with _lock:
+        _count_down_released()
         _secrets[secret] = _secrets.get(secret, 0) + 1
         if not _installed:
             logging.setLogRecordFactory(_make_factory(logging.getLogRecordFactory()))
@@ -54,11 +57,26 @@ def protect_secret(secret: str | None, owner: Any) -> None:
     weakref.finalize(owner, _release, secret)
 
 
-def _release(secret: str) -> None:
-    forget_secret(secret)
-    with _lock:
+def _count_down_released() -> None:
+    """Apply the releases that finalizers queued (the caller holds ``_lock``)."""
+    while _released:
+        try:
+            secret = _released.popleft()
+        except IndexError:
+            return
         left = _secrets.get(secret, 0) - 1
         if left > 0:
             _secrets[secret] = left
         else:
             _secrets.pop(secret, None)
+
+
+def _release(secret: str) -> None:
+    # A garbage-collector finalizer: it may run in a thread that holds _lock right now, so it never waits for it.
+    forget_secret(secret)
+    _released.append(secret)
+    if _lock.acquire(blocking=False):
+        try:
+            _count_down_released()
+        finally:
+            _lock.release()
