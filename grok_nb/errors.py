@@ -81,6 +81,11 @@ def forget_secret(secret: str | None) -> None:
                 _secrets_lock.release()
 
 
+def secrets_in_use() -> bool:
+    """True while some client's key is registered (a cheap look: no lock)."""
+    return bool(_live_secrets)
+
+
 def redact(text: str, secret: str | None = None) -> str:
     """Remove API keys from text: the given one, every live client's, anything shaped like an xAI key or bearer."""
     with _secrets_lock:

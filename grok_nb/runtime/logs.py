@@ -7,33 +7,29 @@ log record factory, for these libraries' loggers only.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import weakref
 from typing import Any
 
-from ..errors import forget_secret, redact, remember_secret
+from ..errors import forget_secret, redact, remember_secret, secrets_in_use
 
 _LOGGERS = ("grok_nb", "httpx", "httpcore", "hpack", "h11", "h2")
 _lock = threading.Lock()
-_secrets: dict[str, int] = {}  # key → number of live clients using it
-_released: collections.deque[str] = collections.deque()  # keys whose client is gone, not yet counted down
 _installed = False
 
 
 def _make_factory(previous: Any) -> Any:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record: logging.LogRecord = previous(*args, **kwargs)
-        if _secrets and record.name.split(".", 1)[0] in _LOGGERS:
+        if secrets_in_use() and record.name.split(".", 1)[0] in _LOGGERS:
             try:
                 message = record.getMessage()
             except Exception:
                 return record
-            clean = message
-            for secret in list(_secrets):
-                clean = redact(clean, secret)
-            # httpcore logs raw header bytes: a key may show up as b'Bearer xai-...'
+            # Every live client's key (the registry in grok_nb.errors), and anything shaped like a key or a
+            # bearer token: httpcore logs raw header bytes, where a key may show up as b'Bearer xai-...'.
+            clean = redact(message)
             if clean != message:
                 record.msg, record.args = clean, None
         return record
@@ -48,35 +44,9 @@ def protect_secret(secret: str | None, owner: Any) -> None:
     if not secret:
         return
     with _lock:
-        _count_down_released()
-        _secrets[secret] = _secrets.get(secret, 0) + 1
         if not _installed:
             logging.setLogRecordFactory(_make_factory(logging.getLogRecordFactory()))
             _installed = True
     remember_secret(secret)
-    weakref.finalize(owner, _release, secret)
-
-
-def _count_down_released() -> None:
-    """Apply the releases that finalizers queued (the caller holds ``_lock``)."""
-    while _released:
-        try:
-            secret = _released.popleft()
-        except IndexError:
-            return
-        left = _secrets.get(secret, 0) - 1
-        if left > 0:
-            _secrets[secret] = left
-        else:
-            _secrets.pop(secret, None)
-
-
-def _release(secret: str) -> None:
-    # A garbage-collector finalizer: it may run in a thread that holds _lock right now, so it never waits for it.
-    forget_secret(secret)
-    _released.append(secret)
-    if _lock.acquire(blocking=False):
-        try:
-            _count_down_released()
-        finally:
-            _lock.release()
+    # Run by the garbage collector, maybe in a thread inside redact(): forget_secret never waits for a lock.
+    weakref.finalize(owner, forget_secret, secret)
