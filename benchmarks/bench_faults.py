@@ -55,24 +55,7 @@ COSTS: dict[str, Any] = {"negative": -5 * 10_000_000_000, "missing": None, "not-
 def _transports() -> dict[str, Any]:
     import httpx
 
-    class Base(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self.inner = httpx.AsyncHTTPTransport()
-
-        async def rewrite(self, request: httpx.Request, body: dict) -> dict | None:
-            return None
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            response = await self.inner.handle_async_request(request)
-            if request.method != "GET" or not request.url.path.startswith("/v1/videos/"):
-                return response
-            await response.aread()
-            try:
-                body = json.loads(response.content)
-            except ValueError:
-                return response
-            new = await self.rewrite(request, body) if isinstance(body, dict) else None
-            return response if new is None else httpx.Response(response.status_code, json=new)
+    from tests.hostile import PollRewriter as Base  # the tests' gateway: forwards, and rewrites polls' JSON
 
     class HostileRetryAfter(Base):
         """A 429 carrying a hostile Retry-After: on the first submit of a job whose prompt says ``[429:submit]``,
@@ -106,7 +89,7 @@ def _transports() -> dict[str, Any]:
             super().__init__()
             self.ticks = ticks
 
-        async def rewrite(self, request: httpx.Request, body: dict) -> dict | None:
+        def rewrite(self, body: dict) -> dict | None:
             if "usage" not in body:
                 return None
             if self.ticks is None:
@@ -120,7 +103,7 @@ def _transports() -> dict[str, Any]:
             super().__init__()
             self.key = key
 
-        async def rewrite(self, request: httpx.Request, body: dict) -> dict | None:
+        def rewrite(self, body: dict) -> dict | None:
             if body.get("status") != "failed":
                 return None
             body["error"] = {"code": "internal_error",

@@ -100,17 +100,51 @@ def _nb(js: str) -> str:
     return js.replace("NB", NB)
 
 
-def _run_notebook(browser, base: str, token: str, name: str, players: int):
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+def notebook_json(cells: list[str]) -> dict:
+    """A notebook of these code cells on the python3 kernel, as JSON for Jupyter's contents API."""
+    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return json.loads(nbformat.writes(nb))
+
+
+def upload(base: str, token: str, name: str, content: dict) -> None:
+    """Put a notebook into the lab's folder through Jupyter's contents API."""
+    httpx.put(f"{base}/api/contents/{name}", params={"token": token}, timeout=30,
+              json={"type": "notebook", "format": "json", "content": content}).raise_for_status()
+
+
+def quiet_news(base: str, token: str) -> None:
+    """No "get notified about Jupyter news?" toast over the screenshots."""
+    httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
+              json={"raw": json.dumps({"fetchNews": "false"})}, timeout=30).raise_for_status()
+
+
+def open_notebook(browser, base: str, token: str, name: str, *, width: int = 1500, height: int = 1100,
+                  workspace: str | None = None):
+    """A new page on the notebook, in a workspace of its own (reset: no tab restored from another test becomes the
+    current one), once its cells show; ``(page, errors)``, the page's JavaScript errors collected as they come."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A workspace of its own, reset: no tab restored from another test becomes the current one.
-    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}")
+    page.goto(f"{base}/lab/workspaces/{workspace or Path(name).stem}/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    return page, errors
+
+
+def run_all(page, done: str = ALL_RAN, idle_timeout: int = 240_000) -> None:
+    """Run every cell once the kernel is idle, then wait until ``done`` (JavaScript over NB) holds and it is idle."""
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(_nb(ALL_RAN), timeout=240_000, polling=500)
-    page.wait_for_function(KERNEL_IDLE, timeout=240_000)
+    page.wait_for_function(_nb(done), timeout=240_000, polling=500)
+    page.wait_for_function(KERNEL_IDLE, timeout=idle_timeout)
+
+
+def _run_notebook(browser, base: str, token: str, name: str, players: int):
+    page, errors = open_notebook(browser, base, token, name)
+    run_all(page)
     page.wait_for_function(_nb(f"() => NB.querySelectorAll('video.grok-video').length >= {players}"),
                            timeout=120_000, polling=500)
     page.wait_for_function(_nb("() => [...NB.querySelectorAll('video.grok-video')].every(v => v.readyState >= 1)"),

@@ -9,12 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 
-from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (fixtures, shared)
+from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab, notebook_json, open_notebook, quiet_news, upload  # noqa: F401  (fixtures, shared)
 
 pytestmark = [pytest.mark.browser]
 
@@ -96,46 +94,20 @@ CONTRAST = """() => {
 }"""
 
 
-def _notebook(cells: list[str]) -> dict:
-    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells], metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    return json.loads(nbformat.writes(nb))
-
-
-def _upload(base: str, token: str, name: str, content: dict) -> None:
-    r = httpx.put(f"{base}/api/contents/{name}", params={"token": token}, timeout=30,
-                  json={"type": "notebook", "format": "json", "content": content})
-    r.raise_for_status()
-
-
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=False)
 
 
-def _quiet(base: str, token: str) -> None:
-    # No "get notified about Jupyter news?" toast over the screenshots.
-    httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
-              json={"raw": json.dumps({"fetchNews": "false"})}, timeout=30).raise_for_status()
-
-
 def _open(browser, base, token, name, width=1500, height=1100):  # noqa: F811
-    _quiet(base, token)
-    page = browser.new_page(viewport={"width": width, "height": height})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    return page, errors
+    quiet_news(base, token)
+    return open_notebook(browser, base, token, name, width=width, height=height)
 
 
 @pytest.fixture(scope="module")
 def grid_page(lab, browser):  # noqa: F811
     base, token = lab
-    _upload(base, token, "grid_live.ipynb", _notebook(CELLS))
+    upload(base, token, "grid_live.ipynb", notebook_json(CELLS))
     page, errors = _open(browser, base, token, "grid_live.ipynb")
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # not awaited
@@ -323,7 +295,7 @@ def saved_notebook(tmp_path_factory):
     from nbclient import NotebookClient
 
     work = tmp_path_factory.mktemp("saved")
-    nb = nbformat.reads(json.dumps(_notebook(CELLS + ["odd.wait();"])), as_version=4)
+    nb = nbformat.reads(json.dumps(notebook_json(CELLS + ["odd.wait();"])), as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
     path = work / "grid_saved.ipynb"
     nbformat.write(nb, path)
@@ -349,7 +321,7 @@ def test_saved_notebook_is_small_and_carries_every_result(saved_notebook):
 
 def test_saved_notebook_reopened_without_running_shows_every_result(lab, browser, saved_notebook):  # noqa: F811
     base, token = lab
-    _upload(base, token, "grid_saved.ipynb", json.loads(saved_notebook.read_text()))
+    upload(base, token, "grid_saved.ipynb", json.loads(saved_notebook.read_text()))
     page, _ = _open(browser, base, token, "grid_saved.ipynb")
     page.wait_for_function(_nb("() => NB.querySelectorAll('.grok-tile, .grok-vtile').length >= 15"), timeout=60_000)
     time.sleep(1.0)

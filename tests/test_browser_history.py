@@ -13,7 +13,18 @@ import sqlite3
 import httpx
 import pytest
 
-from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (the fixtures)
+from .test_browser import (  # noqa: F401  (the fixtures)
+    ARTIFACTS,
+    KERNEL_IDLE,
+    _nb,
+    browser,
+    lab,
+    notebook_json,
+    open_notebook,
+    quiet_news,
+    run_all,
+    upload,
+)
 
 pytestmark = [pytest.mark.browser]
 
@@ -21,25 +32,18 @@ LONG_PROMPT = ("A red fox trotting through fresh snow at dawn, breath steaming, 
                "the camera tracking slowly at knee height as snow falls from a branch")
 
 
-def _notebook() -> dict:
-    """The history notebook."""
-    # Not at the top: nbformat's jsonschema takes 3 s to import, in every xdist worker.
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    return new_notebook(cells=[
-        new_code_cell("import grok_nb\nstudio = grok_nb.Studio()"),
-        new_code_cell(f"ok = studio.generate({LONG_PROMPT!r}, duration=1)"),
-        new_code_cell('bad = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=1)'),
-        new_code_cell('hidden = studio.generate("A crowd at a gate [sim:moderate]", duration=1)'),
-        new_code_cell("for h in (ok, bad, hidden):\n    try:\n        h.result()\n    except grok_nb.GrokError:\n"
-                      "        pass\nprint('ALL FINISHED')"),
-        new_code_cell("studio.browse()"),
-        new_code_cell("studio.history()"),
-        new_code_cell("studio.plot_timeline()"),
-        new_code_cell("studio.plot_cost()"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-
-
+CELLS = [
+    "import grok_nb\nstudio = grok_nb.Studio()",
+    f"ok = studio.generate({LONG_PROMPT!r}, duration=1)",
+    'bad = studio.generate("A storm at sea [sim:fail=service_unavailable]", duration=1)',
+    'hidden = studio.generate("A crowd at a gate [sim:moderate]", duration=1)',
+    "for h in (ok, bad, hidden):\n    try:\n        h.result()\n    except grok_nb.GrokError:\n"
+    "        pass\nprint('ALL FINISHED')",
+    "studio.browse()",
+    "studio.history()",
+    "studio.plot_timeline()",
+    "studio.plot_cost()",
+]
 NAME = "browse_history.ipynb"
 
 # Contrast of every visible text node's element inside the given roots, against its composited background.
@@ -97,19 +101,11 @@ OVERFLOW = """() => [...NB.querySelectorAll('.grok-browser, .grok-card')].filter
 
 
 def _open(chromium, base: str, token: str, width: int = 1500):
-    # No "get notified about Jupyter news?" toast over the screenshots.
-    httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
-              json={"raw": '{"fetchNews": "false"}'}, timeout=30).raise_for_status()
-    httpx.put(f"{base}/api/contents/{NAME}", params={"token": token},
-              json={"type": "notebook", "format": "json", "content": _notebook()}, timeout=30).raise_for_status()
-    page = chromium.new_page(viewport={"width": width, "height": 1100})
-    page.goto(f"{base}/lab/workspaces/history/tree/{NAME}?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(_nb("() => NB.innerText.includes('ALL FINISHED') && NB.querySelector('.grok-browser') "
-                               "&& NB.querySelectorAll('.jp-RenderedImage img').length === 2"), timeout=240_000, polling=500)
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    quiet_news(base, token)
+    upload(base, token, NAME, notebook_json(CELLS))
+    page, _ = open_notebook(chromium, base, token, NAME, width=width, workspace="history")
+    run_all(page, "() => NB.innerText.includes('ALL FINISHED') && NB.querySelector('.grok-browser') "
+                  "&& NB.querySelectorAll('.jp-RenderedImage img').length === 2", idle_timeout=120_000)
     return page
 
 

@@ -13,7 +13,18 @@ import time
 import httpx
 import pytest
 
-from .test_browser import ARTIFACTS, KERNEL_IDLE, _nb, browser, lab  # noqa: F401  (the fixtures)
+from .test_browser import (  # noqa: F401  (the fixtures)
+    ARTIFACTS,
+    KERNEL_IDLE,
+    _nb,
+    browser,
+    lab,
+    notebook_json,
+    open_notebook,
+    quiet_news,
+    run_all,
+    upload,
+)
 
 pytestmark = [pytest.mark.browser]
 
@@ -37,15 +48,6 @@ OUTPUT = _nb("""(i) => {
 }""")
 
 
-def _notebook() -> dict:
-    import nbformat  # not at the top: its jsonschema takes 3 s to import, in every worker
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    nb = new_notebook(cells=[new_code_cell(c) for c in CELLS], metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    return json.loads(nbformat.writes(nb))
-
-
 def _cell_text(page, i: int) -> str:
     return page.evaluate(f"() => ({OUTPUT})({i}).innerText")
 
@@ -60,21 +62,10 @@ def _shoot(page, i: int, name: str) -> None:
 def ran(lab, browser):  # noqa: F811
     """The notebook, run in JupyterLab, then saved by JupyterLab (no widget state, as by default)."""
     base, token = lab
-    # No "get notified about Jupyter news?" toast over the screenshots.
-    httpx.put(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", params={"token": token},
-              json={"raw": json.dumps({"fetchNews": "false"})}, timeout=30).raise_for_status()
-    httpx.put(f"{base}/api/contents/{NAME}", params={"token": token}, timeout=30,
-              json={"type": "notebook", "format": "json", "content": _notebook()}).raise_for_status()
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base}/lab/workspaces/views/tree/{NAME}?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(_nb("() => [...NB.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                               ".every(p => /\\[\\d+\\]/.test(p.textContent))"), timeout=240_000, polling=500)
-    page.wait_for_function(KERNEL_IDLE, timeout=240_000)
+    quiet_news(base, token)
+    upload(base, token, NAME, notebook_json(CELLS))
+    page, errors = open_notebook(browser, base, token, NAME, workspace="views")
+    run_all(page)
     page.wait_for_function(_nb("() => [...NB.querySelectorAll('.grok-vgrid')][1]?.querySelectorAll("
                                "'.grok-vtile video.grok-vvideo[src]').length === 2"), timeout=60_000)
     yield page, errors

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..api.probe import probe
 from ..jobs.results import Run
+from . import tables
 from .media import MediaServer
 from .posters import poster_data_uri
 from .present import Media
@@ -79,10 +80,10 @@ class Controller:
 
 def poster_html(path: Any, title: Any = None) -> str | None:
     """A small poster <img> of a cached MP4 for a history row (cut once per file, then cached); None without one."""
-    if path is None or (isinstance(path, float) and path != path) or not str(path):
+    if tables._missing(path):
         return None
     uri = poster_data_uri(str(path), width=THUMB_WIDTH, at_s=0.1)  # a few frames in: past a fade from black
     if uri is None:
         return None
-    tip = html.escape(str(title)[:200]) if isinstance(title, str) else ""
+    tip = html.escape(str(title)[:200]) if not tables._missing(title) else ""
     return f'<img src="{uri}" alt="{tip}" title="{tip}" style="width:{THUMB_WIDTH}px;height:auto;display:block">'
