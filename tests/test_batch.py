@@ -445,3 +445,36 @@ def test_the_turnaround_is_set_over_http(sim):
     answer = httpx.patch(sim.url + "/_simulator/batch", json={"turnaround_s": 42})
     assert answer.json()["turnaround_s"] == 42 and book.turnaround_s == 42
     assert httpx.patch(sim.url + "/_simulator/batch", json={"speed": 1}).status_code == 400
+
+
+class _StaleCounters(httpx.AsyncBaseTransport):
+    """The batch's counters lag one read behind its results: the first answer saying all ended says one is pending."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.lied = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        path = request.url.path
+        if request.method != "GET" or not path.startswith("/v1/batches/") or path.endswith("/results"):
+            return response
+        await response.aread()
+        body = json.loads(response.content)
+        state = body.get("state", {})
+        if not self.lied and state.get("num_requests") and state.get("num_pending") == 0:
+            self.lied = True
+            state["num_pending"], state["num_success"] = 1, state["num_success"] - 1
+        return httpx.Response(response.status_code, json=body)
+
+
+def test_the_batch_counters_are_read_again_when_the_last_result_arrives_before_them(sim):
+    batch_book(sim.simulator).turnaround_s = 300.0
+    transport = _StaleCounters()
+    with Client(api_key=TEST_KEY, base_url=sim.url, policy=FAST, rate_limit=SPEED, transport=transport) as c:
+        with c.batch(name="stale") as b:
+            b.generate("A fox in snow", duration=1)
+            b.generate("A boat at dusk", duration=1)
+        runs = b.wait(timeout=120)
+        assert transport.lied and all(r.status == "done" for r in runs)
+        assert b.progress["num_success"] == 2 and b.progress["num_pending"] == 0, b.progress

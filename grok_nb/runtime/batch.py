@@ -50,6 +50,8 @@ log = logging.getLogger("grok_nb")
 POLL_MIN_S, POLL_MAX_S, POLL_SHARE = 5.0, 300.0, 0.05
 #: Results read per page.
 PAGE_SIZE = 100
+#: How often the counters are read again when all results are in but the counters still show some pending.
+COUNTER_READS = 3
 #: Downloads at once per batch.
 DOWNLOADS_AT_ONCE = 4
 #: Attempts for a batch call refused with 429 or 5xx, or never sent (these never started a job).
@@ -247,11 +249,9 @@ class BatchJob:
                 if run.status is Status.DOWNLOAD_FAILED and run.url:
                     self._start_download(run, run.url)
             while self._open():
-                answer = await self._call("GET", f"{contract.BATCHES_PATH}/{self.batch_id}")
+                answer = await self._read_state()
                 if answer.ok:
-                    self.state = parse_batch(answer.body)
-                    for listener in self.progress_listeners:  # on the view thread, newest counters only
-                        self.engine.views.post((id(listener), "batch"), (listener, self.state))
+                    assert self.state is not None
                     if self.state.finished != seen or self.state.done:  # results are read when there are new ones
                         seen = self.state.finished
                         await self._read_results()
@@ -269,6 +269,14 @@ class BatchJob:
                     break
                 waited = time.monotonic() - started
                 await asyncio.sleep(min(POLL_MAX_S, max(POLL_MIN_S, POLL_SHARE * waited * self.speed)) / self.speed)
+            for _ in range(COUNTER_READS):
+                if self.state is None or self.state.done:
+                    break
+                # The last results came in after the counters were read (and counters may lag the
+                # results): read them again, so that the batch's progress agrees with its runs.
+                await self._read_state()
+                if not self.state.done:
+                    await asyncio.sleep(POLL_MIN_S / self.speed)
             if self._downloads:
                 await asyncio.gather(*list(self._downloads), return_exceptions=True)
         except asyncio.CancelledError:
@@ -277,6 +285,15 @@ class BatchJob:
                 task.cancel()
             raise
         return list(self.runs)
+
+    async def _read_state(self) -> Answer:
+        """Read the batch's counters and pass them to the progress listeners."""
+        answer = await self._call("GET", f"{contract.BATCHES_PATH}/{self.batch_id}")
+        if answer.ok:
+            self.state = parse_batch(answer.body)
+            for listener in self.progress_listeners:  # on the view thread, newest counters only
+                self.engine.views.post((id(listener), "batch"), (listener, self.state))
+        return answer
 
     def _pending_results(self) -> list[Run]:
         """Runs still waiting for their result (not those whose video is downloading)."""
@@ -418,9 +435,7 @@ class BatchJob:
         """Read the batch's counters now."""
         if self.batch_id is None:
             return None
-        answer = await self._call("GET", f"{contract.BATCHES_PATH}/{self.batch_id}")
-        if answer.ok:
-            self.state = parse_batch(answer.body)
+        await self._read_state()
         return self.state
 
     async def cancel(self) -> BatchState | None:
