@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from dataclasses import replace
 
@@ -148,8 +149,8 @@ def test_plan_with_progress_takes_about_three_polls():
 
 
 def test_a_first_reading_that_already_pins_the_end_skips_the_narrowing_poll():
-    obs = [Observation(48.0, int(100 * 48.0 / 120.0))]  # 40 %: the end within 2.5 %
-    assert 120.0 <= plan_next_poll(obs, PRIOR, PATIENT, now=48.0) <= 120.0 * 1.03
+    obs = [Observation(48.0, int(100 * 48.0 / 120.0))]  # 40 %: the end within 2.5 % (117.1 to 120 s)
+    assert 100 * 48.0 / 41 <= plan_next_poll(obs, PRIOR, PATIENT, now=48.0) <= 120.0  # in that window, not 0.9 of it
 
 
 def test_plan_without_progress_is_geometric_after_the_fastest_latency():
@@ -211,6 +212,20 @@ def test_one_job_held_back_does_not_make_every_later_job_wait_as_long():
     steady = book.tail(key)
     book.learn_end(key, [Observation(40.0, 40), Observation(135.0, 99), Observation(138.0, 100)])  # a render lagged
     assert book.tail(key) == steady and steady[1] < 1.04
+
+
+def test_each_side_of_the_tail_is_learned_alone_and_the_sides_meet():
+    book = PriorBook(speed=1)
+    key = PriorBook.key("m", "generate", "480p", 6)
+    # 40 % at 40 s: progress would end between 97.6 and 100 s. Done seen at 120 s, the last pending long before.
+    book.learn_end(key, [Observation(40.0, 40), Observation(120.0, 100)])
+    assert book.tail(key) == pytest.approx((1.0, 1.2 / 0.976), rel=1e-3)  # only an upper bound
+    # Pending at 115 s, done seen only at 200 s: a lower bound, and an upper one too loose to use.
+    book.learn_end(key, [Observation(40.0, 40), Observation(115.0, 99), Observation(200.0, 100)])
+    lo, hi = book.tail(key)
+    assert lo == pytest.approx(1.15) and hi == pytest.approx(1.2 / 0.976, rel=1e-3)  # the two jobs together
+    bounds = tail_bounds([Observation(40.0, 40), Observation(130.0, 99), Observation(400.0, 100)])
+    assert bounds is not None and bounds[1] == math.inf  # done 4x after progress ran out: no upper bound
 
 
 def test_a_job_without_a_tail_teaches_none():

@@ -46,7 +46,7 @@ class PriorBook:
     def __init__(self, speed: float = 1.0, keep: int = 50):
         self.speed = speed
         self._seen: dict[PriorKey, deque[float]] = defaultdict(lambda: deque(maxlen=keep))
-        self._tails: dict[tuple[str, str], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=9))
+        self._tails: dict[tuple[str, str], deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=12))
 
     @staticmethod
     def key(model: str | None, kind: str, resolution: str | None, duration: float | None) -> PriorKey:
@@ -65,17 +65,28 @@ class PriorBook:
             self._tails[key[:2]].append(bounds)
 
     def tail(self, key: PriorKey) -> tuple[float, float] | None:
-        """The end as a multiple of the progress end: the (lower) median of recent jobs' bounds; None before any.
+        """The end as a multiple of the progress end: what recent jobs' bounds agree on; None before any.
 
-        A median, not an intersection: one job held back (a render that lagged, a slow answer) must not
-        make every later job wait as long.
+        Each finished job bounds the multiple from below (its last pending answer) and from above (its
+        done answer). Their intersection is kept, less the most extreme quarter of each side, so one
+        job held back (a render that lagged, a slow answer) does not make every later job wait as long.
+        Bounds that do not meet (a tail that varies) give the medians instead.
         """
         seen = self._tails.get(key[:2])
         if not seen:
             return None
-        lows, highs = sorted(a for a, _ in seen), sorted(b for _, b in seen)
+        skip = int(len(seen) * TAIL_OUTLIERS)
+        lows = sorted((a for a, _ in seen), reverse=True)
+        highs = sorted(b for _, b in seen if math.isfinite(b))
+        lo = lows[skip]
+        if not highs:  # no job has yet been seen done soon enough to bound it from above
+            return lo, lo
+        hi = highs[min(skip, len(highs) - 1)]
+        if lo <= hi:
+            return lo, hi
         middle = (len(seen) - 1) // 2
-        return lows[middle], max(lows[middle], highs[middle])
+        lows.reverse()
+        return lows[middle], max(lows[middle], highs[min(middle, len(highs) - 1)])
 
     def prior(self, key: PriorKey) -> LatencyPrior:
         """Learned bounds when there are enough samples, else the documented ones."""
@@ -126,6 +137,7 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
 
     The last observation is the done answer; the one before it, the last pending answer. The end
     lies between the two (and not before progress runs out), and the progress end within its window.
+    ``high`` is infinite when the done answer came too late to say anything.
     """
     if len(observations) < 2:
         return None
@@ -136,15 +148,23 @@ def tail_bounds(observations: Sequence[Observation]) -> tuple[float, float] | No
     after = observations[-1].t + observations[-1].spread
     # Done comes once progress has run out, never before: a pending answer taken earlier says nothing.
     lo, hi = max(1.0, before / window[1]), after / window[0]
-    if not lo <= hi <= min(3.0, lo * (1 + 4 * TAIL_WINDOW)):  # not a steady pace, or not seen closely enough
+    if hi < lo:  # not a steady pace
         return None
-    return lo, hi
+    # Each side teaches on its own: a done answer long after the last pending one still bounds from above.
+    return min(lo, MAX_TAIL), (hi if hi <= MAX_TAIL else math.inf)
 
 
 #: Poll at the end of the window once it is this narrow (a share of the job's latency).
 PRECISE_WINDOW = 0.04
-#: Poll once at the latest foreseen end while the tail after 99 % is known this closely; halve it while wider.
-TAIL_WINDOW = 0.03
+#: Poll once at the latest foreseen end while it is known this closely (a share of the job's latency); while
+#: wider, poll halfway (at most ``lag_target`` on): whichever answer comes, it narrows the learned tail.
+END_WINDOW = 0.02
+#: The learned tail leaves out this share of the most extreme bounds on each side (jobs held back, or early).
+TAIL_OUTLIERS = 0.1
+#: Where in a wide end window to poll: this share of the way from its earliest end to its latest.
+BISECT = 0.5
+#: A job's end is never foreseen past this multiple of the moment its progress would reach 100 %.
+MAX_TAIL = 3.0
 #: A wide window is narrowed by one reading taken at this share of its earliest end.
 NEAR_END = 0.9
 #: Two polls of one job are at least this share of the time waited apart: no hot loop at any progress.
@@ -155,11 +175,12 @@ def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, pol
                    now: float, rtt: float = 0.0) -> float:
     """When (seconds since accepted) to poll a pending job next; ``now`` is the same clock.
 
-    With progress: narrow the window in which progress reaches 100 % with one reading near its end,
-    then poll just after the job's end, that moment times the prior's tail (learned from finished
-    jobs; 1 until then), about three polls a job. Past that (a job held at 99 % longer than
-    foreseen), and without progress, it polls every ``lag_target`` share of the time waited, which
-    bounds how late "done" is seen; without progress the first is at the fastest expected latency.
+    With progress: narrow the window in which progress reaches 100 % with one reading near its end
+    (when the first left it wide); the job ends in that window times the prior's tail (learned from
+    finished jobs; 1 until then). Poll at the window's latest end once it is narrow, else halfway
+    into it, at most ``lag_target`` on: about three polls a job. Past that (a job held at 99 % longer
+    than foreseen), and without progress, it polls every ``lag_target`` share of the time waited,
+    which bounds how late "done" is seen; without progress the first is at the fastest expected latency.
     """
     window = done_window(observations)
     held = bool(observations) and observations[-1].progress is not None and observations[-1].progress >= 99
@@ -168,13 +189,13 @@ def plan_next_poll(observations: Sequence[Observation], prior: LatencyPrior, pol
     elif window is not None:
         lo, hi = window
         end_lo, end_hi = prior.tail_low * lo, prior.tail_high * hi
-        margin = 0.004 * end_hi  # the readings' spread is in the window; a poll reaches the server after it leaves
         if not held and hi - lo > PRECISE_WINDOW * hi:
-            at = min(max(NEAR_END * lo, now), end_hi + margin)  # one more reading, before 99 %
-        elif end_hi - max(end_lo, now) <= TAIL_WINDOW * end_hi:
-            at = end_hi + margin
-        else:  # the tail is not known closely yet: halve what is left of it (what is learned narrows it)
-            at = (max(end_lo, now) + end_hi) / 2 + margin
+            at = min(max(NEAR_END * lo, now), end_hi)  # one more reading, before 99 %
+        elif end_hi - max(end_lo, now) <= END_WINDOW * end_hi:
+            at = end_hi  # the readings' spread is in the window; the poll reaches the server a little after
+        else:  # the end is not known closely yet: halve what is left, by a bounded step (the answer teaches)
+            start = max(end_lo, now)
+            at = min(start + BISECT * (end_hi - start), start * (1.0 + policy.lag_target))
         if at <= now:  # later than foreseen
             at = now * (1.0 + policy.lag_target)
     elif now < prior.low and not held:
