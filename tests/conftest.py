@@ -51,8 +51,14 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def sim_server():
-    """One simulator on a free loopback port for the whole session."""
-    server = SimulatorServer(SimulatorConfig(speed=SPEED, seed=7, render_scale=RENDER_SCALE)).start()
+    """One simulator on a free loopback port for the whole session.
+
+    At SPEED a job's modelled latency is a few tens of milliseconds, shorter than its render: done only
+    once rendered keeps each job pending for a few polls, which the client's tests are about. Notebooks
+    and browser tests run the default (done at the modelled latency; test_simulator_latency.py tests it).
+    """
+    server = SimulatorServer(SimulatorConfig(speed=SPEED, seed=7, render_scale=RENDER_SCALE,
+                                             done_at_latency=False)).start()
     yield server
     server.stop()
 

@@ -138,7 +138,7 @@ def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
     assert ids != [r["batch_request_id"] for r in requests]  # not in the order they were added
     parsed = {r.batch_request_id: r for r in contract.parse_results({"results": results})[0]}
     assert parsed["bad"].error_code == "invalid_argument" and "duration" in parsed["bad"].error_message
-    video = httpx.get(parsed["cell-3"].url)
+    video = httpx.get(parsed["cell-3"].url, timeout=60)
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
     assert httpx.get(f"{sim.url}/v1/batches/nope", headers=AUTH).status_code == 404
     assert bid in [b["batch_id"] for b in httpx.get(sim.url + "/v1/batches", headers=AUTH).json()["batches"]]
@@ -184,7 +184,7 @@ def test_simulator_batch_result_urls_live_one_hour():
         _wait_done(server.url, bid)
         (result,) = contract.parse_results(httpx.get(f"{server.url}/v1/batches/{bid}/results",
                                                      headers=AUTH).json())[0]
-        assert httpx.get(result.url).status_code == 200
+        assert httpx.get(result.url, timeout=60).status_code == 200
         time.sleep(5.2)
         assert httpx.get(result.url).status_code == 403
 

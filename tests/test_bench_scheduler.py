@@ -35,7 +35,7 @@ def test_latency_ranges_ready_time_render_scale_and_per_key_counts(sim):
         while (answer := http.get(f"/v1/videos/{request_id}").json())["status"] != "done":
             time.sleep(0.02)
         seen = time.monotonic()
-        media = httpx.get(answer["video"]["url"])
+        media = httpx.get(answer["video"]["url"], timeout=60)  # waits for the render
     assert job.ready_at is not None and job.created + job.latency <= job.ready_at <= seen
     counts = sim.simulator.by_key["key-one"]
     assert counts[("submit", 200)] == 1 and counts[("poll", 200)] >= 1

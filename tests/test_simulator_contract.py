@@ -30,10 +30,10 @@ def test_flow_with_aliases_and_range_requests(sim, tmp_path):
     assert done["status"] == "done" and done["progress"] == 100 and done["video"]["respect_moderation"] is True
     assert done["usage"]["cost_in_usd_ticks"] == 2 * 500_000_000
     url = done["video"]["url"]
-    part = httpx.get(url, headers={"Range": "bytes=0-1023"})
+    part = httpx.get(url, headers={"Range": "bytes=0-1023"}, timeout=60)
     assert part.status_code == 206 and len(part.content) == 1024
     assert part.headers["content-range"].startswith("bytes 0-1023/")
-    whole = httpx.get(url)
+    whole = httpx.get(url, timeout=60)
     path = tmp_path / "v.mp4"
     path.write_bytes(whole.content)
     info = probe(path)
@@ -83,7 +83,7 @@ def test_media_urls_expire(sim):
     rid = httpx.post(f"{sim.url}/v1/videos/generations", json={"prompt": "expire", "duration": 1},
                      headers=AUTH).json()["request_id"]
     url = _wait(sim, rid).json()["video"]["url"]
-    assert httpx.get(url).status_code == 200
+    assert httpx.get(url, timeout=60).status_code == 200
     time.sleep(2.2)
     assert httpx.get(url).status_code == 403
     assert httpx.get(f"{sim.url}/v1/videos/{rid}", headers=AUTH).json()["status"] == "expired"
@@ -110,6 +110,6 @@ def test_sizes_per_aspect_ratio(sim, tmp_path, ratio, size):
     rid = httpx.post(f"{sim.url}/v1/videos/generations", headers=AUTH,
                      json={"prompt": f"size {ratio}", "duration": 1, "aspect_ratio": ratio}).json()["request_id"]
     url = _wait(sim, rid).json()["video"]["url"]
-    (tmp_path / "v.mp4").write_bytes(httpx.get(url).content)
+    (tmp_path / "v.mp4").write_bytes(httpx.get(url, timeout=60).content)
     info = probe(tmp_path / "v.mp4")
     assert (info.width, info.height) == size and info.audio_codec == "aac"

@@ -76,3 +76,74 @@ def test_progress_holds_at_99_for_the_configured_last_stretch():
     assert sim._pending(job, 0.4 * job.latency)[1] == {"status": "pending", "progress": 50}
     assert sim._pending(job, 0.85 * job.latency)[1] == {"status": "pending", "progress": 99}
     sim.close()
+
+
+def test_a_text_to_video_job_is_done_at_its_latency_while_its_render_still_runs():
+    sim, pool = _sim(workers=1)
+    rid = sim.submit("generate", {"prompt": "queued behind a busy machine", "duration": 2, "resolution": "720p"})
+    job = sim.jobs[rid]
+    status, body = sim.status(rid, "http://sim")
+    assert body is not None and body["status"] == "pending"
+    job.created -= job.latency  # its modelled latency is over; its render has not even started
+    status, body = sim.status(rid, "http://sim")
+    assert status == 200 and body is not None and body["status"] == "done", body
+    assert body["video"]["duration"] == 2.0 and body["usage"]["cost_in_usd_ticks"] > 0
+    assert job.ready_at == job.created + job.latency and sim.render_of(f"xai-video-{rid}.mp4") is job.future
+    pool.finish_next()
+    assert sim.render_of(f"xai-video-{rid}.mp4") is None  # rendered: the download is served at once
+    sim.close()
+
+
+def test_a_job_with_inputs_to_fetch_is_done_only_once_rendered():
+    sim, pool = _sim(workers=1)
+    rid = sim.submit("generate", {"prompt": "from a picture", "duration": 1,
+                                  "image": {"url": "https://example.com/first-frame.png"}})
+    job = sim.jobs[rid]
+    job.created -= job.latency
+    assert sim.status(rid, "http://sim")[1]["status"] == "pending"  # the fetch may still fail it
+    sim.config.update(done_at_latency=False)
+    plain = sim.submit("generate", {"prompt": "plain", "duration": 1})
+    sim.jobs[plain].created -= sim.jobs[plain].latency
+    assert sim.status(plain, "http://sim")[1]["status"] == "pending"  # switched off: as before
+    sim.close()
+
+
+def test_the_download_of_a_job_answered_done_waits_for_its_render():
+    import threading
+    import time
+
+    import httpx
+
+    from grok_nb.simulator import SimulatorServer
+
+    from .hostile import tiny_mp4
+
+    class _WritingPool(_HeldPool):
+        def __init__(self, size: int):
+            super().__init__(size)
+            self.paths: list[str] = []
+
+        def submit(self, payload: dict) -> concurrent.futures.Future:
+            self.paths.append(payload["out_path"])
+            return super().submit(payload)
+
+    with SimulatorServer(SimulatorConfig(speed=300, seed=1, enforce_rate_limit=False)) as server:
+        pool = _WritingPool(1)
+        server.simulator._pool = pool  # type: ignore[assignment]
+        headers = {"Authorization": "Bearer test"}
+        rid = httpx.post(f"{server.url}/v1/videos/generations", json={"prompt": "slow render", "duration": 1},
+                         headers=headers).json()["request_id"]
+        deadline = time.monotonic() + 30
+        while (body := httpx.get(f"{server.url}/v1/videos/{rid}", headers=headers).json())["status"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        got: list[httpx.Response] = []
+        fetch = threading.Thread(target=lambda: got.append(httpx.get(body["video"]["url"], timeout=30)))
+        fetch.start()
+        fetch.join(0.5)
+        assert fetch.is_alive() and not got  # the file is not there yet: the download waits
+        with open(pool.paths[0], "wb") as out:
+            out.write(tiny_mp4())
+        pool.finish_next()
+        fetch.join(10)
+        assert got and got[0].status_code == 200 and got[0].content == tiny_mp4()

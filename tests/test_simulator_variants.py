@@ -59,7 +59,7 @@ def test_done_without_status(sim, how, tmp_path):
     assert "status" not in body and "progress" not in body and body["video"]["url"]
     status = parse_job_status(body)
     assert status.outcome == "done"
-    (tmp_path / "v.mp4").write_bytes(httpx.get(status.url).content)
+    (tmp_path / "v.mp4").write_bytes(httpx.get(status.url, timeout=60).content)
     assert probe(tmp_path / "v.mp4").duration == pytest.approx(1.0)
 
 
@@ -161,7 +161,7 @@ def test_15_inputs_are_accepted_and_rendered(sim, tmp_path):
             "aspect_ratio": "21:9"}
     done = _final(sim, _submit(sim, body))[-1].json()
     assert done["status"] == "done"
-    (tmp_path / "v.mp4").write_bytes(httpx.get(done["video"]["url"]).content)
+    (tmp_path / "v.mp4").write_bytes(httpx.get(done["video"]["url"], timeout=60).content)
     info = probe(tmp_path / "v.mp4")
     assert (info.width, info.height) == (1120, 480)  # 21:9 at 480p
     # 2 s at 480p + 4 input images at 1.5's rates

@@ -111,6 +111,9 @@ def create_app(sim: Simulator) -> ASGIApp:
 
     async def media(request: Request) -> Response:
         # Served as vidgen.x.ai would: no key, no rate limit, gone once the URL expires.
+        rendering = sim.render_of(request.path_params["name"])
+        if rendering is not None:  # answered done at its latency: the file comes once rendered
+            await asyncio.wait([asyncio.wrap_future(rendering)])
         path = sim.media_path(request.path_params["name"])
         if path is None:
             sim.requests.append((request.method, request.url.path, 403))

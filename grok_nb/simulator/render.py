@@ -33,9 +33,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..api.probe import probe
 from ..api.validation import nearest_aspect_ratio
+from .clips import FPS, SAMPLE_RATE, clip_seconds
 
-FPS = 24
-SAMPLE_RATE = 48_000
 _X264_OPTIONS = {"preset": "ultrafast", "crf": "28", "tune": "fastdecode"}
 MARK = "SIMULATED"
 #: The label's colours: black on amber, like a warning sticker, whatever the picture behind it.
@@ -627,7 +626,7 @@ def _audio(prompt: str, seconds: float) -> np.ndarray:
 
 def render(spec: RenderSpec, out_path: str) -> dict[str, Any]:
     """Render ``spec`` to ``out_path`` (atomically) and return its width, height and seconds."""
-    n_new = max(1, int(round(spec.seconds * FPS)))
+    n_new = int(round(clip_seconds(spec.seconds) * FPS))
     if spec.kind == "edit":
         frames = _edit_frames(spec, probe(spec.input_video).duration)  # type: ignore[arg-type]
     elif spec.kind == "extend":

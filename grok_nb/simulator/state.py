@@ -22,6 +22,7 @@ from typing import Any
 from ..api import latency, media, models, pricing, validation
 from ..api.validation import ImageRef, VideoRef
 from ..errors import ValidationError
+from .clips import clip_seconds
 from .worker import WorkerPool
 
 REAL_RATE_LIMIT_RPS = 1.0
@@ -78,6 +79,10 @@ class SimulatorConfig:
     #: Frames are rendered at this fraction of the requested size (durations kept): benchmarks
     #: that time the API, not the pictures, keep the render workers from setting the pace.
     render_scale: float = 1.0
+    #: A text→video job is done at its modelled latency even while its MP4 still renders (its download
+    #: waits for the render): on a busy machine latency still follows resolution and duration, not the
+    #: render queue. False: done only once rendered, as for every job with inputs to fetch.
+    done_at_latency: bool = True
 
     def update(self, **changes: Any) -> None:
         """Change knobs by name; unknown names are an error."""
@@ -131,13 +136,24 @@ class Job:
     variants: set[str] = field(default_factory=set)  # live-service answer variants asked by prompt markers
     owner: str | None = None  # the API key that submitted it (per-key counts)
     rendered_at: float | None = None  # monotonic time its render finished
+    done_before_render: bool = False  # answered done at its latency, its render still running
 
     @property
     def ready_at(self) -> float | None:
         """The monotonic time the server first could answer "done" (or failed): latency over, render finished."""
+        if self.done_before_render:
+            return self.created + self.latency
         if self.rendered_at is None:
             return None
         return max(self.created + self.latency, self.rendered_at)
+
+    @property
+    def known_result(self) -> dict[str, Any] | None:
+        """What its render will give, when nothing has to be fetched or checked first (text→video)."""
+        payload = self.render_payload
+        if self.kind != "generate" or payload.get("image_url") or payload.get("reference_urls"):
+            return None
+        return {"width": payload["width"], "height": payload["height"], "seconds": clip_seconds(payload["seconds"])}
 
 
 class Simulator:
@@ -413,8 +429,12 @@ class Simulator:
         job.polls += 1
         now = self.clock()
         elapsed = now - job.created
-        if job.error is None and job.result is None and job.future is not None and job.future.done():
-            self._finish(job, now)
+        if job.error is None and job.result is None and job.future is not None:
+            if job.future.done():
+                self._finish(job, now)
+            elif elapsed >= job.latency and self.config.done_at_latency and job.known_result is not None:
+                job.done_before_render = True
+                self._finish(job, now, {"ok": job.known_result})
         finished = job.error is not None or job.result is not None
         if not finished or elapsed < job.latency:
             return self._pending(job, elapsed)
@@ -461,9 +481,9 @@ class Simulator:
             body["progress"] = min(99, int(100 * elapsed / max(span, 1e-9)))
         return self.config.pending_http_status, body
 
-    def _finish(self, job: Job, now: float) -> None:
+    def _finish(self, job: Job, now: float, answer: dict[str, Any] | None = None) -> None:
         assert job.future is not None
-        answer = job.future.result()
+        answer = job.future.result() if answer is None else answer
         if "refused" in answer:
             code, message = answer["refused"]
             job.error = (str(code), str(message))
@@ -487,6 +507,14 @@ class Simulator:
         job.cost_ticks = pricing.ticks_from_usd(estimate.usd)
         with self._lock:
             self.spent_usd += estimate.usd
+
+    def render_of(self, name: str) -> concurrent.futures.Future[dict[str, Any]] | None:
+        """The render behind a media URL while it still runs (the job was answered done before it ended)."""
+        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
+        job = self.jobs.get(match.group(1)) if match else None
+        if job is None or job.future is None or job.future.done():
+            return None
+        return job.future
 
     def media_path(self, name: str) -> Path | None:
         """The file behind a media URL while it lives; None once expired or unknown."""
