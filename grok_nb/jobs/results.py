@@ -160,6 +160,23 @@ class Run:
             tags=list(row.get("tags") or []), batch_id=row.get("batch_id"),
         )
 
+    def take(self, *, progress: int | None = None, url: str | None = None, duration: float | None = None,
+             cost_usd: float | None = None, cost_reported: Any = None, model: str | None = None) -> None:
+        """Take what an answer (a poll or a batch result) says: each field only when it says it; the model
+        only when not known yet."""
+        if progress is not None:
+            self.progress = progress
+        if url:
+            self.url = url
+        if duration is not None:
+            self.duration = duration
+        if cost_usd is not None:
+            self.cost_actual_usd = cost_usd
+        if cost_reported is not None:
+            self.cost_reported = cost_reported
+        if model and not self.model:
+            self.model = model
+
     def raise_for_status(self) -> Run:
         """Raise the job's error, if it has one; else return the run."""
         if self.error is not None:

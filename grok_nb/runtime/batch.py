@@ -321,15 +321,9 @@ class BatchJob:
             self._token = token
 
     async def _apply(self, run: Run, result: BatchResult) -> None:
-        run.progress = 100
-        if result.cost_usd is not None:
-            run.cost_actual_usd = result.cost_usd
-        if result.duration is not None:
-            run.duration = result.duration
-        if result.model and not run.model:
-            run.model = result.model
+        run.take(progress=100, cost_usd=result.cost_usd, duration=result.duration, model=result.model,
+                 url=result.url if result.ok else None)
         if result.ok and result.url:
-            run.url = result.url
             self._start_download(run, result.url)
         elif result.moderated:
             await self._conclude(run, Status.MODERATED, ModeratedError(request_id=None, run=run))

@@ -551,18 +551,8 @@ class Engine:
             warned.add(status.status)
             log.warning("grok_nb: request %s has status %r, not one of xAI's documented statuses; "
                         "treating it as still running", run.request_id, status.status)
-        if status.progress is not None:
-            run.progress = status.progress
-        if status.url:
-            run.url = status.url
-        if status.duration is not None:
-            run.duration = status.duration
-        if status.cost_usd is not None:
-            run.cost_actual_usd = status.cost_usd
-        if status.cost_reported is not None:
-            run.cost_reported = status.cost_reported
-        if status.model and not run.model:
-            run.model = status.model
+        run.take(progress=status.progress, url=status.url, duration=status.duration, cost_usd=status.cost_usd,
+                 cost_reported=status.cost_reported, model=status.model)
 
     async def _conclude(self, job: Job, step: Stop, status: Status | None, observation: JobStatus | None,
                         error: GrokError | None, started: float) -> Run:
