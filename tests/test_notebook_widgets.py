@@ -67,6 +67,16 @@ def test_card_widgets_follow_the_run_and_end_in_a_player():
     assert "grok-card" in card.widget._dom_classes and "grok-progress" in card.bar._dom_classes
 
 
+def test_a_narrow_card_wraps_its_figures_between_parts_never_inside_one():
+    from types import SimpleNamespace
+
+    card = JobCard(max_rate=1e9, budget=SimpleNamespace(limit_usd=20.0, spent_usd=0.05, remaining_usd=19.95))
+    card.update(_run(status="done", progress=100, latency_s=3.0, path="/tmp/x.mp4"))
+    stats = card.stats.value
+    assert '<span style="white-space:nowrap">budget $0.05 spent, $19.95 of $20.00 left</span>' in stats
+    assert stats.count("white-space:nowrap") == stats.count(" · ") + 1
+
+
 def test_failed_card_shows_the_error_and_request_id():
     card = JobCard()
     err = grok_nb.JobFailedError("invalid_argument", "Prompt cannot be empty.", request_id="req-9")

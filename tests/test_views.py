@@ -498,6 +498,9 @@ def test_exchanges_show_one_line_each_with_times_to_the_millisecond():
     assert "white-space: nowrap" in shown or "white-space:nowrap" in shown
     assert "text-overflow:ellipsis" in shown and "rendering" not in shown  # an HTTP code is not a job's state
     assert shown.count("<tr") == 4
+    long_id = "/v1/videos/e43e1689-4733-4578-8c0f-d7288208fb48"
+    shown = ExchangeFrame(pd.DataFrame([_ex(1.5, "GET", long_id, "status=pending progress=50")]))._repr_html_()
+    assert ">/v1/videos/e43e1689…</code>" in shown and f'title="{long_id}"' in shown  # narrow; whole on hover
 
 
 # -- the cost plot ------------------------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ def exchanges_html(exchanges: list[dict[str, Any]], limit: int = 40) -> str:
     skipped = len(exchanges) - len(shown)
     rows = "".join(
         f"<tr><td>{html.escape(e['at'][11:23])}</td><td>{html.escape(e['method'])}</td>"
-        f"<td><code>{html.escape(e['path'])}</code></td><td>{e['status'] if e['status'] is not None else '—'}</td>"
+        f"<td>{tables.path_cell(e['path'])}</td><td>{e['status'] if e['status'] is not None else '—'}</td>"
         f"<td>{e['elapsed_ms']:.0f} ms</td><td>{html.escape(e['summary'])}</td></tr>" for e in shown)
     note = f"<div>… {skipped} earlier exchanges (all are in the history)</div>" if skipped else ""
     return (f'{note}<table class="grok-http-table" style="font-size:11px;color:{tables.TEXT_CSS}"><tr>'

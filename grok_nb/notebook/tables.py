@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -96,6 +97,19 @@ def code(text: Any) -> str:
     if _missing(text):
         return "—"
     return f'<code style="{_NOWRAP};font-size:inherit;background:none">{html.escape(str(text))}</code>'
+
+
+_LONG_ID = re.compile(r"([0-9A-Za-z]{8})[0-9A-Za-z_-]{20,}")
+
+
+def path_cell(path: Any) -> str:
+    """A request path, monospace on one line, long ids in it cut to 8 characters (the whole path on hover)."""
+    if _missing(path):
+        return "—"
+    full = str(path)
+    short = _LONG_ID.sub(r"\1…", full)
+    return (f'<code title="{html.escape(full)}" style="{_NOWRAP};font-size:inherit;background:none">'
+            f"{html.escape(short)}</code>")
 
 
 def status_cell(status: Any, title: str | None = None) -> str:
@@ -334,7 +348,7 @@ class ExchangeFrame(pd.DataFrame):  # type: ignore[misc]  # pandas has no type s
         if "status" in view.columns:  # an HTTP code, not a job's state: no state colours here
             view["status"] = ["—" if _missing(v) else str(int(v)) for v in view["status"]]
         if "path" in view.columns:
-            view["path"] = [code(v) for v in view["path"]]
+            view["path"] = [path_cell(v) for v in view["path"]]
         if "summary" in view.columns:
             view["summary"] = [clipped(v, 60) for v in view["summary"]]
         for column in view.columns:
