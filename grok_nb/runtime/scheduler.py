@@ -68,7 +68,7 @@ class PriorBook:
         """The end as a multiple of the progress end: what recent jobs' bounds agree on; None before any.
 
         Each finished job bounds the multiple from below (its last pending answer) and from above (its
-        done answer). Their intersection is kept, less the most extreme quarter of each side, so one
+        done answer). Their intersection is kept, less the most extreme tenth of each side, so one
         job held back (a render that lagged, a slow answer) does not make every later job wait as long.
         Bounds that do not meet (a tail that varies) give the medians instead.
         """
