@@ -136,9 +136,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=_weight)  # stable: the same order on every xdist worker
 
 
+#: Modules whose module-scoped fixture is expensive and shared by several tests: split across workers, each worker
+#: would build it again (test_cli's demo, nine full-size clips, ran twice: 35-40 s each on a loaded machine;
+#: test_layout's import graph, parsed on three workers: 1-3 s each).
+KEEP_WHOLE = {"test_cli.py", "test_layout.py"}
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Under pytest-xdist (``-n``), a browser module stays whole on one worker (its JupyterLab and chromium are
-    module-scoped); every other test is a unit of its own, handed to whichever worker is free.
+    module-scoped), and so does each module of ``KEEP_WHOLE``; every other test is a unit of its own, handed to
+    whichever worker is free.
 
     (``--dist loadgroup`` cannot do this with pytest 9.2: xdist 3.8 renames ``item._nodeid``, which pytest no longer
     reads.) Modules run side by side on different workers, each with its own JupyterLab.
@@ -148,7 +155,8 @@ def pytest_xdist_make_scheduler(config, log):
     class BrowserModulesWhole(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return module if module.rsplit("/", 1)[-1].startswith("test_browser") else nodeid
+            name = module.rsplit("/", 1)[-1]
+            return module if name.startswith("test_browser") or name in KEEP_WHOLE else nodeid
 
     config.option.loadscopereorder = False  # keep the collection's order: long poles first
     return BrowserModulesWhole(config, log)

@@ -31,8 +31,9 @@ pytestmark = [pytest.mark.browser]
 NAME = "views_words.ipynb"
 FOX = "A red fox trotting through fresh snow at dawn"
 CELLS = [
-    "from grok_nb.simulator import embedded\nembedded(speed=300)  # fast simulated jobs for the test\n"
-    "import grok_nb\nstudio = grok_nb.Studio(budget_usd=20.00)",
+    # Fast simulated jobs for the test: the studio's own embedded simulator at speed 300 (a separate
+    # embedded(speed=300) beforehand is another server, full size and unused: the studio would run at 30).
+    "import grok_nb\nstudio = grok_nb.Studio(budget_usd=20.00, simulator_speed=300)",
     f"card = studio.generate({FOX!r}, duration=1)\nrun = card.result()",
     "studio.status()",
     "studio.exchanges(run)",

@@ -12,11 +12,16 @@ from typing import Any
 from ..settings import ENV_HISTORY_URL
 from .storage import HistoryError, Location, connect_postgres, needs_team, unreachable
 
-try:
-    import psycopg  # optional heavy dependency: psycopg (grok_nb[team])
-    from psycopg.rows import dict_row
-except ImportError:  # the history stays in SQLite; a PostgreSQL URL says what to install
-    psycopg = None  # type: ignore[assignment]
+
+def _psycopg() -> Any:
+    """psycopg, or None when it is not installed (the history then stays in SQLite; a PostgreSQL URL says what to
+    install). Imported on first use, not with grok_nb: it takes longer to import than the rest of the client."""
+    try:
+        import psycopg  # optional heavy dependency: psycopg (grok_nb[team])
+    except ImportError:
+        return None
+    return psycopg
+
 
 #: One advisory lock id for every grok_nb migration, so of many processes one migrates at a time.
 MIGRATION_LOCK = 7260142
@@ -62,7 +67,8 @@ class PostgresEngine:
 
     def __init__(self, location: Location):
         self._where = location
-        if psycopg is None:
+        self._psycopg = _psycopg()
+        if self._psycopg is None:
             raise needs_team(location, "psycopg", setting=ENV_HISTORY_URL, error=HistoryError)
         self.url = location.target
         self.location = location.shown
@@ -71,6 +77,8 @@ class PostgresEngine:
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
+            from psycopg.rows import dict_row  # optional heavy dependency: psycopg (grok_nb[team])
+
             conn = connect_postgres(self._where, purpose=_PURPOSE, setting=ENV_HISTORY_URL, error=HistoryError,
                                     otherwise=_OTHERWISE, row_factory=dict_row, connect_timeout=10)
             self._local.conn = conn
@@ -83,7 +91,7 @@ class PostgresEngine:
         try:
             with conn.transaction():
                 yield _Tx(conn)
-        except psycopg.OperationalError as exc:
+        except self._psycopg.OperationalError as exc:
             conn.close()  # a dropped connection: the next call opens a new one
             raise unreachable(self._where, exc, purpose=_PURPOSE, setting=ENV_HISTORY_URL, error=HistoryError,
                               otherwise=_OTHERWISE) from exc
