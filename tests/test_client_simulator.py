@@ -199,7 +199,7 @@ def test_429_bursts_are_retried_without_duplicate_submits(client, sim, retry_aft
 
 
 def test_429_during_polls_and_5xx_are_retried(client, sim):
-    handle = client.generate("flaky", duration=1, wait=False)
+    handle = client.generate("flaky [sim:slow]", duration=1, wait=False)  # polled a dozen times or more
     while handle.request_id is None:  # faults start once the submit was accepted (a 5xx submit is never resent)
         time.sleep(0.005)
     sim.config.update(server_error_rate=0.4)
@@ -309,7 +309,7 @@ def test_ctrl_c_stops_waiting_prints_the_request_id_and_the_job_resumes(client, 
     import signal
     import threading
 
-    handle = client.generate("interrupt me [sim:slow]", duration=1, wait=False)
+    handle = client.generate("interrupt me [sim:slow]", duration=10, wait=False)  # ~5 s: Ctrl+C comes first
     while handle.request_id is None:
         time.sleep(0.005)
     threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()

@@ -108,13 +108,24 @@ def test_actual_cost_replaces_the_estimate_and_failures_cost_nothing(sim):
         assert run.status == "failed" and c.spent_usd == pytest.approx(0.14) and c.remaining_usd == pytest.approx(4.86)
 
 
+def _interrupt_when_made(sim, prompt: str, pid, timeout: float = 30.0) -> None:
+    """Send SIGINT to ``pid()`` as soon as the server has made the job for ``prompt`` (its answer still to come)."""
+    deadline = time.monotonic() + timeout
+    while not sim.simulator.jobs_by_prompt(prompt):
+        assert time.monotonic() < deadline, "the POST never reached the server"
+        time.sleep(0.01)
+    os.kill(pid(), signal.SIGINT)
+
+
 # -- submits that cannot be lost --------------------------------------------------------------------
 @pytest.mark.slow
 def test_ctrl_c_during_a_slow_submit_keeps_the_request_id(sim, capsys):
-    sim.config.submit_delay_s = 0.8  # the server creates the job, then takes its time to answer
+    sim.config.submit_delay_s = 2.0  # the server creates the job, then takes its time to answer
     prompt = f"slow submit {uuid.uuid4()}"
     with _client(sim, policy=FAST) as c:
-        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        # Ctrl+C once the job exists at the server, its answer still to come (not after a fixed time: a loaded
+        # machine may not have sent the POST yet).
+        threading.Thread(target=_interrupt_when_made, args=(sim, prompt, os.getpid), daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
             c.generate(prompt, duration=1)
         assert "finishing in the background" in capsys.readouterr().out
@@ -158,13 +169,12 @@ async def test_a_cancelled_task_or_stop_waiting_during_the_submit_keeps_the_job(
 
 @pytest.mark.slow
 def test_interrupted_script_records_the_request_id_before_exiting(sim, tmp_path):
-    sim.config.submit_delay_s = 1.0
+    sim.config.submit_delay_s = 2.0
     home = tmp_path / "home"
     prompt = f"script {uuid.uuid4()}"
     proc = _worker("wait-one", sim, 1, prompt, home)
     assert proc.stdout.readline().strip() == "waiting"
-    time.sleep(0.4)
-    proc.send_signal(signal.SIGINT)  # Ctrl+C: the interpreter exits, but not before the POST answered
+    _interrupt_when_made(sim, prompt, lambda: proc.pid)  # Ctrl+C: the interpreter exits, not before the POST answered
     proc.wait(30)
     (row,) = _rows(home)
     assert row["request_id"] and row["status"] == "pending", proc.stderr.read()

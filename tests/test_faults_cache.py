@@ -153,7 +153,10 @@ def test_second_ctrl_c_while_a_script_waits_at_exit_keeps_the_request_id(sim, tm
     proc = subprocess.Popen([sys.executable, "-m", "tests._worker", "wait-one", sim.url, TEST_KEY, "1", prompt],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "waiting"
-    time.sleep(0.4)
+    deadline = time.monotonic() + 30
+    while not sim.simulator.jobs_by_prompt(prompt):  # the job exists at the server, its answer still to come
+        assert time.monotonic() < deadline, "the POST never reached the server"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)  # Ctrl+C: stop waiting; the interpreter ends and waits for the POST at exit
     assert "stopped waiting during the submit" in proc.stdout.readline()
     time.sleep(0.3)
