@@ -34,6 +34,12 @@ def pytest_configure(config):
     os.environ["GROK_NB_SIMULATOR_SCALE"] = str(RENDER_SCALE)
     for name in ("XAI_API_KEY", "GROK_NB_BASE_URL", "GROK_NB_HISTORY_URL"):
         os.environ.pop(name, None)
+    # The Ctrl+C tests need Ctrl+C: a suite started in the background by a non-interactive shell (`cmd &`) gets
+    # SIGINT ignored, and every worker and child process would inherit that. Each process of the suite restores it.
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,6 +25,10 @@ from ._proxy import FaultProxy
 from .conftest import FAST, RENDER_SCALE, SPEED, TEST_KEY, count
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+# The session simulator answers from a thread of this process: on a loaded machine an answer (or a download that
+# waits for its render) can take longer than httpx's default 5 s.
+_get = functools.partial(httpx.get, timeout=60)
+_post = functools.partial(httpx.post, timeout=60)
 
 
 def _gen(rid: str, prompt: str = "a fox", **extra) -> dict:
@@ -33,7 +38,7 @@ def _gen(rid: str, prompt: str = "a fox", **extra) -> dict:
 def _wait_done(url: str, batch_id: str, timeout: float = 60.0) -> dict:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        body = httpx.get(f"{url}/v1/batches/{batch_id}", headers=AUTH).json()
+        body = _get(f"{url}/v1/batches/{batch_id}", headers=AUTH).json()
         if body["state"]["num_pending"] == 0:
             return body
         time.sleep(0.1)
@@ -44,7 +49,7 @@ def _all_results(url: str, batch_id: str, limit: int) -> list[dict]:
     out, token = [], None
     for _ in range(100):
         query = f"?limit={limit}" + (f"&pagination_token={token}" if token else "")
-        page = httpx.get(f"{url}/v1/batches/{batch_id}/results{query}", headers=AUTH).json()
+        page = _get(f"{url}/v1/batches/{batch_id}/results{query}", headers=AUTH).json()
         out += page["results"]
         token = page["pagination_token"]
         if token is None:
@@ -116,17 +121,17 @@ def test_parse_results_is_lenient():
 def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
     book = batch_book(sim.simulator)
     book.turnaround_s = 600.0  # 2 s at speed 300
-    assert httpx.post(sim.url + "/v1/batches", json={"name": "x"}).status_code == 401
-    assert httpx.post(sim.url + "/v1/batches", headers=AUTH, json={}).status_code == 400
-    made = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "sweep"}).json()
+    assert _post(sim.url + "/v1/batches", json={"name": "x"}).status_code == 401
+    assert _post(sim.url + "/v1/batches", headers=AUTH, json={}).status_code == 400
+    made = _post(sim.url + "/v1/batches", headers=AUTH, json={"name": "sweep"}).json()
     bid = made["batch_id"]
     assert made["state"]["num_requests"] == 0 and "create_time" in made and "expire_time" in made
     requests = [_gen(f"cell-{i}", f"prompt {i}") for i in range(6)] + [_gen("bad", duration=99)]
-    assert httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH,
+    assert _post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH,
                       json={"batch_requests": requests}).json() == {}
-    again = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("cell-0")]})
+    again = _post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("cell-0")]})
     assert again.status_code == 400 and "twice" in again.json()["error"]
-    states = httpx.get(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH).json()
+    states = _get(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH).json()
     assert contract.parse_request_states(states)["bad"] == "failed"
     done = _wait_done(sim.url, bid)
     assert done["state"] == {"num_requests": 7, "num_pending": 0, "num_success": 6, "num_error": 1,
@@ -138,26 +143,26 @@ def test_simulator_batch_lifecycle_paged_results_in_no_fixed_order(sim):
     assert ids != [r["batch_request_id"] for r in requests]  # not in the order they were added
     parsed = {r.batch_request_id: r for r in contract.parse_results({"results": results})[0]}
     assert parsed["bad"].error_code == "invalid_argument" and "duration" in parsed["bad"].error_message
-    video = httpx.get(parsed["cell-3"].url, timeout=60)
+    video = _get(parsed["cell-3"].url)
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
-    assert httpx.get(f"{sim.url}/v1/batches/nope", headers=AUTH).status_code == 404
-    assert bid in [b["batch_id"] for b in httpx.get(sim.url + "/v1/batches", headers=AUTH).json()["batches"]]
+    assert _get(f"{sim.url}/v1/batches/nope", headers=AUTH).status_code == 404
+    assert bid in [b["batch_id"] for b in _get(sim.url + "/v1/batches", headers=AUTH).json()["batches"]]
 
 
 @pytest.mark.slow
 def test_simulator_cancel_and_limits(sim):
     batch_book(sim.simulator).turnaround_s = 1e7  # nothing finishes during this test
-    bid = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "c"}).json()["batch_id"]
+    bid = _post(sim.url + "/v1/batches", headers=AUTH, json={"name": "c"}).json()["batch_id"]
     too_many = [_gen(f"r{i}") for i in range(contract.MAX_REQUESTS_PER_CALL + 1)]
-    answer = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": too_many})
+    answer = _post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": too_many})
     assert answer.status_code == 400 and f"At most {contract.MAX_REQUESTS_PER_CALL}" in answer.json()["error"]
-    httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("a"), _gen("b")]})
-    cancelled = httpx.post(f"{sim.url}/v1/batches/{bid}:cancel", headers=AUTH).json()
+    _post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("a"), _gen("b")]})
+    cancelled = _post(f"{sim.url}/v1/batches/{bid}:cancel", headers=AUTH).json()
     assert cancelled["state"]["num_cancelled"] == 2 and cancelled["state"]["num_pending"] == 0
     assert "cancel_time" in cancelled
     results = _all_results(sim.url, bid, limit=10)
     assert {r["batch_result"]["error"]["code"] for r in results} == {1}
-    late = httpx.post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("c")]})
+    late = _post(f"{sim.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("c")]})
     assert late.status_code == 400 and "cancelled" in late.json()["error"]
     assert cancelled["cost_breakdown"]["total_cost_usd_ticks"] == 0
 
@@ -166,11 +171,11 @@ def test_simulator_cancel_and_limits(sim):
 def test_batch_calls_do_not_touch_the_key_rate_limit(sim):
     sim.config.rate_limit = 0.001  # one request per 1,000 simulated seconds (bucket of 2)
     before = dict(sim.simulator.by_key.get(TEST_KEY, {}))
-    bid = httpx.post(sim.url + "/v1/batches", headers=AUTH, json={"name": "r"}).json()["batch_id"]
-    statuses = [httpx.get(f"{sim.url}/v1/batches/{bid}", headers=AUTH).status_code for _ in range(15)]
+    bid = _post(sim.url + "/v1/batches", headers=AUTH, json={"name": "r"}).json()["batch_id"]
+    statuses = [_get(f"{sim.url}/v1/batches/{bid}", headers=AUTH).status_code for _ in range(15)]
     assert statuses == [200] * 15
     assert dict(sim.simulator.by_key.get(TEST_KEY, {})) == before  # not counted against the key
-    single = [httpx.get(sim.url + "/v1/video-generation-models", headers=AUTH).status_code for _ in range(5)]
+    single = [_get(sim.url + "/v1/video-generation-models", headers=AUTH).status_code for _ in range(5)]
     assert 429 in single  # while single-job calls on that key are limited
 
 
@@ -179,14 +184,14 @@ def test_simulator_batch_result_urls_live_one_hour():
     # One hour is five seconds: room for a loaded machine between the result and the first GET.
     with SimulatorServer(SimulatorConfig(speed=720.0, seed=3, render_scale=RENDER_SCALE)) as server:
         batch_book(server.simulator).turnaround_s = 600.0
-        bid = httpx.post(server.url + "/v1/batches", headers=AUTH, json={"name": "u"}).json()["batch_id"]
-        httpx.post(f"{server.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("one")]})
+        bid = _post(server.url + "/v1/batches", headers=AUTH, json={"name": "u"}).json()["batch_id"]
+        _post(f"{server.url}/v1/batches/{bid}/requests", headers=AUTH, json={"batch_requests": [_gen("one")]})
         _wait_done(server.url, bid)
-        (result,) = contract.parse_results(httpx.get(f"{server.url}/v1/batches/{bid}/results",
+        (result,) = contract.parse_results(_get(f"{server.url}/v1/batches/{bid}/results",
                                                      headers=AUTH).json())[0]
-        assert httpx.get(result.url, timeout=60).status_code == 200
+        assert _get(result.url).status_code == 200
         time.sleep(5.2)
-        assert httpx.get(result.url).status_code == 403
+        assert _get(result.url).status_code == 403
 
 
 # -- the client --------------------------------------------------------------------------------------
