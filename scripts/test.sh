@@ -18,24 +18,7 @@ fi
 unset PYTHONDONTWRITEBYTECODE
 echo "ruff:" && .venv/bin/ruff check grok_nb tests scripts benchmarks
 echo "mypy:" && .venv/bin/mypy
-# What the suite costs the machine: CPU seconds of pytest and of every process it waited for (workers, chromium,
-# kernels, JupyterLab, render workers, servers). Divided by the cores, it is the least wall time the suite can take.
-# `times` is a builtin, run here in this shell: in a pipe or in $(...) it would ask a subshell, which has no children.
-children_cpu() {  # sets CHILDREN_CPU to the CPU seconds of this shell's finished children so far
-  times > .suite-times
-  CHILDREN_CPU=$(awk 'NR==2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' .suite-times)
-  rm -f .suite-times
-}
-children_cpu
-before=$CHILDREN_CPU
-started=$SECONDS
-status=0
 # Workers: most tests wait on loopback jobs rather than compute, so more workers than cores pay off.
-# Each browser module keeps its JupyterLab and stays whole on one worker (tests/conftest.py).
-.venv/bin/python -m pytest -n "${GROK_NB_TEST_WORKERS:-4}" "$@" || status=$?
-children_cpu
-cpu=$((CHILDREN_CPU - before))
-cores=$(nproc)
-echo "suite: $((SECONDS - started)) s wall; ${cpu} CPU-s in pytest and the processes it waited for," \
-     "so at least $((cpu / cores)) s on ${cores} cores"
-exit "$status"
+# Each browser module keeps its JupyterLab and stays whole on one worker (tests/conftest.py, which also ends the
+# run with what it cost: wall seconds, CPU seconds, and the least wall time that allows on this machine's cores).
+exec .venv/bin/python -m pytest -n "${GROK_NB_TEST_WORKERS:-4}" "$@"

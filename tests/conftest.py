@@ -166,3 +166,30 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # keep the collection's order: long poles first
     return BrowserModulesWhole(config, log)
+
+
+_SESSION_STARTED: list[float] = []
+
+
+def pytest_sessionstart(session):
+    import time
+
+    _SESSION_STARTED.append(time.monotonic())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, config):
+    """What the run cost the machine: CPU seconds of pytest and every process it waited for (xdist workers,
+    chromium, kernels, JupyterLab, render workers, servers). Divided by the cores, the least wall time it allows."""
+    import os
+    import resource
+    import time
+
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller reports for all of them
+        return
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in used)
+    cores = os.cpu_count() or 1
+    wall = time.monotonic() - _SESSION_STARTED[0]
+    terminalreporter.write_line(f"suite: {wall:.0f} s wall; {cpu:.0f} CPU-s in pytest and the processes it waited "
+                                f"for, so at least {cpu / cores:.0f} s on {cores} cores")

@@ -91,6 +91,10 @@ def test_a_text_to_video_job_is_done_at_its_latency_while_its_render_still_runs(
     assert job.ready_at == job.created + job.latency and sim.render_of(f"xai-video-{rid}.mp4") is job.future
     pool.finish_next()
     assert sim.render_of(f"xai-video-{rid}.mp4") is None  # rendered: the download is served at once
+    # Rendered before anyone polled after its latency: still ready at its latency, as the benchmarks read it.
+    early = sim.submit("generate", {"prompt": "rendered early", "duration": 1})
+    pool.finish_next()
+    assert sim.jobs[early].ready_at == sim.jobs[early].created + sim.jobs[early].latency
     sim.close()
 
 
@@ -147,3 +151,13 @@ def test_the_download_of_a_job_answered_done_waits_for_its_render():
         pool.finish_next()
         fetch.join(10)
         assert got and got[0].status_code == 200 and got[0].content == tiny_mp4()
+
+        # A render that crashes after done was answered: the download says so (a 5xx, retried), not "expired".
+        rid = httpx.post(f"{server.url}/v1/videos/generations", json={"prompt": "doomed", "duration": 1},
+                         headers=headers).json()["request_id"]
+        while (body := httpx.get(f"{server.url}/v1/videos/{rid}", headers=headers).json())["status"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        next(f for f in pool.futures if not f.done()).set_result({"crashed": "the encoder died"})
+        answer = httpx.get(body["video"]["url"], timeout=30)
+        assert answer.status_code == 500 and "failed" in answer.json()["error"]

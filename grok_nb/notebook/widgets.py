@@ -119,8 +119,10 @@ class JobCard(_View):
         if self._budget is not None and self._budget.limit_usd is not None:
             stats += (f" · budget ${self._budget.spent_usd:.2f} spent, ${self._budget.remaining_usd:.2f} "
                       f"of ${self._budget.limit_usd:.2f} left")
-        # A narrow card wraps between the parts, never inside one ("$19.95 of $20.00 left" stays whole).
-        parts = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' for p in stats.split(" · "))
+        # A narrow card wraps between the parts, never inside a short one ("$19.95 of $20.00 left" stays whole);
+        # a long one (the rate-limit note) may wrap within itself.
+        parts = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' if len(p) <= 45
+                           else html.escape(p) for p in stats.split(" · "))
         self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{parts}</span>'
         if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
             self.http.value = present.exchanges_html(run.exchanges)

@@ -269,14 +269,15 @@ class BatchJob:
                     break
                 waited = time.monotonic() - started
                 await asyncio.sleep(min(POLL_MAX_S, max(POLL_MIN_S, POLL_SHARE * waited * self.speed)) / self.speed)
-            for _ in range(COUNTER_READS):
+            for attempt in range(COUNTER_READS):
                 if self.state is None or self.state.done:
                     break
+                if attempt:
+                    await asyncio.sleep(POLL_MIN_S / self.speed)
                 # The last results came in after the counters were read (and counters may lag the
                 # results): read them again, so that the batch's progress agrees with its runs.
-                await self._read_state()
-                if not self.state.done:
-                    await asyncio.sleep(POLL_MIN_S / self.speed)
+                if not (await self._read_state()).ok:  # gone (404) or failing: nothing more to learn
+                    break
             if self._downloads:
                 await asyncio.gather(*list(self._downloads), return_exceptions=True)
         except asyncio.CancelledError:

@@ -20,6 +20,8 @@ from .files import FileRefusal, file_routes, file_store
 from .state import ApiRefusal, Simulator
 
 _KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
+#: How long a download waits for a render still running (wall seconds) before it is told to try again.
+RENDER_WAIT_S = 300.0
 _LEGACY_CODES = {400: "Client specified an invalid argument", 401: "Unauthenticated", 403: "Forbidden",
                  404: "Some requested entity was not found", 422: "Unprocessable entity",
                  429: "Resource exhausted", 500: "Internal error", 503: "Service unavailable"}
@@ -111,10 +113,22 @@ def create_app(sim: Simulator) -> ASGIApp:
 
     async def media(request: Request) -> Response:
         # Served as vidgen.x.ai would: no key, no rate limit, gone once the URL expires.
-        rendering = sim.render_of(request.path_params["name"])
+        name = request.path_params["name"]
+        rendering = sim.render_of(name)
         if rendering is not None:  # answered done at its latency: the file comes once rendered
-            await asyncio.wait([asyncio.wrap_future(rendering)])
-        path = sim.media_path(request.path_params["name"])
+            waiting = asyncio.wrap_future(rendering)
+            done, _ = await asyncio.wait([waiting], timeout=RENDER_WAIT_S)
+            if not done:
+                waiting.cancel()
+                sim.requests.append((request.method, request.url.path, 503))
+                return JSONResponse({"error": "The video is still being rendered; try again shortly."},
+                                    status_code=503, headers={"Retry-After": "5"})
+            if not waiting.cancelled():
+                waiting.exception()  # retrieved: a crashed render is answered below, not logged as unhandled
+        if sim.render_failed(name):  # done was answered before the render crashed: say so, not "expired"
+            sim.requests.append((request.method, request.url.path, 500))
+            return JSONResponse({"error": "Rendering this video failed on the server."}, status_code=500)
+        path = sim.media_path(name)
         if path is None:
             sim.requests.append((request.method, request.url.path, 403))
             return Response("<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",

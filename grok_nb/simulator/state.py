@@ -136,12 +136,12 @@ class Job:
     variants: set[str] = field(default_factory=set)  # live-service answer variants asked by prompt markers
     owner: str | None = None  # the API key that submitted it (per-key counts)
     rendered_at: float | None = None  # monotonic time its render finished
-    done_before_render: bool = False  # answered done at its latency, its render still running
+    done_at_latency: bool = False  # answered done once its latency is over, rendered or not (text→video)
 
     @property
     def ready_at(self) -> float | None:
         """The monotonic time the server first could answer "done" (or failed): latency over, render finished."""
-        if self.done_before_render:
+        if self.done_at_latency:
             return self.created + self.latency
         if self.rendered_at is None:
             return None
@@ -270,6 +270,8 @@ class Simulator:
             payload["width"] = max(16, int(round(payload["width"] * scale / 2)) * 2)
             payload["height"] = max(16, int(round(payload["height"] * scale / 2)) * 2)
         job.owner = owner
+        # Decided now, not at the first poll after its latency: the benchmarks read ready_at from it.
+        job.done_at_latency = self.config.done_at_latency and job.known_result is not None
         job.future = concurrent.futures.Future()
         with self._lock:
             self.jobs[job.id] = job
@@ -432,8 +434,7 @@ class Simulator:
         if job.error is None and job.result is None and job.future is not None:
             if job.future.done():
                 self._finish(job, now)
-            elif elapsed >= job.latency and self.config.done_at_latency and job.known_result is not None:
-                job.done_before_render = True
+            elif elapsed >= job.latency and job.done_at_latency:
                 self._finish(job, now, {"ok": job.known_result})
         finished = job.error is not None or job.result is not None
         if not finished or elapsed < job.latency:
@@ -515,6 +516,15 @@ class Simulator:
         if job is None or job.future is None or job.future.done():
             return None
         return job.future
+
+    def render_failed(self, name: str) -> bool:
+        """True when the render behind a media URL ended without a video (it crashed, or its input was refused)."""
+        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
+        job = self.jobs.get(match.group(1)) if match else None
+        future = job.future if job is not None else None
+        if future is None or not future.done() or future.cancelled():
+            return False
+        return future.exception() is not None or "ok" not in future.result()
 
     def media_path(self, name: str) -> Path | None:
         """The file behind a media URL while it lives; None once expired or unknown."""
