@@ -34,7 +34,7 @@ from ..api.batch import (
     RESULT_URL_LIFETIME_S,
 )
 from .files import FileRefusal, file_store
-from .state import ApiRefusal, Job, Simulator
+from .state import MEDIA_NAME, ApiRefusal, Job, Simulator
 
 #: The single-job error names as the gRPC codes a batch result carries.
 _GRPC = {"cancelled": 1, "invalid_argument": 3, "deadline_exceeded": 4, "not_found": 5, "permission_denied": 7,
@@ -280,7 +280,7 @@ class BatchBook:
 
     def media_path(self, name: str) -> Path | None:
         """The file behind a batch result URL while it lives (one hour, scaled)."""
-        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
+        match = MEDIA_NAME.fullmatch(name)
         if match is None:
             return None
         with self._lock:

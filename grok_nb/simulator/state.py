@@ -29,6 +29,8 @@ REAL_RATE_LIMIT_RPS = 1.0
 #: How long result URLs live here by default (simulated seconds). xAI says "ephemeral" (the SDK says 24 h,
 #: batches 1 h); tests and notebooks shorten it to show an expired URL.
 REAL_URL_LIFETIME_S = 24 * 3600.0
+#: A rendered video's file name, the request id in it.
+MEDIA_NAME = re.compile(r"xai-video-([0-9a-f-]{36})\.mp4")
 #: Markers a prompt can carry to ask the simulator for an outcome (for demos and teaching):
 #: [sim:fail=<code>], [sim:moderate] (done, withheld), [sim:moderate=http400] (a poll-time 400),
 #: [sim:moderate=failed] (failed invalid_argument about moderation), [sim:slow], and the live-service
@@ -509,18 +511,21 @@ class Simulator:
         with self._lock:
             self.spent_usd += estimate.usd
 
+    def job_of_media(self, name: str) -> Job | None:
+        """The job behind a media file name (``xai-video-<request id>.mp4``); None for any other name."""
+        match = MEDIA_NAME.fullmatch(name)
+        return self.jobs.get(match.group(1)) if match else None
+
     def render_of(self, name: str) -> concurrent.futures.Future[dict[str, Any]] | None:
         """The render behind a media URL while it still runs (the job was answered done before it ended)."""
-        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
-        job = self.jobs.get(match.group(1)) if match else None
+        job = self.job_of_media(name)
         if job is None or job.future is None or job.future.done():
             return None
         return job.future
 
     def render_failed(self, name: str) -> bool:
         """True when the render behind a media URL ended without a video (it crashed, or its input was refused)."""
-        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
-        job = self.jobs.get(match.group(1)) if match else None
+        job = self.job_of_media(name)
         future = job.future if job is not None else None
         if future is None or not future.done() or future.cancelled():
             return False
@@ -528,8 +533,7 @@ class Simulator:
 
     def media_path(self, name: str) -> Path | None:
         """The file behind a media URL while it lives; None once expired or unknown."""
-        match = re.fullmatch(r"xai-video-([0-9a-f-]{36})\.mp4", name)
-        job = self.jobs.get(match.group(1)) if match else None
+        job = self.job_of_media(name)
         if job is None or job.result is None or job.forced == "moderate" or job.done_at is None:
             return None
         if self.clock() > job.done_at + self._scaled(self.config.url_lifetime_s):
