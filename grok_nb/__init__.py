@@ -2,14 +2,16 @@
 
 from typing import Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .api.judge import Judgement  # noqa: E402
+from .api.measure import Measures, measure  # noqa: E402
 from .api.pricing import PRICE_TABLE, PRICES_AS_OF, CostEstimate  # noqa: E402
-from .client import AsyncClient, Client  # noqa: E402
+from .client import AsyncClient  # noqa: E402
 from .errors import (  # noqa: E402
     APIError,
     AuthenticationError,
     BadRequestError,
+    BatchWaitTimeout,
     BudgetExceeded,
     ClientClosedError,
     ConfigurationError,
@@ -18,9 +20,12 @@ from .errors import (  # noqa: E402
     DeadlineExceeded,
     DownloadError,
     GrokError,
+    JobCancelledError,
     JobError,
     JobExpiredError,
     JobFailedError,
+    JudgeError,
+    MeasureError,
     ModeratedError,
     NotFoundError,
     NoVideoError,
@@ -30,8 +35,10 @@ from .errors import (  # noqa: E402
     SubmitUncertainError,
     ValidationError,
 )
-from .jobs.lifecycle import Status  # noqa: E402
 from .jobs.results import JobHandle, Run  # noqa: E402
+from .jobs.status import Status  # noqa: E402
+from .runtime.judge import JudgedPair  # noqa: E402
+from .sync_client import Client  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:
@@ -43,11 +50,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'grok_nb' has no attribute {name!r}")
 
 __all__ = [
-    "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BudgetExceeded", "Client",
+    "APIError", "AsyncClient", "AuthenticationError", "BadRequestError", "BatchWaitTimeout", "BudgetExceeded", "Client",
     "ClientClosedError", "ConfigurationError", "ConfirmationRequired", "ConnectionFailed",
-    "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobError", "JobExpiredError",
-    "JobFailedError", "JobHandle", "ModeratedError", "NoVideoError", "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
+    "CostEstimate", "DeadlineExceeded", "DownloadError", "GrokError", "JobCancelledError", "JobError",
+    "JobExpiredError", "JobFailedError", "JobHandle", "JudgeError", "JudgedPair", "Judgement", "MeasureError",
+    "Measures", "ModeratedError", "NoVideoError",
+    "NotFoundError", "PRICES_AS_OF", "PRICE_TABLE",
     "PermissionDeniedError", "RateLimitError", "Run", "ServerError", "Status", "Studio", "SubmitUncertainError",
     "ValidationError",
-    "__version__",
+    "__version__", "measure",
 ]

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from .api.validation import check_request_id
-from .client import Client
 from .demo import run_demo
 from .errors import ConfigurationError, GrokError, ValidationError
 from .history.repair import repair
 from .history.store import HistoryError, history_location, open_store
 from .jobs.results import Run
 from .settings import redact_url
+from .sync_client import Client
 
 #: Exit statuses: a usage error (fix the command), a failure while running.
 USAGE, FAILED = 2, 1
@@ -96,6 +96,8 @@ def _simulator(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     import pandas as pd  # heavy: only the history command prints tables
 
+    from .notebook.tables import one_line  # loads pandas too: only for this command
+
     if args.repair:
         where = history_location(args.home)
         if not isinstance(where, Path):
@@ -110,7 +112,7 @@ def _history(args: argparse.Namespace) -> int:
         print(f"grok-nb: {_one_line(exc)}", file=sys.stderr)
         return FAILED
     if args.limit:
-        df = df.tail(args.limit)
+        df = df.head(args.limit)  # the newest N: the history comes newest first
     if args.csv:
         out = sys.stdout if args.csv == "-" else args.csv
         try:
@@ -127,7 +129,7 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     view = df[["created_at", "kind", "status", "resolution", "video_duration", "cost_actual_usd",
                "cost_estimated_usd", "latency_s", "request_id", "prompt"]].copy()
-    view["prompt"] = view["prompt"].str.slice(0, 40)
+    view["prompt"] = [one_line(p, 40) if isinstance(p, str) else p for p in view["prompt"]]
     view["created_at"] = view["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     with pd.option_context("display.width", 220, "display.max_columns", 20):
         print(view.to_string(index=False))
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hist = sub.add_parser("history", help="print the run history")
     hist.add_argument("--csv", metavar="PATH", help="export as CSV to PATH ('-' for stdout)")
-    hist.add_argument("--limit", type=_count, default=0, help="only the last N runs")
+    hist.add_argument("--limit", type=_count, default=0, help="only the newest N runs")
     hist.add_argument("--home", default=None, help="grok_nb's data folder (default: GROK_NB_HOME or user data dir)")
     hist.add_argument("--repair", action="store_true",
                       help="keep a copy of a damaged history file, start a fresh one with every run that can be read")
@@ -199,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     get.add_argument("request_id")
     get.set_defaults(func=_get)
 
-    args = parser.parse_args(argv)  # a usage error exits here, with status 2
+    args, extra = parser.parse_known_args(argv)  # a usage error exits here, with status 2
+    if extra:  # an option the command does not have: that command's help says which it has
+        commands = {"simulator": sim, "history": hist, "demo": demo, "get": get}
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

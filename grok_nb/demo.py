@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from .api.probe import probe
-from .client import Client
 from .jobs.results import JobHandle
 from .notebook.compare import Grid
+from .notebook.tables import one_line, seconds, usd
+from .sync_client import Client
 
 PROMPTS = (
     "A red fox trotting through fresh snow in a birch forest at dawn",
@@ -56,16 +57,19 @@ def run_demo(client: Client | None = None, say: Callable[[str], Any] = print) ->
     wall = time.monotonic() - started
 
     df = client.history()
-    df = df[df["run_id"].isin([r.run_id for r in runs])].copy()
-    df["prompt"] = df["prompt"].str.slice(0, 38)
+    df = df[df["run_id"].isin([r.run_id for r in runs])].copy()  # newest first, as every history reads
+    df["prompt"] = [one_line(p, 38) if isinstance(p, str) else p for p in df["prompt"]]
     df["checked"] = [str(probe(p)) if isinstance(p, str) and Path(p).is_file() else "—" for p in df["local_path"]]
     columns = ["kind", "prompt", "resolution", "video_duration", "status", "cost_actual_usd", "latency_s",
                "poll_count", "checked"]
     import pandas as pd  # heavy: loaded only to print the table
 
+    shown = df[columns].copy()  # dollars and seconds as every view shows them
+    shown["cost_actual_usd"] = [usd(v) for v in shown["cost_actual_usd"]]
+    shown["latency_s"] = [seconds(v) for v in shown["latency_s"]]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
-        say(df[columns].to_string(index=False))
-    say(f"\n{len(runs)} runs, {sum(r.ok for r in runs)} done, total cost ${df['cost_actual_usd'].sum():.3f} "
+        say(shown.to_string(index=False))
+    say(f"\n{len(runs)} runs, {sum(r.ok for r in runs)} done, total cost {usd(df['cost_actual_usd'].sum())} "
         f"(simulated: {client.simulated}), wall time {wall:.1f} s, "
         f"mean latency {df['latency_s'].mean():.1f} s.")
     comparison.wait()

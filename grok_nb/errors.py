@@ -2,11 +2,13 @@
 
     GrokError
     ├── ValidationError            bad input, caught before any request is sent (also a ValueError)
-    ├── BudgetExceeded             a comparison grid would cost more than agreed; nothing was sent
+    ├── BudgetExceeded             the jobs would cost more than the budget allows; nothing was sent
     ├── ConfirmationRequired       a grid above the confirmation threshold needs confirm=True
     ├── ConfigurationError         a local setting is unusable (key, base URL, home folder); nothing was sent
     ├── ConnectionFailed           the server could not be reached
     ├── SubmitUncertainError       a submit may have reached the server; not resent (no double billing)
+    ├── JudgeError                 a judge's answer was no valid judgement (``Judgement.raise_for_error``)
+    ├── MeasureError               a local video cannot be read: missing, empty, not an MP4, damaged
     ├── APIError                   the server answered with an HTTP error
     │   ├── BadRequestError        400, 405, 415, 422
     │   ├── AuthenticationError    401 (and 400 "Incorrect API key")
@@ -17,6 +19,7 @@
     └── JobError                   about one job; always carries ``request_id``
         ├── JobFailedError         status "failed" (``code``, ``message``)
         ├── JobExpiredError        status "expired": the content is gone
+        ├── JobCancelledError      status "cancelled": cancelled (with its batch) before it ran
         ├── ModeratedError         done, but withheld by moderation
         ├── NoVideoError           done, but the answer carried no usable video URL
         ├── DeadlineExceeded       stopped waiting (also a TimeoutError); the job is resumable
@@ -173,6 +176,31 @@ class SubmitUncertainError(GrokError):
         )
 
 
+class JudgeError(GrokError):
+    """A vision judge answered, but not with a valid judgement (no JSON, a score outside 0-1, a missing field).
+
+    A failed judgement is never a score; it is kept with its cost and ``request_id`` (``judgement``).
+    """
+
+    def __init__(self, reason: str, *, request_id: str | None = None, judgement: Any = None):
+        self.reason, self.request_id, self.judgement = reason, request_id, judgement
+        where = f" [request_id={request_id}]" if request_id else ""
+        billed = "nothing was billed for it" if getattr(judgement, "cost_usd", None) == 0 else \
+            "the failed call is still billed"
+        super().__init__(f"the judge's answer is not a valid judgement: {redact(reason)}{where}. Judge again, or "
+                         f"with another model; {billed}")
+
+
+class MeasureError(GrokError):
+    """A local video cannot be read to measure it or sample its frames (missing, empty, not an MP4, cut short or
+    damaged); names the file."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"cannot read the video {path}: {problem}. Check the path; a damaged download can be "
+                         "fetched again while its URL lives (client.get(request_id)), or the video generated again")
+
+
 class APIError(GrokError):
     """The server answered with an HTTP error status."""
 
@@ -266,14 +294,16 @@ class JobError(GrokError):
 
     def __init__(self, message: str, *, request_id: str | None, run: Any = None):
         self.request_id, self.run = request_id, run
-        super().__init__(f"{message} [request_id={request_id}]")
+        # Whatever a server said lands here (batch results, gateways): no live key survives into the text.
+        super().__init__(redact(f"{message} [request_id={request_id}]"))
 
 
 class JobFailedError(JobError):
     """The job ended with status "failed"."""
 
     def __init__(self, code: str | None, message: str | None, *, request_id: str | None, run: Any = None):
-        self.code, self.message = code, message
+        self.code = redact(code) if code is not None else None
+        self.message = message = redact(message) if message is not None else None
         advice = "try again later" if code in ("service_unavailable", "internal_error") else "change the request"
         text = message or "no message"
         if advice not in text.lower():  # the server's message may already say it
@@ -287,6 +317,10 @@ class JobExpiredError(JobError):
     def __init__(self, *, request_id: str | None, run: Any = None):
         super().__init__("the video has expired on the server (result URLs are ephemeral: minutes to hours, "
                          "1 hour for batches); generate it again", request_id=request_id, run=run)
+
+
+class JobCancelledError(JobError):
+    """The job was cancelled (with its batch) before it ran; nothing was billed for it."""
 
 
 class ModeratedError(JobError):
@@ -312,8 +346,19 @@ class DeadlineExceeded(JobError, TimeoutError):
 
     def __init__(self, waited_s: float, *, request_id: str | None, run: Any = None):
         self.waited_s = waited_s
-        super().__init__(f"stopped waiting after {waited_s:.0f} s; the job may still finish: "
-                         f"resume with client.get({request_id!r})", request_id=request_id, run=run)
+        where = f"client.get({request_id!r})" if request_id else "client.resume()"
+        super().__init__(f"stopped waiting after {waited_s:.0f} s; the job may still finish: resume with {where}",
+                         request_id=request_id, run=run)
+
+
+class BatchWaitTimeout(GrokError, TimeoutError):
+    """Stopped waiting for a batch whose requests may still finish; it goes on at the server."""
+
+    def __init__(self, waited_s: float, *, batch_id: str | None, running: int, total: int):
+        self.waited_s, self.batch_id, self.running = waited_s, batch_id, running
+        super().__init__(f"stopped waiting for batch {batch_id} after {waited_s:g} s: {running} of {total} requests "
+                         "still running at the server after one more look. It goes on there and this client keeps "
+                         "reading it: b.wait() again, or client.resume() in a new kernel")
 
 
 class ClientClosedError(JobError):
@@ -327,6 +372,9 @@ class ClientClosedError(JobError):
 
 class DownloadError(JobError):
     """The job is done but its MP4 could not be downloaded."""
+
+    #: True when the video's URL answered that it is gone (expired): asking again cannot help.
+    gone: bool = False
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

@@ -18,6 +18,17 @@ fi
 unset PYTHONDONTWRITEBYTECODE
 echo "ruff:" && .venv/bin/ruff check grok_nb tests scripts benchmarks
 echo "mypy:" && .venv/bin/mypy
+# The user's guide, built strictly (a warning, a broken link or anchor, a docstring mkdocstrings cannot read fails
+# it): one line on success, MkDocs' own output on failure. Built into a temporary folder, nothing fetched.
+docs_out="$(mktemp -d)"
+if ! NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$docs_out/site" >"$docs_out/log" 2>&1; then
+  cat "$docs_out/log" >&2
+  echo "docs: the strict build failed (see above); build it yourself with .venv/bin/mkdocs build --strict" >&2
+  rm -rf "$docs_out"
+  exit 1
+fi
+rm -rf "$docs_out"
+echo "docs: built strictly"
 # Workers: most tests wait on loopback jobs rather than compute, so more workers than cores pay off.
 # Each browser module keeps its JupyterLab and stays whole on one worker (tests/conftest.py, which also ends the
 # run with what it cost: wall seconds, CPU seconds, and the least wall time that allows on this machine's cores).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -86,9 +88,49 @@ def full_size(sim):
     return sim
 
 
+def history_rows(home: Path) -> list[dict]:
+    """Every row of the runs table under ``home``, oldest first, read with plain sqlite3 (as a user's tool would)."""
+    conn = sqlite3.connect(home / "history.sqlite")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY created_at")]
+    finally:
+        conn.close()
+
+
 def count(sim_server, method: str, path_prefix: str) -> int:
     """How many requests the simulator saw for a method and path prefix."""
     return sum(1 for m, p, _ in list(sim_server.simulator.requests) if m == method and p.startswith(path_prefix))
+
+
+def release_batches(sim_server, *batch_ids: str) -> None:
+    """Make every pending request of these simulator batches ready now (tests hold them with a huge turnaround
+    while a client is alive, then let them finish: no race against a slow machine)."""
+    from grok_nb.simulator.batch import batch_book
+
+    book = batch_book(sim_server.simulator)
+    for batch_id in batch_ids:
+        for request in list(book.batches[batch_id].requests.values()):
+            request.ready_after = 0.0
+
+
+def until_batches_done_at_server(sim_server, *batch_ids: str, timeout: float = 60.0) -> None:
+    """Wait until every request of these simulator batches is ready to read (rendered and past its turnaround),
+    reading the simulator's own book: no HTTP request a test counts."""
+    import time
+
+    from grok_nb.simulator.batch import batch_book
+
+    book = batch_book(sim_server.simulator)
+    deadline = time.monotonic() + timeout
+    while True:
+        batches = [book.batches[batch_id] for batch_id in batch_ids]
+        for batch in batches:
+            book.sweep(batch)
+        if all(r.state != "pending" for b in batches for r in list(b.requests.values())):
+            return
+        assert time.monotonic() < deadline, "the simulator's batches did not finish in time"
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -135,9 +177,15 @@ def _weight(item) -> int:
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the marks added here
 def pytest_collection_modifyitems(config, items):
-    """Browser and kernel tests are slow too (the quick loop is ``pytest -m "not slow"``); long poles run first."""
+    """Browser, kernel and database-server tests are slow too (the quick loop is ``pytest -m "not slow"``); long
+    poles run first."""
     for item in items:
         if item.get_closest_marker("browser") or item.get_closest_marker("kernel"):
+            item.add_marker(pytest.mark.slow)
+        # A real PostgreSQL or Redis server is a process of its own: out of the quick loop (the whole suite runs them).
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if {"postgres_server", "redis_server"} & set(getattr(item, "fixturenames", ())) or \
+                {"postgresql", "redis"} & {v for v in params.values() if isinstance(v, str)}:
             item.add_marker(pytest.mark.slow)
     items.sort(key=_weight)  # stable: the same order on every xdist worker
 

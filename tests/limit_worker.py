@@ -28,7 +28,7 @@ async def main(base_url: str, key: str, rate: float, jobs: int, home: str, start
     if speed:
         policy = PollPolicy(deadline=600.0).scaled(speed)
     else:
-        policy = PollPolicy(interval=0.1, max_interval=0.4, growth=1.3, retry_base=0.05, retry_max=1.0, deadline=120.0)
+        policy = PollPolicy(interval=0.1, max_interval=0.4, retry_base=0.05, retry_max=1.0, deadline=120.0)
     limiter = make_limiter(key, rate, Path(home), None if mode == "shared" else mode)
     client = AsyncClient(api_key=key, base_url=base_url, rate_limit=rate, policy=policy, home=home, quiet=True,
                          limiter=limiter)

@@ -57,6 +57,14 @@ def test_history_csv_export(demo, tmp_path, capsys, monkeypatch):
     df = pd.read_csv(out)
     assert len(df) == 9 and {"cost_actual_usd", "latency_s", "request_id"} <= set(df.columns)
     assert main(["history"]) == 0 and "generate" in capsys.readouterr().out
+    # --limit keeps the newest runs, shown newest first; a prompt cut short says so with an ellipsis.
+    assert main(["history", "--limit", "2"]) == 0
+    shown = capsys.readouterr().out.splitlines()[1:]
+    newest = df.sort_values("created_at", ascending=False)["kind"].head(2).tolist()
+    assert len(shown) == 2 and [line.split()[2] for line in shown] == newest, shown
+    assert main(["history"]) == 0 and "…" in capsys.readouterr().out  # the demo's prompts are longer than 40
+    _, printed = demo
+    assert "…" in printed and "$" in printed and ".000" not in printed.split("total cost")[1].split(",")[0]
 
 
 @pytest.mark.slow

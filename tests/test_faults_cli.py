@@ -46,6 +46,16 @@ def test_usage_errors_are_one_line_with_status_2(argv, says, capsys):
     assert says in line and "--help" in line
 
 
+@pytest.mark.parametrize("argv", [["demo", "--bogus"], ["history", "--bogus", "x"], ["simulator", "--bogus"]])
+def test_an_unknown_option_of_a_command_points_to_that_command_s_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"grok-nb {argv[0]}: unrecognized arguments: {' '.join(argv[1:])}" in line, line
+    assert f"See 'grok-nb {argv[0]} --help'" in line, line
+
+
 def test_a_refused_value_is_a_usage_error(capsys):
     assert main(["get", ""]) == 2
     line = one_line(capsys.readouterr().err)

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import ValidationError
@@ -125,6 +126,47 @@ class BatchState:
     def fraction(self) -> float:
         """Share of requests that ended, 0 to 1."""
         return self.finished / self.num_requests if self.num_requests else 0.0
+
+    def ended_by(self) -> tuple[str, float] | None:
+        """("cancelled" or "expired", when) once the batch was cancelled or its expiry is known, else None.
+
+        The times are Unix seconds; whether they have passed is the caller's to judge (with a margin)."""
+        cancelled = epoch_of(self.cancel_time)
+        if cancelled is not None:
+            return "cancelled", cancelled
+        expires = epoch_of(self.expire_time)
+        return ("expired", expires) if expires is not None else None
+
+
+def epoch_of(value: Any) -> float | None:
+    """Unix seconds from a time as services write it: ISO 8601 text, seconds or milliseconds since the epoch, or a
+    protobuf Timestamp object (``{"seconds", "nanos"}``); None for anything else."""
+    if isinstance(value, dict):
+        seconds = value.get("seconds")
+        if isinstance(seconds, str) and seconds.strip().lstrip("-").isdigit():
+            seconds = int(seconds)
+        nanos = value.get("nanos")
+        if not isinstance(seconds, (int, float)):
+            return None
+        return epoch_of(seconds + (nanos / 1e9 if isinstance(nanos, (int, float)) else 0.0))
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value <= 0:
+            return None
+        return float(value) / 1000.0 if value > 1e11 else float(value)  # milliseconds past year 5138 are not seconds
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            return epoch_of(float(text))
+        except ValueError:
+            pass
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    return None
 
 
 def parse_batch(body: Any) -> BatchState:

@@ -24,16 +24,15 @@ DEFAULT_SECONDS = 6.0
 class LatencyPrior:
     """What a job's latency (submit → done) is expected to be, in seconds of the server's clock.
 
-    ``tail_low``..``tail_high`` bound the job's end as a multiple of the moment its progress would
-    reach 100 % (1.0: done as progress runs out; more when the service holds at 99 % for a last stretch).
+    ``low`` and ``high`` are the 5th and 95th percentiles; ``samples``, when given, are latencies of
+    finished jobs like it (seconds), whose spread the expectation follows more closely than those two.
     """
 
     low: float
     typical: float
     high: float
     source: str = "documented"
-    tail_low: float = 1.0
-    tail_high: float = 1.0
+    samples: tuple[float, ...] = ()
 
 
 def typical_latency_s(kind: str, seconds: float | None, resolution: str | None, *, has_image: bool = False,

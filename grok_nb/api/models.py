@@ -31,7 +31,7 @@ class ModelRules:
     """What one model accepts, as its docs publish it (``documented=False``: assumed from a sibling)."""
 
     family: str
-    operations: tuple[str, ...]  # operations its docs document; others get a warning, not a refusal
+    operations: tuple[str, ...]  # operations its docs document; the others are refused before anything is sent
     resolutions: tuple[str, ...]  # text→video and image→video
     aspect_ratios: tuple[str, ...]
     duration_range: tuple[int, int] = (1, 15)

@@ -1,4 +1,4 @@
-"""Prices of the Grok Imagine video models and cost estimates (pure functions, no I/O).
+"""Prices of the Grok Imagine video models and of the vision models that judge videos, and cost estimates (pure).
 
 The table lives here and nowhere else: the client estimates with it before a request
 is sent, and the simulator bills with it (``usage.cost_in_usd_ticks``). Every figure
@@ -8,7 +8,9 @@ built on an unofficial or assumed figure says so (``exact=False`` and a note).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from .models import family_of
 
@@ -58,6 +60,14 @@ PRICE_TABLE: dict[str, dict[str, float | None]] = {
 }
 
 
+def usd_text(amount: float) -> str:
+    """Dollars as people read them: two decimals ($2.84); below a cent, two significant digits ($0.0042)."""
+    if amount != 0 and abs(amount) < 0.01:  # two decimals would say $0.00 or $0.01
+        digits = 1 - math.floor(math.log10(abs(amount)))
+        return f"${amount:.{digits}f}".rstrip("0")
+    return f"${amount:,.2f}"
+
+
 @dataclass(frozen=True)
 class CostEstimate:
     """A price computed before sending; ``exact`` is False when a figure was unofficial or assumed."""
@@ -67,7 +77,7 @@ class CostEstimate:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __str__(self) -> str:
-        text = f"${self.usd:.3f}"
+        text = usd_text(self.usd)
         if not self.exact:
             text += " (estimate: " + "; ".join(self.notes) + ")"
         return text
@@ -159,3 +169,82 @@ def estimate(
     if not input_duration_known:
         notes.append("input video length unknown, the longest documented input assumed")
     return CostEstimate(usd=round(usd, 6), exact=not notes, notes=tuple(dict.fromkeys(notes)))
+
+
+#: A reported cost above this many times the estimate is taken as a wrong figure, not a price.
+ABSURD_COST_FACTOR = 10.0
+#: Below this estimate, ten times it is no bound (a job priced at nothing); a cost up to it is plausible.
+_COST_FLOOR_USD = 0.01
+
+
+def cost_problem(estimate_usd: float, actual_usd: float | None, reported: Any = None) -> str | None:
+    """Why the server's cost cannot be counted (missing, not a number, negative, absurd), or None when it can."""
+    if actual_usd is None:
+        if reported is None:
+            return "no cost reported"
+        shown = repr(reported)
+        return f"the reported cost_in_usd_ticks {shown[:40]} is not a number"
+    if actual_usd != actual_usd or actual_usd in (float("inf"), float("-inf")):
+        return "the reported cost is not a finite number"
+    if actual_usd < 0:
+        return f"the reported cost ${actual_usd:.3f} is negative"
+    if actual_usd > ABSURD_COST_FACTOR * max(estimate_usd, _COST_FLOOR_USD):
+        return (f"the reported cost ${actual_usd:.2f} is over {ABSURD_COST_FACTOR:g}x "
+                f"the estimate ${estimate_usd:.3f}")
+    return None
+
+
+# -- the judge models (POST /v1/responses) ------------------------------------------------------------
+#: Per judge model: USD per million input tokens (images are billed as input tokens) and per million output
+#: tokens. The 4.20 model is sold as a reasoning and a non-reasoning variant at the same price.
+JUDGE_PRICES: dict[str, dict[str, Price]] = {
+    "grok-4.3": {"input_per_mtok": _official(1.25), "output_per_mtok": _official(2.50)},
+    "grok-4.20-0309": {"input_per_mtok": _official(1.25), "output_per_mtok": _official(2.50)},
+    "grok-4.6": {"input_per_mtok": _official(2.00), "output_per_mtok": _official(6.00)},
+    "grok-4.7": {"input_per_mtok": _official(2.00), "output_per_mtok": _official(6.00)},
+}
+#: Tokens one image is assumed to cost, by ``detail``: xAI does not publish the figure, so the estimate is
+#: deliberately high (``auto`` may pick ``high``).
+JUDGE_IMAGE_TOKENS = {"low": 1_000, "high": 2_000, "auto": 2_000}
+#: The judgement's JSON is short; output tokens are assumed to stay under this (a reasoning model may spend more,
+#: which the answer's own cost then shows).
+JUDGE_MAX_OUTPUT_TOKENS = 300
+#: Characters of text per token, counted low (English runs near 4), and the request's fixed overhead in tokens
+#: (roles, the JSON schema).
+_CHARS_PER_TOKEN = 3
+_JUDGE_OVERHEAD_TOKENS = 200
+
+
+def _judge_rates(model: str, notes: list[str]) -> tuple[float, float]:
+    """USD per token (input, output); an unknown model at the dearest known rates, with a note saying so."""
+    prices = JUDGE_PRICES.get(model)
+    if prices is None:
+        dearest = max(JUDGE_PRICES, key=lambda m: (JUDGE_PRICES[m]["output_per_mtok"].usd or 0.0,
+                                                   JUDGE_PRICES[m]["input_per_mtok"].usd or 0.0))
+        notes.append(f"price unknown for judge model {model!r}: estimated at {dearest}'s rates as a budget guard")
+        prices = JUDGE_PRICES[dearest]
+    return (float(prices["input_per_mtok"].usd or 0.0) / 1e6, float(prices["output_per_mtok"].usd or 0.0) / 1e6)
+
+
+def judge_usd(model: str, input_tokens: int, output_tokens: int) -> CostEstimate:
+    """The price of a judge call that used these tokens (what the simulator bills; exact for a known model)."""
+    notes: list[str] = []
+    rate_in, rate_out = _judge_rates(model, notes)
+    usd = max(0, input_tokens) * rate_in + max(0, output_tokens) * rate_out
+    return CostEstimate(usd=round(usd, 8), exact=not notes, notes=tuple(notes))
+
+
+def judge_estimate(model: str, *, images: int, detail: str, text_chars: int) -> CostEstimate:
+    """A conservative price of one judge call before it is sent (never exact: image token counts are unpublished).
+
+    Each image at ``JUDGE_IMAGE_TOKENS[detail]``, the text at one token per three characters plus a fixed
+    overhead, and ``JUDGE_MAX_OUTPUT_TOKENS`` of output.
+    """
+    notes: list[str] = []
+    rate_in, rate_out = _judge_rates(model, notes)
+    per_image = JUDGE_IMAGE_TOKENS.get(detail, max(JUDGE_IMAGE_TOKENS.values()))
+    tokens_in = max(0, images) * per_image + math.ceil(max(0, text_chars) / _CHARS_PER_TOKEN) + _JUDGE_OVERHEAD_TOKENS
+    usd = tokens_in * rate_in + JUDGE_MAX_OUTPUT_TOKENS * rate_out
+    notes.append(f"xAI does not publish what an image costs in tokens: {per_image:,} per {detail!r} image and "
+                 f"{JUDGE_MAX_OUTPUT_TOKENS} output tokens assumed")
+    return CostEstimate(usd=round(usd, 8), exact=False, notes=tuple(notes))

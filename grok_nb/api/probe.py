@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 #: An MP4 (ISO-BMFF) file starts with a box whose type, bytes 4 to 8, is ``ftyp``.
 _HEAD = 12
@@ -47,26 +47,43 @@ def probe(path: str | Path | BinaryIO) -> VideoInfo:
     import av  # PyAV, a heavy import: loaded only when a video is probed
 
     with av.open(str(path) if isinstance(path, (str, Path)) else path, mode="r") as container:
-        video = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
-        fps = float(video.average_rate or 24)
-        frames = int(video.frames)
-        if not frames:  # some muxers leave the count out: count by decoding
+        info = stream_info(container)
+        if not info.frames:  # some muxers leave the count out: count by decoding
             frames = sum(1 for _ in container.decode(video=0))
-        return VideoInfo(
-            video_codec=video.codec_context.name, width=video.codec_context.width,
-            height=video.codec_context.height, pix_fmt=video.codec_context.pix_fmt, fps=fps, frames=frames,
-            duration=frames / fps, audio_codec=audio.codec_context.name if audio else None,
-        )
+            info = replace(info, frames=frames, duration=frames / info.fps)
+        return info
+
+
+def stream_info(container: Any) -> VideoInfo:
+    """The stream facts a container PyAV has open states in its header (its first video and audio streams).
+
+    ``frames`` is 0 when the header leaves the count out; ``duration`` is then the stream's or container's.
+    """
+    video = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    fps = float(video.average_rate or 24)
+    frames = int(video.frames)
+    if frames:
+        duration = frames / fps
+    elif video.duration is not None and video.time_base is not None:
+        duration = float(video.duration * video.time_base)
+    else:
+        duration = (container.duration or 0) / 1_000_000  # AV_TIME_BASE
+    return VideoInfo(
+        video_codec=video.codec_context.name, width=video.codec_context.width,
+        height=video.codec_context.height, pix_fmt=video.codec_context.pix_fmt, fps=fps, frames=frames,
+        duration=duration, audio_codec=audio.codec_context.name if audio else None,
+    )
 
 
 #: Top-level boxes every playable MP4 has: the file type, the index (moov), the media data (mdat).
 _REQUIRED_BOXES = ("ftyp", "moov", "mdat")
 
 
-def mp4_problem(path: str | Path, expected_bytes: int | None = None) -> str | None:
+def mp4_problem(path: str | Path, expected_bytes: int | None = None, *, decode: bool = True) -> str | None:
     """Why a file on disk is not a whole MP4 (None when it is): size against what was downloaded, the box
-    structure from the first byte to the last, then PyAV opening it and decoding its first frame."""
+    structure from the first byte to the last, then PyAV opening it and decoding its first frame (unless
+    ``decode`` is False: a caller about to decode it anyway)."""
     try:
         size = Path(path).stat().st_size
     except OSError as exc:
@@ -74,7 +91,7 @@ def mp4_problem(path: str | Path, expected_bytes: int | None = None) -> str | No
     if expected_bytes is not None and size != expected_bytes:
         return f"it has {size} bytes where {expected_bytes} were downloaded"
     problem = _box_problem(Path(path), size)
-    if problem is not None:
+    if problem is not None or not decode:
         return problem
     try:
         import av  # PyAV: heavy, only loaded when a cached file is checked

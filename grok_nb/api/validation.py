@@ -117,8 +117,12 @@ def check_number(value: Any, field_name: str, lo: float, hi: float) -> float | i
 
 
 def check_duration(value: Any, field_name: str, lo: int, hi: int) -> int:
-    """Whole seconds in [lo, hi]; numeric strings like "8" are accepted as the API does."""
+    """Whole seconds in [lo, hi], given as a number (a text such as "6" is refused, saying how to write it)."""
     allowed = f"whole seconds from {lo} to {hi}"
+    if isinstance(value, str):
+        text = value.strip()
+        hint = f" ({field_name}={text}, not {field_name}={value!r})" if re.fullmatch(r"\d+", text) else ""
+        raise ValidationError(field_name, value, f"{allowed}, given as a number{hint}")
     number = _finite_number(value, field_name, allowed)
     if not lo <= number <= hi or number != int(number):
         raise ValidationError(field_name, value, allowed)
@@ -144,6 +148,18 @@ def check_choice(value: Any, field_name: str, allowed: tuple[str, ...], why: str
     """One of ``allowed``, exactly."""
     if not isinstance(value, str) or value not in allowed:
         raise ValidationError(field_name, value, f"one of {', '.join(allowed)}" + (f" {why}" if why else ""))
+    return value
+
+
+#: The most takes of one request (each is a job of its own, billed as such).
+MAX_TAKES = 20
+
+
+def check_takes(value: Any) -> int:
+    """How many times each request is made (the API has no seed: takes show how much a prompt varies)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TAKES:
+        raise ValidationError("takes", value, f"a whole number from 1 to {MAX_TAKES} (each take is a job of its own, "
+                                              "billed as such)")
     return value
 
 

@@ -10,12 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..jobs.status import STATUSES
 from .schema import EXCHANGE_COLUMNS, RUN_COLUMNS
 from .storage import BUSY_TIMEOUT_S
 from .store import RunStore
 
-#: The statuses a run with its video in the cache may be re-indexed from (the MP4 is there: it is done).
-_NOT_YET_DONE = ("submitting", "pending", "download_failed", "uncertain")
+#: The statuses a run with its video in the cache may be re-indexed from (the MP4 is there: it is done): those
+#: whose video may exist at the server without this history having it.
+_NOT_YET_DONE = tuple(s.value for s, info in STATUSES.items() if info.video_possible)
 
 
 def check(path: Path) -> str | None:

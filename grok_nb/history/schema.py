@@ -111,6 +111,80 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_kind ON runs(kind);
     CREATE INDEX runs_made_by ON runs(made_by)
     """,
+    # 10: the job's status as the answer said it (a poll that saw the job end, for timelines): a field, not text
+    """
+    ALTER TABLE exchanges ADD COLUMN job_status TEXT
+    """,
+    # 11: what the downloaded video measures (grok_nb.measure; m_error when it could not be measured), and which
+    #     take of its grid cell a run is
+    """
+    ALTER TABLE runs ADD COLUMN m_brightness DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_contrast DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_colourfulness DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_sharpness DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_motion DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_flicker DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_cuts INTEGER;
+    ALTER TABLE runs ADD COLUMN m_frozen DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_black DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_loudness_dbfs DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_peak_dbfs DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_silence DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_duration_s DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_width INTEGER;
+    ALTER TABLE runs ADD COLUMN m_height INTEGER;
+    ALTER TABLE runs ADD COLUMN m_fps DOUBLE PRECISION;
+    ALTER TABLE runs ADD COLUMN m_video_codec TEXT;
+    ALTER TABLE runs ADD COLUMN m_audio_codec TEXT;
+    ALTER TABLE runs ADD COLUMN m_error TEXT;
+    ALTER TABLE runs ADD COLUMN take INTEGER
+    """,
+    # 12: a vision judge's verdicts on runs (a failed one has no score and says why in error; only valid ones are
+    #     reused, found by cache_key), and pairwise votes between runs (a person's, or a judge's) for a ranking
+    """
+    CREATE TABLE judgements (
+        judgement_id TEXT PRIMARY KEY,
+        run_id TEXT,
+        cache_key TEXT NOT NULL,
+        video_sha256 TEXT,
+        model TEXT NOT NULL,
+        rubric TEXT NOT NULL,
+        rubric_hash TEXT NOT NULL,
+        frames INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        width INTEGER,
+        score DOUBLE PRECISION,
+        passed INTEGER,
+        reason TEXT,
+        criteria TEXT,
+        error TEXT,
+        request_id TEXT,
+        cost_usd DOUBLE PRECISION,
+        cost_basis TEXT,
+        estimate_usd DOUBLE PRECISION,
+        made_by TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX judgements_key ON judgements(cache_key);
+    CREATE INDEX judgements_run ON judgements(run_id);
+    CREATE TABLE votes (
+        vote_id TEXT PRIMARY KEY,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        winner TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        experiment TEXT,
+        judgement_a TEXT,
+        judgement_b TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX votes_experiment ON votes(experiment)
+    """,
+    # 13: a new client's poll planner reads the latencies of the newest finished runs on its server from this alone
+    """
+    CREATE INDEX runs_done_latency ON runs(base_url, created_at, model, kind, resolution, duration, latency_s)
+        WHERE status = 'done' AND batch_id IS NULL
+    """,
 )
 
 
@@ -123,18 +197,32 @@ POSTGRES_VARIANTS: dict[int, str] = {
 
 
 _CREATE = re.compile(r"CREATE TABLE (\w+) \((.*?)\);", re.S)
-_ADD = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+_ADD = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+) ([A-Z ]+?)\s*(?:;|$)", re.M)
+_TYPES = {"TEXT": str, "REAL": float, "DOUBLE PRECISION": float, "INTEGER": int, "BIGINT": int}
+
+
+def column_types(table: str, migrations: tuple[str, ...] = MIGRATIONS) -> dict[str, type]:
+    """The columns ``table`` has after every migration, in order, each with its Python type (str, float or int),
+    read from the migrations (written only there)."""
+    columns: dict[str, type] = {}
+    for script in migrations:
+        for name, body in _CREATE.findall(script):
+            if name == table:
+                columns = {}
+                for line in body.split(",\n"):
+                    words = line.split()
+                    if words and not words[0].isupper():  # a column, not a table constraint (PRIMARY KEY ...)
+                        kind = " ".join(w for w in words[1:3] if w.isupper() and w not in ("NOT", "PRIMARY", "UNIQUE"))
+                        columns[words[0]] = _TYPES.get(kind, _TYPES.get(kind.split(" ")[0], str))
+        for name, column, kind in _ADD.findall(script):
+            if name == table:
+                columns[column] = _TYPES.get(kind.strip(), str)
+    return columns
 
 
 def columns_of(table: str, migrations: tuple[str, ...] = MIGRATIONS) -> tuple[str, ...]:
     """The columns ``table`` has after every migration, in order, read from the migrations (written only there)."""
-    columns: list[str] = []
-    for script in migrations:
-        for name, body in _CREATE.findall(script):
-            if name == table:
-                columns = [line.split()[0] for line in body.split(",\n") if line.strip()]
-        columns += [column for name, column in _ADD.findall(script) if name == table]
-    return tuple(columns)
+    return tuple(column_types(table, migrations))
 
 
 #: Every column of a run, in table order (a new migration that adds one adds it here too).
@@ -145,8 +233,16 @@ EXCHANGE_COLUMNS: tuple[str, ...] = tuple(c for c in columns_of("exchanges") if 
 JSON_COLUMNS = ("reference_images", "tags")
 #: ISO 8601 UTC times, kept as text (they sort as text).
 TIME_COLUMNS = ("created_at", "submitted_at", "finished_at")
-FLOAT_COLUMNS = ("duration", "latency_s", "cost_estimated_usd", "cost_actual_usd", "video_duration",
-                 "cost_budget_usd", "lease_until")
+#: Every column of a run with its Python type, as the migrations declare it.
+RUN_TYPES: dict[str, type] = column_types("runs")
+#: Numbers with a fraction, read as float64 (NaN for NULL).
+FLOAT_COLUMNS = tuple(c for c, kind in RUN_TYPES.items() if kind is float)
+#: Whole numbers, read as nullable Int64, except those that are flags (read as booleans) or always set.
+INT_COLUMNS = tuple(c for c, kind in RUN_TYPES.items() if kind is int and c not in ("generate_audio", "winner",
+                                                                                        "poll_count"))
+#: Every column of a judgement and of a vote, in table order.
+JUDGEMENT_COLUMNS: tuple[str, ...] = columns_of("judgements")
+VOTE_COLUMNS: tuple[str, ...] = columns_of("votes")
 
 
 def utcnow() -> str:

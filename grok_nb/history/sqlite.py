@@ -14,6 +14,10 @@ from .storage import HistoryError, open_sqlite, sqlite_error
 REPAIR_HINT = "grok-nb history --repair"
 
 
+def _fold(text: object) -> str | None:
+    return text.casefold() if isinstance(text, str) else None
+
+
 def damaged_hint(path: Path) -> str:
     """What to do about a damaged history file."""
     return (f"Close the notebooks that use it and run `{REPAIR_HINT}` (add --home if you set one): it keeps a copy of "
@@ -60,7 +64,11 @@ class SQLiteEngine:
         self._local = threading.local()
 
     def _open(self) -> sqlite3.Connection:
-        return open_sqlite(self.path, what="The history file", error=HistoryError, damaged_hint=damaged_hint(self.path))
+        conn = open_sqlite(self.path, what="The history file", error=HistoryError,
+                           damaged_hint=damaged_hint(self.path))
+        # Text filters match any case of any letter (SQLite's own LIKE folds ASCII letters only).
+        conn.create_function("grok_fold", 1, _fold, deterministic=True)
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per thread: a connection's transactions must not interleave across threads.

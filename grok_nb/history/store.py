@@ -14,13 +14,15 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-from ..jobs.lifecycle import Status
+from ..api.judge import DEFAULT_RUBRIC, rubric_hash
+from ..errors import ValidationError
+from ..jobs.status import Status
 from ..settings import history_url, home_dir, redact_url
 from .engines import engine_for
 from .journal import IdJournal
@@ -28,11 +30,15 @@ from .owners import current_user, owner_alive, process_owner
 from .schema import (
     EXCHANGE_COLUMNS,
     FLOAT_COLUMNS,
+    INT_COLUMNS,
     JSON_COLUMNS,
+    JUDGEMENT_COLUMNS,
     MIGRATIONS,
     POSTGRES_VARIANTS,
     RUN_COLUMNS,
+    RUN_TYPES,
     TIME_COLUMNS,
+    VOTE_COLUMNS,
     utcnow,
 )
 from .storage import HistoryError, StorageError
@@ -44,8 +50,9 @@ log = logging.getLogger("grok_nb")
 #: at once (its process is gone); one on another machine when it runs out.
 LEASE_S = 10 * 60.0
 
-__all__ = ["EXCHANGE_COLUMNS", "MIGRATIONS", "POSTGRES_VARIANTS", "RUN_COLUMNS", "SORT_SQL", "HistoryError", "RunStore",
-           "filter_runs", "history_location", "open_store", "run_filters", "runs_frame", "utcnow"]
+__all__ = ["EXCHANGE_COLUMNS", "JUDGED_COLUMNS", "MIGRATIONS", "NUMERIC_COLUMNS", "POSTGRES_VARIANTS", "RUN_COLUMNS",
+           "SORT_SQL", "HistoryError", "RunStore", "history_location", "numeric_ranges", "open_store", "run_filters",
+           "runs_frame", "sort_sql", "utcnow"]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -59,44 +66,56 @@ def _since_utc(since: Any) -> Any:
     return when.tz_localize(timezone.utc) if when.tzinfo is None else when.tz_convert(timezone.utc)
 
 
-def filter_runs(df: Any, *, status: Any = None, kind: Any = None, text: str | None = None,
-                tags: Any = None, since: Any = None) -> Any:
-    """Rows of a history DataFrame matching status/kind/tags (a value or a list), text in the prompt, a start time."""
-    if status is not None:
-        df = df[df["status"].isin(_as_list(status))]
-    if kind is not None:
-        df = df[df["kind"].isin(_as_list(kind))]
-    if text:
-        df = df[df["prompt"].fillna("").str.contains(text, case=False, regex=False)]
-    for tag in _as_list(tags or []):
-        df = df[df["tags"].map(lambda ts, tag=tag: tag in ts).astype(bool)]  # bool even when empty
-    if since is not None:
-        df = df[df["created_at"] >= _since_utc(since)]
-    return df
+def _like(text: str) -> str:
+    """``text`` for a LIKE pattern, its wildcards escaped (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def run_filters(*, status: Any = None, kind: Any = None, tags: Any = None, since: Any = None,
-                made_by: Any = None) -> tuple[str, dict[str, Any]]:
-    """A WHERE clause (SQLite and PostgreSQL alike, on indexed columns) and its parameters for these filters.
-
-    Tags are matched on the stored JSON text, a superset that ``filter_runs`` makes exact.
-    """
+def _in_clauses(**columns: Any) -> tuple[list[str], dict[str, Any]]:
+    """``column IN (...)`` clauses and their parameters for the columns given a value or a list (None: any)."""
     clauses: list[str] = []
     params: dict[str, Any] = {}
-    for column, value in (("status", status), ("kind", kind), ("made_by", made_by)):
+    for column, value in columns.items():
         if value is None:
             continue
         wanted = _as_list(value)
         names = [f"{column}{i}" for i in range(len(wanted))]
         params.update(zip(names, wanted, strict=True))
         clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+    return clauses, params
+
+
+def run_filters(*, status: Any = None, kind: Any = None, tags: Any = None, since: Any = None,
+                made_by: Any = None, text: str | None = None, where: Mapping[str, Any] | None = None,
+                dialect: str = "sqlite") -> tuple[str, dict[str, Any]]:
+    """A WHERE clause (SQLite and PostgreSQL alike) and its parameters for these filters: every filter of the
+    history is applied here, in SQL.
+
+    ``status``, ``kind``, ``made_by``: a value or a list (on indexes); ``tags``: all of them, matched exactly
+    as elements of the stored JSON list; ``since``: created then or later; ``text``: in the prompt, any case;
+    ``where``: ranges of numeric columns, ``{"m_motion": (0.1, None), "take": 1}`` (see ``numeric_ranges``).
+    """
+    clauses, params = _in_clauses(status=status, kind=kind, made_by=made_by)
     for i, tag in enumerate(_as_list(tags or [])):
-        text = json.dumps(str(tag)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params[f"tag{i}"] = f"%{text}%"
-        clauses.append(f"tags LIKE :tag{i} ESCAPE '\\'")
+        # An element of a JSON list written with json.dumps is [ or ", " then its encoding then , or ]: a quote
+        # escaped inside another tag (\") never stands there, so the match is exact.
+        encoded = _like(json.dumps(str(tag)))
+        shapes = {"a": f"%[{encoded},%", "b": f"%[{encoded}]%", "c": f"%, {encoded},%", "d": f"%, {encoded}]%"}
+        params.update({f"tag{i}{k}": v for k, v in shapes.items()})
+        clauses.append("(" + " OR ".join(f"tags LIKE :tag{i}{k} ESCAPE '\\'" for k in shapes) + ")")
     if since is not None:
         params["since"] = _since_utc(since).isoformat(timespec="microseconds")
         clauses.append("created_at >= :since")
+    if text:
+        if dialect == "postgresql":
+            params["text"] = f"%{_like(str(text))}%"
+            clauses.append("prompt ILIKE :text ESCAPE '\\'")
+        else:  # grok_fold: the SQLite engine's casefold of every letter
+            params["text"] = f"%{_like(str(text).casefold())}%"
+            clauses.append("grok_fold(prompt) LIKE :text ESCAPE '\\'")
+    ranges, values = numeric_ranges(where)
+    clauses += ranges
+    params.update(values)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -118,7 +137,7 @@ def runs_frame(columns: list[str], records: list[tuple[Any, ...]]) -> Any:
         df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
     for col in FLOAT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    for col in ("progress", "rating"):
+    for col in INT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     df["poll_count"] = pd.to_numeric(df["poll_count"]).astype("int64")
     df["winner"] = pd.to_numeric(df["winner"], errors="coerce").eq(1)
@@ -219,12 +238,10 @@ class RunStore:
         return bool(changed)
 
     @staticmethod
-    def _add_exchange(tx: Any, run_id: str | None, method: str, path: str, status: int | None,
-                      elapsed_ms: float, summary: str = "", at: str | None = None) -> None:
-        tx.execute("INSERT INTO exchanges (run_id, at, method, path, status, elapsed_ms, summary) "
-                   "VALUES (:run_id, :at, :method, :path, :status, :elapsed_ms, :summary)",
-                   {"run_id": run_id, "at": at or utcnow(), "method": method, "path": path, "status": status,
-                    "elapsed_ms": elapsed_ms, "summary": summary})
+    def _add_exchange(tx: Any, **entry: Any) -> None:
+        row = {c: entry.get(c) for c in EXCHANGE_COLUMNS}
+        row["at"] = row["at"] or utcnow()
+        tx.execute(f"INSERT INTO exchanges ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
 
     @contextmanager
     def _writing(self, ids: list[tuple[str, str]]) -> Iterator[Any]:
@@ -312,10 +329,12 @@ class RunStore:
                 self._update(tx, run_id, fields)
 
     def add_exchange(self, run_id: str | None, method: str, path: str, status: int | None,
-                     elapsed_ms: float, summary: str = "", at: str | None = None) -> None:
-        """Log one HTTP exchange of a run (no headers, no bodies with data); ``at`` defaults to now."""
+                     elapsed_ms: float, summary: str = "", at: str | None = None, **more: Any) -> None:
+        """Log one HTTP exchange of a run (no headers, no bodies with data); ``at`` defaults to now; ``more``: the
+        exchange's other columns (``job_status``)."""
         with self._db.transaction(write=True) as tx:
-            self._add_exchange(tx, run_id, method, path, status, elapsed_ms, summary, at)
+            self._add_exchange(tx, run_id=run_id, method=method, path=path, status=status, elapsed_ms=elapsed_ms,
+                               summary=summary, at=at, **more)
 
     def add_exchanges(self, rows: Iterable[dict[str, Any]]) -> None:
         """Log many exchanges in one transaction (dicts with add_exchange's arguments)."""
@@ -327,7 +346,7 @@ class RunStore:
         """Run a batch of writes in one transaction, in order: all of them or none.
 
         Each item is ``(op, kwargs)``: ``("insert", {...fields})``, ``("update", {"run_id": id, ...fields})``
-        or ``("add_exchange", {"run_id", "method", "path", "status", "elapsed_ms", "summary", "at"})``.
+        or ``("add_exchange", {"run_id", ...the exchange's columns})``.
         Meant for a writer thread that drains what the event loop queued.
         """
         ops = list(batch)
@@ -415,30 +434,151 @@ class RunStore:
     def exchanges(self, run_id: str) -> list[dict[str, Any]]:
         """The HTTP exchanges of one run, in order."""
         with self._db.transaction() as tx:
+            shown = ", ".join(c for c in EXCHANGE_COLUMNS if c != "run_id")
             rows: list[dict[str, Any]] = tx.fetchall(
-                "SELECT at, method, path, status, elapsed_ms, summary FROM exchanges "
-                "WHERE run_id = :run_id ORDER BY id",
-                {"run_id": run_id})
+                f"SELECT {shown} FROM exchanges WHERE run_id = :run_id ORDER BY id", {"run_id": run_id})
         return rows
 
     def dataframe(self, *, status: Any = None, kind: Any = None, text: str | None = None, tags: Any = None,
-                  since: Any = None, made_by: Any = None) -> Any:
-        """The history (or the runs that pass the filters) as a pandas DataFrame with proper dtypes, oldest first.
-
-        ``status``, ``kind``, ``made_by`` (a value or a list), ``tags`` (all of them) and ``since`` are
-        applied in SQL, on indexes; ``text`` (in the prompt, any case) on the rows that come back.
-        """
-        where, params = run_filters(status=status, kind=kind, tags=tags, since=since, made_by=made_by)
+                  since: Any = None, made_by: Any = None, where: Mapping[str, Any] | None = None,
+                  sort: str | None = None) -> Any:
+        """The history (or the runs that pass the filters, all applied in SQL) as a pandas DataFrame with proper
+        dtypes, newest first (or as ``sort`` says: see ``sort_sql``)."""
+        order = sort_sql(sort or "newest")
+        clause, params = self._where(dict(status=status, kind=kind, text=text, tags=tags, since=since,
+                                          made_by=made_by, where=where))
         with self._db.transaction() as tx:
-            # No ORDER BY: SQLite would walk the created_at index and fetch each row by its rowid, about three
-            # times slower than reading the table in order; the rows come (nearly) in creation order anyway and
-            # pandas puts any stragglers in place with one vectorized sort.
-            columns, records = tx.table(f"SELECT * FROM runs{where}", params)
-        df = runs_frame(columns, records)
-        if not df["created_at"].is_monotonic_increasing:
-            df = df.sort_values("created_at", kind="stable", na_position="first").reset_index(drop=True)
-        if text or tags:
-            df = filter_runs(df, text=text, tags=tags).reset_index(drop=True)
+            columns, records = tx.table(f"SELECT * FROM runs{clause} ORDER BY {order}", params)
+        return self._with_judgements(runs_frame(columns, records))
+
+    # -- judgements and votes ------------------------------------------------------------------------
+    def add_judgement(self, **fields: Any) -> None:
+        """Keep one judge call's verdict (``JUDGEMENT_COLUMNS``); a failed one has no score and says why in ``error``.
+
+        Written again under the same ``judgement_id``, the row is replaced (a call is recorded before it is sent,
+        then its verdict over it). ``rubric`` and ``criteria`` may be given as Python values (kept as JSON),
+        ``passed`` as a bool.
+        """
+        unknown = set(fields) - set(JUDGEMENT_COLUMNS)
+        if unknown:
+            raise KeyError(f"not judgement columns: {sorted(unknown)}")
+        row = {"created_at": utcnow(), "made_by": current_user(), **fields}
+        for col in ("rubric", "criteria"):
+            if row.get(col) is not None and not isinstance(row[col], str):
+                row[col] = json.dumps(row[col], ensure_ascii=False)
+        if row.get("passed") is not None:
+            row["passed"] = int(bool(row["passed"]))
+        again = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("judgement_id", "created_at", "made_by"))
+        with self._db.transaction(write=True) as tx:
+            tx.execute(f"INSERT INTO judgements ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)}) "
+                       f"ON CONFLICT (judgement_id) DO UPDATE SET {again}", row)
+
+    def find_judgement(self, cache_key: str) -> dict[str, Any] | None:
+        """The newest VALID judgement made under ``cache_key`` (a failed one is never reused), or None."""
+        with self._db.transaction() as tx:
+            row = tx.fetchone("SELECT * FROM judgements WHERE cache_key = :key AND score IS NOT NULL AND error IS NULL "
+                              "ORDER BY created_at DESC LIMIT 1", {"key": cache_key})
+        return _judgement_row(row) if row is not None else None
+
+    def judgements(self, *, run_id: Any = None, rubric: Any = None, model: Any = None,
+                   valid: bool | None = None) -> Any:
+        """The judgements (of a run or runs, under a rubric, by a model or models) as a DataFrame, oldest first.
+
+        ``valid`` True keeps only the ones with a score, False only the failed ones. ``rubric`` is a text or a list
+        of criteria, compared as :func:`grok_nb.api.judge.rubric_text` writes it. ``passed`` is a nullable boolean,
+        ``criteria`` a dict (empty for a one-text rubric), ``rubric`` a text or a list.
+        """
+        import pandas as pd  # optional heavy dependency: pandas (loaded only when rows are read as a DataFrame)
+
+        clauses, params = _in_clauses(run_id=run_id, model=model)
+        if rubric is not None:
+            params["rubric_hash"] = rubric_hash(rubric)
+            clauses.append("rubric_hash = :rubric_hash")
+        if valid is not None:
+            clauses.append("score IS NOT NULL AND error IS NULL" if valid else "(score IS NULL OR error IS NOT NULL)")
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._db.transaction() as tx:
+            columns, records = tx.table(f"SELECT * FROM judgements{where} ORDER BY created_at", params)
+        df = pd.DataFrame.from_records(records, columns=columns or list(JUDGEMENT_COLUMNS), coerce_float=True)
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
+        for col in ("score", "cost_usd", "estimate_usd"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        for col in ("frames", "width"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+        df["passed"] = df["passed"].map({1: True, 0: False}).astype("boolean")
+        df["rubric"] = df["rubric"].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
+        df["criteria"] = df["criteria"].map(lambda v: json.loads(v) if isinstance(v, str) else {}).astype(object)
+        return df
+
+    def add_vote(self, **fields: Any) -> None:
+        """Keep one pairwise vote (``VOTE_COLUMNS``: the runs ``a`` and ``b``, ``winner`` a, b or tie, ``voter``...)."""
+        unknown = set(fields) - set(VOTE_COLUMNS)
+        if unknown:
+            raise KeyError(f"not vote columns: {sorted(unknown)}")
+        row = {"created_at": utcnow(), **fields}
+        with self._db.transaction(write=True) as tx:
+            tx.execute(f"INSERT INTO votes ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
+
+    def delete_vote(self, vote_id: str) -> dict[str, Any] | None:
+        """Take a vote back: the row removed (as it was kept), or None when no vote has this id."""
+        with self._db.transaction(write=True) as tx:
+            row = tx.fetchone("SELECT * FROM votes WHERE vote_id = :id", {"id": vote_id})
+            if row is None or not tx.execute("DELETE FROM votes WHERE vote_id = :id", {"id": vote_id}):
+                return None  # unknown, or taken back by another process in the meantime
+        return row
+
+    def find_vote(self, *, voter: str, judgement_a: str, judgement_b: str,
+                  experiment: str | None = None) -> dict[str, Any] | None:
+        """A vote this voter already cast from these two judgements (in this experiment), or None."""
+        params = {"voter": voter, "ja": judgement_a, "jb": judgement_b}
+        same = "experiment IS NULL"
+        if experiment is not None:
+            params["experiment"], same = experiment, "experiment = :experiment"
+        with self._db.transaction() as tx:
+            return tx.fetchone("SELECT * FROM votes WHERE voter = :voter AND judgement_a = :ja AND judgement_b = :jb "
+                               f"AND {same} ORDER BY created_at LIMIT 1", params)
+
+    def votes(self, *, experiment: Any = None, voter: Any = None) -> Any:
+        """The votes (of an experiment or experiments, by a voter or voters) as a DataFrame, oldest first: ``a`` and
+        ``b`` (run ids), ``winner`` (a, b or tie), ``voter``, ``experiment``, ``created_at``, ``vote_id`` and, for a
+        judge's vote, the two judgements it was cast from."""
+        import pandas as pd  # optional heavy dependency: pandas (loaded only when rows are read as a DataFrame)
+
+        clauses, params = _in_clauses(experiment=experiment, voter=voter)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._db.transaction() as tx:
+            columns, records = tx.table(f"SELECT * FROM votes{where} ORDER BY created_at, vote_id", params)
+        df = pd.DataFrame.from_records(records, columns=columns or list(VOTE_COLUMNS))
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True, format="ISO8601")
+        return df[["a", "b", "winner", "voter", "experiment", "created_at", "vote_id", "judgement_a", "judgement_b"]]
+
+    def _with_judgements(self, df: Any) -> Any:
+        """``df`` (runs) with ``judge_score``, ``judge_passed`` and ``judge_reason`` of each run's newest valid
+        judgement under the default rubric (any model, frames or detail), and ``judge_cost_usd``: what every judge
+        call on the run cost (every rubric, failed calls too; NaN when it was never judged)."""
+        import pandas as pd  # optional heavy dependency: pandas (loaded only when runs are read as a DataFrame)
+
+        with self._db.transaction() as tx:
+            latest = tx.fetchall("SELECT run_id, score, passed, reason, created_at FROM judgements WHERE "
+                                 "rubric_hash = :h AND run_id IS NOT NULL AND score IS NOT NULL AND error IS NULL",
+                                 {"h": _DEFAULT_RUBRIC_HASH})
+            costs = tx.fetchall("SELECT run_id, SUM(cost_usd) AS usd FROM judgements WHERE run_id IS NOT NULL "
+                                "GROUP BY run_id", {})
+        if not latest and not costs:  # nothing judged yet: the columns are empty, at no cost per row
+            df["judge_score"] = pd.Series(float("nan"), index=df.index, dtype="float64")
+            df["judge_passed"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+            df["judge_reason"] = pd.Series(None, index=df.index, dtype=object)
+            df["judge_cost_usd"] = pd.Series(float("nan"), index=df.index, dtype="float64")
+            return df
+        newest: dict[str, dict[str, Any]] = {}
+        for row in sorted(latest, key=lambda r: r["created_at"]):
+            newest[row["run_id"]] = row
+        ids = df["run_id"]
+        df["judge_score"] = ids.map({k: r["score"] for k, r in newest.items()}).astype("float64")
+        df["judge_passed"] = ids.map({k: bool(r["passed"]) for k, r in newest.items()}).astype("boolean")
+        df["judge_reason"] = ids.map({k: r["reason"] for k, r in newest.items()}).astype(object)
+        df["judge_cost_usd"] = pd.to_numeric(ids.map({r["run_id"]: r["usd"] for r in costs}),
+                                             errors="coerce").astype("float64")
         return df
 
     def count(self, **filters: Any) -> int:
@@ -449,9 +589,9 @@ class RunStore:
         return int(row["n"]) if row else 0
 
     def page(self, *, sort: str = "newest", offset: int = 0, limit: int = 100, **filters: Any) -> Any:
-        """One page of the runs that pass the filters, sorted in SQL (a SORT_SQL key): what a browser shows."""
+        """One page of the runs that pass the filters, sorted in SQL (see ``sort_sql``): what a browser shows."""
+        order = sort_sql(sort)
         where, params = self._where(filters)
-        order = SORT_SQL.get(sort, SORT_SQL["newest"])
         params.update(_limit=max(0, int(limit)), _offset=max(0, int(offset)))
         with self._db.transaction() as tx:
             columns, records = tx.table(f"SELECT * FROM runs{where} ORDER BY {order} LIMIT :_limit OFFSET :_offset",
@@ -470,26 +610,111 @@ class RunStore:
                 "makers": int(makers["n"]) if makers else 0}
 
     def _where(self, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        filters = dict(filters)
-        text = filters.pop("text", None)
-        where, params = run_filters(**filters)
-        if text:
-            # Any case: LIKE is case-blind in SQLite (ASCII letters), ILIKE in PostgreSQL.
-            like = "ILIKE" if self.dialect == "postgresql" else "LIKE"
-            params["_text"] = "%" + str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where += (" AND " if where else " WHERE ") + f"prompt {like} :_text ESCAPE '\\'"
-        return where, params
+        return run_filters(**filters, dialect=self.dialect)
+
+    def latency_samples(self, base_url: str | None, limit: int = 2000) -> list[dict[str, Any]]:
+        """How long the newest ``limit`` finished runs on the server at ``base_url`` took, oldest first (``model``,
+        ``kind``, ``resolution``, ``duration``, ``latency_s``): what a new client's poll planner starts from (it
+        keeps the newest few hundred of each bucket). Batch runs are left out: their latency is the batch's."""
+        with self._db.transaction() as tx:
+            rows: list[dict[str, Any]] = tx.fetchall(
+                "SELECT model, kind, resolution, duration, latency_s FROM runs WHERE status = 'done'"
+                " AND batch_id IS NULL AND base_url = :base_url AND latency_s > 0 ORDER BY created_at DESC LIMIT :n",
+                {"base_url": base_url, "n": max(0, int(limit))})
+        rows.reverse()
+        return rows
 
 
 #: The browser's sort choices as SQL (unknown values last, then oldest first), the same in SQLite and PostgreSQL.
 SORT_SQL: dict[str, str] = {
     "newest": "created_at DESC", "oldest": "created_at ASC",
     "cost": "(COALESCE(cost_actual_usd, cost_estimated_usd) IS NULL), COALESCE(cost_actual_usd, cost_estimated_usd) "
-            "DESC, created_at ASC",
-    "latency": "(latency_s IS NULL), latency_s DESC, created_at ASC",
-    "rating": "(rating IS NULL), rating DESC, created_at ASC",
-    "duration": "(video_duration IS NULL), video_duration DESC, created_at ASC",
+            "DESC, created_at DESC",
+    "latency": "(latency_s IS NULL), latency_s DESC, created_at DESC",
+    "rating": "(rating IS NULL), rating DESC, created_at DESC",
+    "duration": "(video_duration IS NULL), video_duration DESC, created_at DESC",
 }
+#: Columns the history's DataFrame holds beyond the runs table's: each run's judgement (see ``_with_judgements``).
+JUDGED_COLUMNS = ("judge_score", "judge_passed", "judge_reason", "judge_cost_usd")
+#: Columns the history may be sorted by and filtered on as numbers (``sort=``, ``where=``): every float and
+#: whole-number column of a run, the measures (``m_motion``...) and ``take`` included; not flags or leases.
+NUMERIC_COLUMNS: tuple[str, ...] = tuple(c for c, kind in RUN_TYPES.items() if kind in (int, float)
+                                         and c not in ("generate_audio", "winner", "lease_until"))
+_DIRECTIONS = {"desc": "DESC", "asc": "ASC"}
+
+
+def _numeric_column(field: str, name: Any) -> str:
+    """``name`` as one of NUMERIC_COLUMNS (the whitelist's own string: SQL never holds a caller's text)."""
+    for column in NUMERIC_COLUMNS:
+        if name == column:
+            return column
+    raise ValidationError(field, name, f"a numeric history column: {', '.join(NUMERIC_COLUMNS)}")
+
+
+def sort_sql(sort: str) -> str:
+    """The ORDER BY text of a sort: a SORT_SQL key, or a numeric column, largest first (``"m_motion"``, also
+    ``"m_motion desc"``) or smallest first (``"m_motion asc"``); runs without a value last, then newest first."""
+    if isinstance(sort, str) and sort in SORT_SQL:
+        return SORT_SQL[sort]
+    name, _, way = sort.strip().partition(" ") if isinstance(sort, str) else ("", "", "")
+    direction = _DIRECTIONS.get(way.strip().lower() or "desc")
+    if direction is None or name not in NUMERIC_COLUMNS:
+        raise ValidationError("sort", sort, f"one of {', '.join(SORT_SQL)}, or a numeric column (largest first; "
+                                            f"add ' asc' for smallest first): {', '.join(NUMERIC_COLUMNS)}")
+    column = _numeric_column("sort", name)
+    return f"({column} IS NULL), {column} {direction}, created_at DESC"
+
+
+def _bound(column: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise ValidationError(f"where[{column!r}]", value, "a finite number, or None for no bound")
+    return float(value)
+
+
+def numeric_ranges(where: Mapping[str, Any] | None) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions and parameters for ranges of numeric columns: ``{"m_motion": (0.1, None)}`` is
+    ``m_motion >= 0.1`` (both ends included, None is open, a run without a value never passes), a plain number
+    is that value exactly. Columns come from NUMERIC_COLUMNS only."""
+    if where is None:
+        return [], {}
+    if not isinstance(where, Mapping):
+        raise ValidationError("where", where, "a dict of {numeric column: (low, high)}, e.g. {'m_motion': (0.1, None)}")
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (name, bounds) in enumerate(where.items()):
+        column = _numeric_column("where", name)
+        if isinstance(bounds, (tuple, list)) and len(bounds) == 2:
+            low, high = _bound(column, bounds[0]), _bound(column, bounds[1])
+        elif isinstance(bounds, (int, float)) and not isinstance(bounds, bool):
+            low = high = _bound(column, bounds)
+        else:
+            raise ValidationError(f"where[{column!r}]", bounds, "(low, high) with None for an open end, or a number")
+        if low is not None and high is not None and low > high:
+            raise ValidationError(f"where[{column!r}]", bounds, "a range whose low end is not above its high end")
+        if low is not None:
+            clauses.append(f"{column} >= :_w{i}lo")
+            params[f"_w{i}lo"] = low
+        if high is not None:
+            clauses.append(f"{column} <= :_w{i}hi")
+            params[f"_w{i}hi"] = high
+        if low is None and high is None:
+            clauses.append(f"{column} IS NOT NULL")
+    return clauses, params
+
+
+_DEFAULT_RUBRIC_HASH = rubric_hash(DEFAULT_RUBRIC)
+
+
+
+def _judgement_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A judgements row with its JSON and flags decoded."""
+    out = dict(row)
+    out["rubric"] = json.loads(out["rubric"]) if out.get("rubric") else out.get("rubric")
+    out["criteria"] = json.loads(out["criteria"]) if out.get("criteria") else {}
+    out["passed"] = None if out.get("passed") is None else bool(out["passed"])
+    return out
 
 
 def _store_failed(exc: BaseException) -> bool:

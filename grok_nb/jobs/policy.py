@@ -1,9 +1,9 @@
 """What happens after each request, given what it got and the clock (pure: no I/O, no sleeping).
 
-One rule decides, for submits, polls and downloads alike, whether a request is tried again and
-how long to wait first (:func:`retry_step`); :func:`next_step` says what follows a poll that was
-answered, :func:`submit_step` what follows a submit. The engine drives these; tests run them with
-no network at all.
+One rule decides, for every request (submits, polls, downloads, uploads, batch calls), whether it is
+tried again and how long to wait first (:func:`retry_step`); :func:`next_step` says what follows a poll
+that was answered. The one request path (``runtime/sender.py``) drives these; tests run them with no
+network at all.
 """
 
 from __future__ import annotations
@@ -23,21 +23,17 @@ class PollPolicy:
     """Timing knobs for waiting on jobs; all in seconds of wall-clock time."""
 
     interval: float = 1.0  # the shortest gap between two polls of one job (the official SDK's fixed interval)
-    max_interval: float = 120.0  # the longest gap: a prediction is never trusted for longer than this
-    growth: float = 1.1  # ``poll_delay``'s fixed schedule, used when no planned time is given
+    max_interval: float = 600.0  # the longest gap: a prediction is never trusted for longer than this
     deadline: float = 15 * 60.0
-    lag_target: float = 0.04  # without progress, poll again after this share of the time waited so far
-    first_poll_share: float = 0.8  # the first poll comes at this share of the fastest expected latency
+    #: What one more poll is worth, as lag (a share of the job's latency): the planner spends a poll where it
+    #: saves more lag than this, on average.
+    poll_cost: float = 0.03
     retry_base: float = 1.0
     retry_max: float = 30.0
     jitter: float = 0.25
     submit_retries: int = 5  # only for submits that certainly did not start a job
     unreadable_retries: int = 2  # answers that cannot be read are asked again this often, then reported
     max_retry_after: float = MAX_RETRY_AFTER_S  # the longest wait a Retry-After header may impose
-
-    def poll_delay(self, polls: int) -> float:
-        """Seconds to wait before the next poll, after ``polls`` polls."""
-        return float(min(self.max_interval, self.interval * self.growth ** max(0, polls)))
 
     def cap_retry_after(self, seconds: float | None) -> float | None:
         """What a ``Retry-After`` may ask: None for nonsense (negative, infinite, not a number), at most the cap."""
@@ -109,14 +105,15 @@ Problem = HttpProblem | TransportProblem | Unreadable
 
 
 def retry_step(policy: PollPolicy, problem: Problem, *, resend_safe: bool, attempt: int, elapsed: float,
-               rand: float = 0.5) -> Wait | Stop:
+               rand: float = 0.5, remaining: float | None = None) -> Wait | Stop:
     """The one retry rule: try again after ``problem`` (and wait how long), or stop and say why.
 
     ``resend_safe`` is True for GETs; a POST is False: once it may have reached the server it is
     never resent (``uncertain``), and it is retried only when it surely did not start a job (a 429
     not about credits, a connection never made: ``submit_retries`` times). ``attempt`` is how many
     tries of this request failed before this one (0 for the first failure), ``elapsed`` the seconds
-    since the wait began. A wait never runs past the deadline: a GET gets one last try at it.
+    since the wait began; ``remaining`` the seconds left before its deadline, when that is not the policy's
+    deadline less ``elapsed`` (a download's own). A wait never runs past the deadline: a GET gets one last try at it.
     """
     if isinstance(problem, Unreadable):
         if not resend_safe:
@@ -142,7 +139,7 @@ def retry_step(policy: PollPolicy, problem: Problem, *, resend_safe: bool, attem
                 return Stop("uncertain")
             if attempt >= policy.submit_retries:
                 return Stop("refused")
-    remaining = policy.deadline - elapsed
+    remaining = policy.deadline - elapsed if remaining is None else remaining
     if remaining <= 0:
         return Stop("deadline")
     delay = policy.retry_delay(attempt, retry_after, rand)
@@ -154,6 +151,47 @@ def retry_step(policy: PollPolicy, problem: Problem, *, resend_safe: bool, attem
             return Stop("refused")
         return Wait(remaining, reason + "; last try at the deadline")
     return Wait(delay, reason)
+
+
+def rate_limited(problem: Problem | None) -> bool:
+    """True for a 429 about the request rate (not about credits): the bucket should hold and slow down."""
+    return isinstance(problem, HttpProblem) and problem.status_code == 429 and not problem.out_of_credits
+
+
+class Pace:
+    """How much of a bucket's request rate to use now: a 429 cuts it, each good answer wins a little back.
+
+    ``Retry-After`` says how long to hold, but not how fast to go after: a limit the client cannot see (a judge
+    model's tokens per minute, another program on the key, a rate lower than configured) answers 429 again as
+    soon as the hold ends. So the share is multiplied by ``cut`` on a 429 (down to ``floor``) and by ``regain``
+    on each good answer (back to 1: the configured rate); benchmarks/bench_rate_limits.py measured these against
+    a limit a quarter of the configured rate. Answers to requests sent before the latest cut speak for the old
+    pace and change nothing: each request carries the ``cuts`` count of when it was granted (its epoch).
+    """
+
+    def __init__(self, floor: float = 1 / 64, cut: float = 0.7, regain: float = 1.05):
+        self.floor = floor
+        self.cut = cut
+        self.regain = regain
+        self.share = 1.0
+        self.cuts = 0  # how many times a 429 cut the pace: the epoch of a request granted now
+
+    def slowed(self, epoch: int) -> bool:
+        """A 429 answered a request granted at ``epoch``; True when it cut the pace."""
+        if epoch != self.cuts or self.share <= self.floor:
+            return False
+        self.share = max(self.floor, self.share * self.cut)
+        self.cuts += 1
+        return True
+
+    def ok(self, epoch: int) -> None:
+        """A good answer came to a request granted at ``epoch``: a little of the rate is won back."""
+        if epoch == self.cuts:
+            self.share = min(1.0, self.share * self.regain)
+
+    def gap(self, rate: float) -> float:
+        """The least time between two requests at this pace (seconds)."""
+        return 1.0 / (rate * self.share)
 
 
 def next_step(
@@ -168,8 +206,8 @@ def next_step(
 ) -> Wait | Stop:
     """Decide what follows one poll; ``elapsed`` is monotonic seconds since the wait began.
 
-    A running job is polled again after ``planned`` seconds (the scheduler's plan) or, without a
-    plan, after ``policy.poll_delay(polls)``; a problem goes to :func:`retry_step` with
+    A running job is polled again after ``planned`` seconds (the planner's plan) or, without a
+    plan, after the shortest gap (``policy.interval``); a problem goes to :func:`retry_step` with
     ``errors_in_a_row`` as its attempt (failed polls before this one).
     """
     if not isinstance(observation, JobStatus):
@@ -179,7 +217,7 @@ def next_step(
     remaining = policy.deadline - elapsed
     if remaining <= 0:
         return Stop("deadline")
-    delay = planned if planned is not None else policy.poll_delay(polls)
+    delay = planned if planned is not None else policy.interval
     reason = f"status {observation.status}"
     if delay > remaining:
         return Wait(remaining, reason + "; last poll at the deadline")
@@ -204,20 +242,3 @@ class SubmitOutcome:
         if self.status_code is not None:
             return HttpProblem(self.status_code, self.retry_after, self.out_of_credits)
         return TransportProblem(never_sent=self.never_sent and not self.maybe_sent)
-
-
-def submit_step(policy: PollPolicy, outcome: SubmitOutcome, attempt: int, rand: float = 0.5,
-                elapsed: float = 0.0) -> Wait | Stop:
-    """Decide whether a submit may be tried again; never when it may have started a paid job.
-
-    A 429 (not about credits) never reached the job queue, so it is retried until the deadline,
-    honouring ``Retry-After``; a connection that was never made is retried ``submit_retries`` times.
-    Stop outcomes: ``accepted``, ``uncertain`` (may have reached the server), ``refused``.
-    """
-    problem = outcome.problem()
-    if problem is None:
-        return Stop("accepted")
-    step = retry_step(policy, problem, resend_safe=False, attempt=attempt, elapsed=elapsed, rand=rand)
-    if isinstance(step, Wait):
-        return Wait(step.delay, "submit refused before acceptance")
-    return Stop("refused") if step.outcome == "deadline" else step

@@ -6,15 +6,17 @@ import asyncio
 import concurrent.futures
 import html
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..api.pricing import CostEstimate
-from ..errors import DeadlineExceeded, GrokError, JobError
-from .lifecycle import FINAL, Status, cost_problem, status_of
+from ..api.measure import Measures, mismatches
+from ..api.pricing import CostEstimate, usd_text
+from ..errors import DeadlineExceeded, GrokError
+from .lifecycle import cost_problem
+from .status import FINAL, Status, status_of
 
 #: Job outcomes after which nothing changes by itself.
 FINAL_STATUSES = tuple(s.value for s in FINAL)
@@ -52,10 +54,15 @@ class Run:
     parent_run_id: str | None = None
     tags: list[str] = field(default_factory=list)
     batch_id: str | None = None  # the batch it was sent in (its batch_request_id is the run id)
+    take: int | None = None  # which take of its grid cell (1, 2, ...); None outside a grid
+    #: What the downloaded video measures (``grok_nb.measure``): filled in just after the download, off the loop.
+    measures: Measures | None = None
     stopped: bool = False  # nobody is polling it any more (deadline, Ctrl+C); resumable by request id
     # e.g. "waiting for the key's rate limit: 2 other processes"
     waiting_note: str | None = field(default=None, repr=False)
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: History columns the run does not own, as last read (rating, note, measures, who made it...).
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Rows and older code hand in plain text; the run always holds a Status.
@@ -102,65 +109,7 @@ class Run:
         """True when the video is done and on disk."""
         return self.status == "done" and self.path is not None and self.error is None
 
-    def to_row(self, base_url: str | None = None) -> dict[str, Any]:
-        """The history columns for this run (never image data, never the key)."""
-        p = self.params
-        error_code = getattr(self.error, "code", None) or (type(self.error).__name__ if self.error else None)
-        return {
-            "run_id": self.run_id, "request_id": self.request_id, "backend": self.backend, "base_url": base_url,
-            "kind": self.kind, "model": self.model, "prompt": self.prompt,
-            "duration": self.duration if self.duration is not None else p.get("duration"),
-            "resolution": p.get("resolution"), "aspect_ratio": p.get("aspect_ratio"), "image": p.get("image"),
-            "reference_images": p.get("reference_images"), "generate_audio": p.get("generate_audio"),
-            "input_video": p.get("input_video"), "parent_run_id": self.parent_run_id, "status": self.status.value,
-            "progress": self.progress, "error_code": error_code,
-            "error_message": str(self.error) if self.error else self._stopped_note(),
-            "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "latency_s": self.latency_s, "poll_count": self.polls,
-            "cost_estimated_usd": self.estimate.usd if self.estimate else None,
-            "cost_actual_usd": self.cost_actual_usd, "cost_budget_usd": self.cost_budget_usd,
-            "cost_budget_basis": self.cost_budget_basis, "video_url": self.url, "video_duration": self.duration,
-            "local_path": str(self.path) if self.path else None, "video_bytes": self.video_bytes,
-            "tags": list(self.tags), "batch_id": self.batch_id,
-        }
-
-    def _stopped_note(self) -> str | None:
-        if not self.stopped:
-            return None
-        if self.request_id:
-            return (f"stopped waiting; the job goes on at the server: resume with client.get({self.request_id!r}) "
-                    "or client.resume()")
-        return ("stopped waiting during the submit; the POST is finishing in the background and its request id "
-                "goes to the history: client.resume() re-attaches it")
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Run:
-        """Rebuild a run from its history row (to resume it, or to show it)."""
-        def when(value: Any) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
-        params = {k: row.get(k) for k in ("prompt", "duration", "resolution", "aspect_ratio", "image",
-                                          "reference_images", "generate_audio", "input_video")}
-        estimate = CostEstimate(row["cost_estimated_usd"]) if row.get("cost_estimated_usd") is not None else None
-        error = (JobError(row["error_message"], request_id=row.get("request_id"))
-                 if row.get("error_message") and status_of(row.get("status")).final
-                 and status_of(row.get("status")) is not Status.DONE else None)
-        return cls(
-            run_id=row["run_id"], kind=row["kind"], model=row.get("model") or "", prompt=row.get("prompt"),
-            params=params, backend=row.get("backend") or "", request_id=row.get("request_id"),
-            status=row["status"], progress=row.get("progress"), url=row.get("video_url"),
-            path=Path(row["local_path"]) if row.get("local_path") else None, video_bytes=row.get("video_bytes"),
-            duration=row.get("video_duration") if row.get("video_duration") is not None else row.get("duration"),
-            estimate=estimate, cost_actual_usd=row.get("cost_actual_usd"),
-            cost_budget_usd=row.get("cost_budget_usd"), cost_budget_basis=row.get("cost_budget_basis"),
-            submitted_at=when(row.get("submitted_at")),
-            finished_at=when(row.get("finished_at")), latency_s=row.get("latency_s"),
-            polls=row.get("poll_count") or 0, error=error, parent_run_id=row.get("parent_run_id"),
-            tags=list(row.get("tags") or []), batch_id=row.get("batch_id"),
-        )
-
-    def take(self, *, progress: int | None = None, url: str | None = None, duration: float | None = None,
+    def receive(self, *, progress: int | None = None, url: str | None = None, duration: float | None = None,
              cost_usd: float | None = None, cost_reported: Any = None, model: str | None = None) -> None:
         """Take what an answer (a poll or a batch result) says: each field only when it says it; the model
         only when not known yet."""
@@ -176,6 +125,15 @@ class Run:
             self.cost_reported = cost_reported
         if model and not self.model:
             self.model = model
+
+    def mismatches(self) -> dict[str, tuple[Any, Any]]:
+        """Where the video's file differs from what was asked (``{field: (asked, got)}``); empty when it matches or
+        is not measured yet. An extension is asked for its input's length plus the added part."""
+        if self.measures is None:
+            return {}
+        asked = {k: self.params.get(k) for k in ("resolution", "aspect_ratio", "generate_audio")}
+        asked["duration"] = self.duration if self.kind == "extend" else self.params.get("duration") or self.duration
+        return mismatches(self.measures, asked)
 
     def raise_for_status(self) -> Run:
         """Raise the job's error, if it has one; else return the run."""
@@ -193,7 +151,7 @@ class Run:
         if self.resolution:
             parts.append(self.resolution)
         if self.cost_usd is not None:
-            parts.append(f"${self.cost_usd:.3f} ({self.cost_basis})")
+            parts.append(f"{usd_text(self.cost_usd)} ({self.cost_basis})")
         if self.latency_s is not None:
             parts.append(f"{self.latency_s:.1f} s latency")
         parts.append(f"request {self.request_id or '—'}")
@@ -231,13 +189,34 @@ class Run:
         return f'<div class="grok-run">{player}<div><i>{prompt}</i></div><div>{summary}</div></div>'
 
 
-class JobHandle:
-    """A job under way: ``result()`` blocks for it, ``await handle`` awaits it, ``run`` is live."""
+def stopped_note(run: Run) -> str | None:
+    """What a stopped run's history row says of how to pick it up again (None while someone waits for it)."""
+    if not run.stopped:
+        return None
+    if run.request_id:
+        return (f"stopped waiting; the job goes on at the server: resume with client.get({run.request_id!r}) "
+                "or client.resume()")
+    return ("stopped waiting during the submit; the POST is finishing in the background and its request id "
+            "goes to the history: client.resume() re-attaches it")
 
-    def __init__(self, run: Run, task: asyncio.Task[Run], loop: asyncio.AbstractEventLoop):
+
+#: How long ``result(timeout)`` waits, once its time is up, for the answer to its last look at the job.
+LAST_LOOK_S = 10.0
+
+
+class JobHandle:
+    """A job under way: ``result()`` blocks for it, ``await handle`` awaits it, ``run`` is live.
+
+    ``look`` (when given) polls the job once more, now, and says whether it is over at the server:
+    ``result(timeout)`` asks it before giving up, so a job that is done is returned done.
+    """
+
+    def __init__(self, run: Run, task: asyncio.Task[Run], loop: asyncio.AbstractEventLoop,
+                 look: Callable[[], Awaitable[bool]] | None = None):
         self.run = run
         self._task = task
         self._loop = loop
+        self._look = look
 
     @property
     def request_id(self) -> str | None:
@@ -261,25 +240,47 @@ class JobHandle:
             return False
 
     def result(self, timeout: float | None = None) -> Run:
-        """Block until the job is finished; ``timeout`` seconds at most (the job keeps running after)."""
+        """Block until the job is finished; ``timeout`` seconds at most (the job keeps running after).
+
+        When the time is up, the job is polled once more: one done at the server is returned done.
+        """
         if self._on_loop_thread():
             # Blocking inside the loop that runs the job (AsyncClient in a notebook cell):
             # only a re-entrant loop can make progress here.
             import nest_asyncio2
 
             nest_asyncio2.apply(self._loop)
-            return self._loop.run_until_complete(asyncio.wait_for(asyncio.shield(self._task), timeout))
+            try:
+                return self._loop.run_until_complete(asyncio.wait_for(asyncio.shield(self._task), timeout))
+            except DeadlineExceeded:
+                raise
+            except asyncio.TimeoutError:
+                if self._look is not None and self._loop.run_until_complete(self._last_look()):
+                    return self._loop.run_until_complete(asyncio.shield(self._task))
+                raise DeadlineExceeded(timeout or 0.0, request_id=self.run.request_id, run=self.run) from None
         future: concurrent.futures.Future[Run] = asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)
         try:
             return future.result(timeout)
         except DeadlineExceeded:  # the job's own deadline (a TimeoutError too): it knows how long it waited
             raise
         except concurrent.futures.TimeoutError:
+            if self._look is not None and asyncio.run_coroutine_threadsafe(self._last_look(), self._loop).result():
+                return future.result()  # over at the server: its wait ends with the run (and its download)
             raise DeadlineExceeded(timeout or 0.0, request_id=self.run.request_id, run=self.run) from None
         except KeyboardInterrupt:
             self.stop_waiting()
             print(f"grok_nb: {self.stop_message()}", flush=True)
             raise
+
+    async def _last_look(self) -> bool:
+        """Poll the job once more (at most ``LAST_LOOK_S`` for its answer): True when it is over at the server."""
+        if self._task.done():
+            return True
+        assert self._look is not None
+        try:
+            return await asyncio.wait_for(self._look(), LAST_LOOK_S)
+        except asyncio.TimeoutError:
+            return False
 
     def stop_message(self) -> str:
         """What happened to the job when its waiting stopped, and how to pick it up again."""

@@ -1,6 +1,6 @@
 """The history browser: filter and sort the runs, play them side by side, rate each and keep a note on each.
 
-The view does no I/O: ``HistoryFeed`` (the runtime side, which owns the store) hands it the history and
+The view does no I/O: ``HistoryFeed`` (the live side, which asks the studio's controller) hands it the history and
 the chosen runs with their videos, and receives its intents (select, save, close). The feed watches the
 history (at most once a second) so runs made anywhere, by this notebook, another one or the command
 line, appear without touching a filter.
@@ -9,21 +9,20 @@ line, appear without touching a filter.
 from __future__ import annotations
 
 import html
-import os
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-import IPython.display as ipd
 import ipywidgets as W
+import pandas as pd
 
-from ..history.store import filter_runs
+from ..history.rows import run_of
 from ..jobs.results import Run
-from . import present, tables
+from . import fallback, metrics, present, tables
+from .controller import Controller
+from .live import LiveDisplay
 from .looks import TONE_CSS
 from .present import Media
 from .tables import MUTED_CSS, TEXT_CSS, HistoryFrame
@@ -34,11 +33,16 @@ MediaSource = Callable[[Run], "Media | None"]
 #: The sort choices: (column, ascending).
 SORTS = {"newest": ("created_at", False), "oldest": ("created_at", True), "cost": ("cost", False),
          "latency": ("latency_s", False), "rating": ("rating", False), "duration": ("video_duration", False)}
-#: The columns of a row in the list, with their widths (characters, monospace); the prompt takes the rest.
-ROW_COLUMNS = (("when", 14), ("kind", 8), ("status", 15), ("res", 5), ("length", 7), ("latency", 10),
-               ("cost", 8), ("rating", 7))
+#: The columns of a row in the list, with their widths (characters, monospace): the prompt and the figures people
+#: compare first, so that a narrow notebook shows them before the list scrolls sideways.
+ROW_COLUMNS = (("prompt", 34), ("status", 15), ("cost", 7), ("rating", 7), ("latency", 8), ("length", 7),
+               ("res", 5), ("when", 14), ("kind", 8))
 _SORT_COLUMN = {"newest": "when", "oldest": "when", "cost": "cost", "latency": "latency", "rating": "rating",
                 "duration": "length"}
+#: The measures the list sorts (largest first) and filters by: a video's qualities, not its file's facts.
+MEASURES = tuple(n for n, m in metrics.METRICS.items() if n.startswith("m_") and m.quality)
+#: The width of the list's column for a measure (characters).
+MEASURE_WIDTH = 9
 RATING_CHOICES = (("–", 0), ("★", 1), ("★★", 2), ("★★★", 3), ("★★★★", 4), ("★★★★★", 5))
 RATING_TIPS = ("no rating", "1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 #: How often the browser looks for new runs (seconds); the look itself is a file stat for SQLite.
@@ -57,7 +61,10 @@ STYLE = f"""<style>
 .grok-browser-head, .grok-browser-head .widget-html-content {{ line-height: 1.4; height: auto; }}
 .grok-browser-tile .widget-html-content {{ line-height: 1.4; }}
 .grok-rating .widget-toggle-button {{ min-width: max-content; }}
-.grok-browser-tile {{ border: 1px solid var(--jp-border-color2, #e0e0e0); padding: 6px; margin: 4px; }}
+.grok-rating, .grok-rating > div {{ flex-wrap: wrap; max-width: 100%; height: auto; }}
+.grok-browser-tile {{ border: 1px solid var(--jp-border-color2, #e0e0e0); padding: 6px; margin: 4px;
+  box-sizing: border-box; }}
+.grok-browser-filters > * {{ max-width: 100%; }}
 </style>"""
 
 
@@ -73,8 +80,9 @@ def _cost(row: Any) -> str:
     return "~" + tables.usd(estimate) if not tables._missing(estimate) else "—"  # ~ marks an estimate
 
 
-def row_fields(row: Any, who: str | None = None) -> dict[str, str]:
-    """The text of each column of a run's row in the list (pure)."""
+def row_fields(row: Any, who: str | None = None, measure: str | None = None) -> dict[str, str]:
+    """The text of each column of a run's row in the list (pure); ``measure``: a measure's column shown too."""
+    take = row.get("take")
     created = row.get("created_at")
     rating = row.get("rating")
     rated = not tables._missing(rating) and int(rating) > 0
@@ -87,42 +95,56 @@ def row_fields(row: Any, who: str | None = None) -> dict[str, str]:
                                 else row.get("duration")),
         "latency": tables.seconds(row.get("latency_s")),
         "cost": _cost(row),
-        # One star glyph on every row keeps the columns aligned whatever width the font gives it.
-        "rating": f"★{int(rating)}" if rated else "☆-",
+        # Digits only: a star's width differs between monospace fonts and would shift the columns after it.
+        "rating": f"{int(rating)}/5" if rated else "–",
+        "prompt": tables.one_line(row.get("prompt") or "", dict(ROW_COLUMNS)["prompt"]),
+        "take": "" if tables._missing(take) else str(int(take)),
     }
     if who:
         value = row.get(who)
         fields["who"] = "" if tables._missing(value) else str(value)
-    prompt = str(row.get("prompt") or "")
-    fields["prompt"] = prompt if len(prompt) <= 80 else prompt[:79] + "…"
+    if measure:
+        value = row.get(measure)
+        fields["measure"] = metrics.text(measure, None if tables._missing(value) else float(value))
     return fields
 
 
-def row_label(row: Any, who: str | None = None) -> str:
-    """A run as one aligned line: when, kind, status, resolution, length, latency, cost, rating, who, prompt."""
-    f = row_fields(row, who)
-    parts = [f[name][:width].ljust(width) for name, width in ROW_COLUMNS]
+def made_as_takes(df: pd.DataFrame) -> bool:
+    """True when some of these runs were made as takes (a take above 1): the list then says which is which."""
+    return "take" in df.columns and bool(pd.to_numeric(df["take"], errors="coerce").gt(1).any())
+
+
+def _columns(measure: str | None, takes: bool = False) -> list[tuple[str, int]]:
+    """The list's columns: the take after the prompt when runs were made as takes (two takes of one request
+    would read the same), then a measure's when one is sorted or filtered by."""
+    cols = list(ROW_COLUMNS)
+    if measure:
+        cols.insert(1, ("measure", MEASURE_WIDTH))
+    if takes:
+        cols.insert(1, ("take", 4))
+    return cols
+
+
+def row_label(row: Any, who: str | None = None, measure: str | None = None, takes: bool = False) -> str:
+    """A run as one aligned line: prompt, (its take, a measure,) status, cost, rating, latency, length, resolution,
+    when, kind, who."""
+    f = row_fields(row, who, measure)
+    parts = [f[name][:width].ljust(width) for name, width in _columns(measure, takes)]
     if who:
         parts.append(f["who"][:10].ljust(10))
-    return "  ".join(parts + [f["prompt"]])
+    return "  ".join(parts).rstrip()
 
 
-def header_label(sort: str, who: str | None = None) -> str:
+def header_label(sort: str, who: str | None = None, measure: str | None = None, takes: bool = False) -> str:
     """The column names above the list, the sort column marked ▼ (descending) or ▲ (ascending)."""
-    marked = _SORT_COLUMN.get(sort)
+    marked = "measure" if sort in MEASURES else _SORT_COLUMN.get(sort)
     arrow = "▲" if SORTS.get(sort, ("", False))[1] else "▼"
-    parts = [(name + arrow if name == marked else name)[:width].ljust(width) for name, width in ROW_COLUMNS]
+    names = {"measure": metrics.METRICS[measure].label if measure in metrics.METRICS else "measure"}
+    parts = [(names.get(name, name) + arrow if name == marked else names.get(name, name))[:width].ljust(width)
+             for name, width in _columns(measure, takes)]
     if who:
         parts.append("who".ljust(10))
-    return "  ".join(parts + ["prompt"])
-
-
-def sorted_runs(df: Any, sort: str) -> Any:
-    """Rows sorted by a SORTS key (cost: actual, else estimated), unknown values last."""
-    key, ascending = SORTS.get(sort or "newest", SORTS["newest"])
-    if key == "cost":
-        df = df.assign(cost=df["cost_actual_usd"].fillna(df["cost_estimated_usd"]))
-    return df.sort_values(key, ascending=ascending, na_position="last", kind="stable")
+    return "  ".join(parts).rstrip()
 
 
 @dataclass
@@ -142,17 +164,15 @@ class HistoryBrowser:
     def __init__(self, *, on_select: Callable[[tuple[str, ...]], Any] | None = None,
                  on_save: Callable[[list[tuple[str, int | None, str | None]]], Any] | None = None,
                  on_close: Callable[[], Any] | None = None,
-                 on_query: Callable[[dict[str, Any]], Any] | None = None):
+                 on_query: Callable[[dict[str, Any]], Any] | None = None, budget: Any = None):
         self._on_select_intent = on_select
         self._on_query_intent = on_query
         self._on_save_intent = on_save
         self._on_close_intent = on_close
         self.feed: Any = None  # the HistoryFeed that fills this view, when there is one
         self._lock = threading.RLock()
-        self._whole: Any = None  # a whole history handed in without a feed: filtered, sorted and paged here
         self._page: Any = None  # the page of runs the list shows
         self.tiles: dict[str, Tile] = {}
-        self._uid = uuid.uuid4().hex[:10]
         narrow = {"description_width": "initial"}
         self.search = W.Text(placeholder="text in the prompt", description="search", style=narrow,
                              layout=W.Layout(width="240px"))
@@ -162,8 +182,14 @@ class HistoryBrowser:
                                layout=W.Layout(width="160px"))
         self.tag = W.Dropdown(options=["all"], value="all", description="tag", style=narrow,
                               layout=W.Layout(width="190px"))
-        self.sort = W.Dropdown(options=list(SORTS), value="newest", description="sort", style=narrow,
-                               layout=W.Layout(width="150px"))
+        self.sort = W.Dropdown(options=[(k, k) for k in SORTS] + [(metrics.METRICS[n].label, n) for n in MEASURES],
+                               value="newest", description="sort", style=narrow, layout=W.Layout(width="170px"),
+                               tooltip="measures sort largest first")
+        # A measure's range: runs whose value lies between min and max (either may be left empty).
+        self.measure = W.Dropdown(options=[("any", "")] + [(metrics.METRICS[n].label, n) for n in MEASURES],
+                                  value="", description="measure", style=narrow, layout=W.Layout(width="190px"))
+        self.low = W.Text(placeholder="min", continuous_update=False, layout=W.Layout(width="64px"))
+        self.high = W.Text(placeholder="max", continuous_update=False, layout=W.Layout(width="64px"))
         self.count = W.HTML()
         self.prev = W.Button(description="◀", tooltip="newer page", layout=W.Layout(width="36px"))
         self.next = W.Button(description="▶", tooltip="next page", layout=W.Layout(width="36px"))
@@ -178,44 +204,55 @@ class HistoryBrowser:
                              tooltip="Write each shown run's own rating and note to the history",
                              layout=W.Layout(width="auto"))
         self.message = W.HTML()
+        self.money = W.HTML()  # the client's budget line, from the same ledger as every card and grid
+        self._budget = budget
         self.log = W.Output()
         for w, cls in ((self.search, "grok-search"), (self.status, "grok-filter-status"),
                        (self.kind, "grok-filter-kind"), (self.tag, "grok-filter-tag"), (self.sort, "grok-sort"),
+                       (self.measure, "grok-filter-measure"), (self.low, "grok-filter-min"),
+                       (self.high, "grok-filter-max"),
                        (self.runs, "grok-runs"), (self.head, "grok-browser-head"), (self.count, "grok-browser-count"),
                        (self.players, "grok-compare-players"), (self.save, "grok-save"),
-                       (self.message, "grok-browser-message")):
+                       (self.message, "grok-browser-message"), (self.money, "grok-browser-money")):
             w.add_class(cls)
         self.prev.add_class("grok-page-prev")
         self.next.add_class("grok-page-next")
-        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.prev, self.next, self.count],
+        filters = W.HBox([self.search, self.status, self.kind, self.tag, self.sort, self.measure, self.low, self.high,
+                          self.prev, self.next, self.count, self.money],
                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
+        filters.add_class("grok-browser-filters")
         # A narrow notebook scrolls the list sideways, its header with it, rather than cutting the rows.
         listing = W.VBox([self.head, self.runs], layout=W.Layout(overflow="auto hidden", width="100%"))
         listing.add_class("grok-browser-list")
-        self.widget = W.VBox([W.HTML(STYLE), filters, listing, self.players,
+        self._key = fallback.new_key()  # ties the live view to its static copy (for the saved notebook)
+        self._live = LiveDisplay(lambda: fallback.bundle(self.widget, None, ""), self.static_html, self._key)
+        style = STYLE.replace("</style>", fallback.hide_css(self._key) + "</style>")
+        self.widget = W.VBox([W.HTML(style), filters, listing, self.players,
                               W.HBox([self.save, self.message], layout=W.Layout(align_items="center")), self.log])
         self.widget.add_class("grok-browser")
-        self.widget.add_class(f"grok-live-{self._uid}")
-        for w in (self.search, self.status, self.kind, self.tag, self.sort):
+        for w in (self.search, self.status, self.kind, self.tag, self.sort, self.measure, self.low, self.high):
             w.observe(self._on_filter, names="value")
         self.runs.observe(self._on_select, names="value")
         self.save.on_click(self._on_save)
         self.prev.on_click(lambda _b: self._turn_page(-1))
         self.next.on_click(lambda _b: self._turn_page(+1))
+        self._on_budget(None)
+        if hasattr(budget, "watch"):
+            budget.watch(self._on_budget)
+
+    def _on_budget(self, _snapshot: Any) -> None:
+        line = tables.ledger(self._budget.snapshot()) if hasattr(self._budget, "snapshot") else None
+        style = f"color:{MUTED_CSS};font-size:12px;margin-left:8px"
+        value = f'<span style="{style}">{html.escape(line)}</span>' if line else ""
+        if self.money.value != value:
+            self.money.value = value
 
     # -- display --------------------------------------------------------------------------------
-    def outputs(self) -> list[dict[str, Any]]:
-        """The browser's two outputs: a table of its runs, then the live widget."""
-        # The table is what a saved notebook, nbconvert and GitHub show (a snapshot of display time). While the
-        # widget is live, the table's CSS hides the table; reopened without a kernel, it hides the widget's
-        # "model not found" instead.
-        view = self.widget._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
-        return [{"text/html": self.static_html()},
-                {"application/vnd.jupyter.widget-view+json": view, "text/plain": ""}]
-
     def _ipython_display_(self) -> None:
-        for bundle in self.outputs():
-            ipd.display(bundle, raw=True)  # type: ignore[no-untyped-call]
+        # The live browser, then its static copy: a table of its runs (a snapshot of display time), which is what a
+        # saved notebook, nbconvert and GitHub show. The live view's CSS hides the copy; reopened without a kernel,
+        # the copy's CSS hides the widget's "model not found" instead.
+        self._live.show()
 
     def static_html(self, limit: int = 50) -> str:
         """The runs the browser shows, as a plain table: what a saved notebook, nbconvert or GitHub display."""
@@ -223,22 +260,22 @@ class HistoryBrowser:
             df = self.frame()
             total = self.total
         who = self._who
-        cols = ["created_at", "kind", "status", "resolution", "video_duration", "latency_s", "cost_actual_usd",
-                "rating", "note", "prompt", "request_id"]
+        cols = ["prompt", "status", "cost_actual_usd", "latency_s", "resolution", "video_duration", "rating",
+                "created_at", "kind", "note", "request_id"]
         if who:
-            cols.insert(1, who)
+            cols.insert(2, who)
+        measure = self.shown_measure()
+        if measure:
+            cols.insert(1, measure)
+        if made_as_takes(df):
+            cols.insert(1, "take")
         cols = [c for c in cols if c in df.columns and (c != "note" or df["note"].notna().any())]
         more = f", the first {min(limit, len(df))} shown" if total > min(limit, len(df)) else ""
+        sort = dict((v, k) for k, v in self.sort.options).get(self.sort.value, self.sort.value)
         caption = (f"grok_nb history as of {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {total} runs "
-                   f"(sorted by {self.sort.value}{more}); run the cell for the live browser")
-        uid = self._uid
-        # :has() rules scoped to this cell's outputs and this browser (Chromium ≥ 105, Firefox ≥ 121, Safari ≥ 15.4).
-        style = ("<style>"
-                 f".jp-OutputArea:has(.grok-live-{uid}) .jp-OutputArea-child:has(.grok-static-{uid}){{display:none}}"
-                 f".jp-OutputArea:has(.grok-static-{uid}) .jp-OutputArea-child:has([data-mime-type="
-                 f"'application/vnd.jupyter.widget-view+json']):not(:has(.grok-browser)){{display:none}}</style>")
-        return (f'{style}<div class="grok-browser-static grok-static-{uid}">'
-                f"{tables.table_html(df.head(limit), cols, caption=caption)}</div>")
+                   f"(sorted by {sort}{more}); run the cell for the live browser")
+        return (f'<div class="grok-browser-static">'
+                f"{tables._scroll(tables.table_html(df.head(limit), cols), caption)}</div>")
 
     # -- data -----------------------------------------------------------------------------------
     def filters(self) -> dict[str, Any]:
@@ -246,8 +283,38 @@ class HistoryBrowser:
         def chosen(dropdown: W.Dropdown) -> str | None:
             return None if dropdown.value in (None, "all") else dropdown.value
 
-        return {"status": chosen(self.status), "kind": chosen(self.kind), "text": self.search.value or None,
-                "tags": chosen(self.tag)}
+        found = {"status": chosen(self.status), "kind": chosen(self.kind), "text": self.search.value or None,
+                 "tags": chosen(self.tag)}
+        bounds = self.measure_range()
+        if bounds is not None:
+            found["where"] = {self.measure.value: bounds}
+        return found
+
+    def measure_range(self) -> tuple[float | None, float | None] | None:
+        """The chosen measure's (min, max), None for an empty end; None without a measure or any bound."""
+        if not self.measure.value:
+            return None
+        ends: list[float | None] = []
+        for box in (self.low, self.high):
+            text = box.value.strip().replace("\u2212", "-")
+            try:
+                number = float(text) if text else None
+            except ValueError:
+                number = None
+                self.say(f"{box.placeholder} {box.value!r} is not a number: that end is left open", "warn")
+            ends.append(number if number is None or number == number else None)
+        low, high = ends
+        if low is None and high is None:
+            return None
+        if low is not None and high is not None and low > high:
+            low, high = high, low  # a range typed the other way round
+        return low, high
+
+    def shown_measure(self) -> str | None:
+        """The measure the list shows a column of: the one filtered by, else the one sorted by."""
+        if self.measure.value:
+            return str(self.measure.value)
+        return str(self.sort.value) if self.sort.value in MEASURES else None
 
     def query(self) -> dict[str, Any]:
         """What the list asks of the history: the filters, the sort and the page."""
@@ -264,17 +331,14 @@ class HistoryBrowser:
         and paged here. Filters, page, selection and players stay. True when the list of runs changed."""
         with self._lock:
             before = self.runs.options
-            if facets is None:
-                self._whole = df
+            if facets is None:  # a page handed in without a feed: its own values are the filters' choices
                 facets = {"status": df["status"].dropna().unique().tolist(),
                           "kind": df["kind"].dropna().unique().tolist(),
                           "tags": {t for tags in df["tags"] for t in tags},
                           "makers": 2 if who_column(df) else 1}
-            else:
-                self._whole = None
-                self._page = df
-                self.total = len(df) if total is None else int(total)
-                self.all_runs = self.total if all_runs is None else int(all_runs)
+            self._page = df
+            self.total = len(df) if total is None else int(total)
+            self.all_runs = self.total if all_runs is None else int(all_runs)
             self._quiet_filters = True  # new choices keep the current ones: no query of their own
             try:
                 _set_choices(self.status, facets["status"])
@@ -282,10 +346,7 @@ class HistoryBrowser:
                 _set_choices(self.tag, facets["tags"])
             finally:
                 self._quiet_filters = False
-            self._who = (who_column(self._whole) if self._whole is not None
-                         else "made_by" if facets["makers"] > 1 else None)  # only when more than one person did
-            self._fill()
-            return bool(self.runs.options != before)
+            self._who = "made_by" if facets["makers"] > 1 else None  # only when more than one person did
             self._fill()
             return bool(self.runs.options != before)
 
@@ -302,19 +363,14 @@ class HistoryBrowser:
 
     # -- list -----------------------------------------------------------------------------------
     def _fill(self) -> None:
-        if self._whole is not None:  # no feed: this view filters, sorts and pages the history it holds
-            f = self.filters()
-            df = sorted_runs(filter_runs(self._whole, status=f["status"], kind=f["kind"], text=f["text"],
-                                         tags=f["tags"]), self.sort.value)
-            self.total, self.all_runs = len(df), len(self._whole)
-            self.offset = _clamped(self.offset, self.total)
-            self._page = df.iloc[self.offset:self.offset + PAGE_SIZE]
         df = self._page
         if df is None:
             return
         who = self._who
-        options = [(row_label(row, who), row["run_id"]) for row in df.to_dict("records")]
-        head = header_label(self.sort.value, who)
+        measure = self.shown_measure()
+        takes = made_as_takes(df)
+        options = [(row_label(row, who, measure, takes), row["run_id"]) for row in df.to_dict("records")]
+        head = header_label(self.sort.value, who, measure, takes)
         self.head.value = f"<div>{html.escape(head)}</div>"
         shown = f"{self.offset + 1:,}–{self.offset + len(df):,} of " if self.total > len(df) else ""
         of_all = f" (of {self.all_runs:,})" if self.all_runs != self.total else ""
@@ -341,7 +397,7 @@ class HistoryBrowser:
 
     def _ask(self) -> None:
         """Redraw for the current filters, sort and page: the feed answers with ``show_history``."""
-        if self._whole is None and self._on_query_intent is not None:
+        if self._on_query_intent is not None:
             self._on_query_intent(self.query())
         else:
             self._fill()
@@ -386,7 +442,7 @@ class HistoryBrowser:
                 self.players.children = boxes
 
     def _tile(self, row: dict[str, Any], media: Media | None, key: tuple[Any, ...], old: Tile | None) -> Tile:
-        run = Run.from_row(row)
+        run = run_of(row)
         source = media.source if media is not None and run.ok else None
         body = (present.player_html(*source, run.request_id) if source
                 else present.error_html(run) if run.error
@@ -402,7 +458,7 @@ class HistoryBrowser:
                                                rows=2, layout=W.Layout(width="100%"))
         rating.add_class("grok-rating")
         note.add_class("grok-note")
-        box = W.VBox([top, rating, note], layout=W.Layout(width="380px"))
+        box = W.VBox([top, rating, note], layout=W.Layout(width="380px", max_width="calc(100% - 8px)"))
         box.add_class("grok-browser-tile")
         return Tile(row["run_id"], key, box, rating, note)
 
@@ -418,16 +474,16 @@ class HistoryBrowser:
 
 
 class HistoryFeed:
-    """The runtime side of a HistoryBrowser: owns the store, fills the view, writes what it asks, watches."""
+    """The live side of a HistoryBrowser: fills the view from the history through the controller (which does the
+    reading and writing), writes what it asks, watches for changes."""
 
-    def __init__(self, store: Any, media: MediaSource, *, live: bool = True, poll_s: float = POLL_S):
-        self.store = store
-        self._media = media
+    def __init__(self, controller: Controller, *, live: bool = True, poll_s: float = POLL_S, budget: Any = None):
+        self.controller = controller
         self._stop = threading.Event()
         self.view = HistoryBrowser(on_select=self.select, on_save=self.save, on_close=self.close,
-                                   on_query=self.query)
+                                   on_query=self.query, budget=budget)
         self.view.feed = self
-        self._signature = _store_signature(store)  # taken before reading: a write in between shows next time
+        self._signature = controller.signature()  # taken before reading: a write in between shows next time
         self.refresh()
         self._thread: threading.Thread | None = None
         if live:
@@ -440,34 +496,30 @@ class HistoryFeed:
         return self.query(self.view.query())
 
     def query(self, asked: dict[str, Any]) -> bool:
-        """The view asked for a page (filters, sort, offset, limit): read it in SQL and hand it over."""
+        """The view asked for a page (filters, sort, offset, limit): have it read and hand it over."""
         asked = dict(asked)
         sort, offset, limit = asked.pop("sort"), int(asked.pop("offset")), int(asked.pop("limit"))
-        facets = self.store.facets()
-        all_runs = self.store.count()
-        total = self.store.count(**asked)
-        offset = _clamped(offset, total, limit)
-        self.view.offset = offset
-        page = self.store.page(sort=sort, offset=offset, limit=limit, **asked)
-        return self.view.show_history(page, total=total, all_runs=all_runs, facets=facets)
+        page = self.controller.history_page(sort=sort, offset=offset, limit=limit, **asked)
+        self.view.offset = page.offset
+        return self.view.show_history(page.frame, total=page.total, all_runs=page.all_runs, facets=page.facets)
 
     def select(self, run_ids: tuple[str, ...]) -> None:
         """The view chose runs: hand it their rows and videos."""
-        rows = [row for row in (self.store.get(i) for i in run_ids) if row is not None]
-        self.view.show_runs([(row, self._media(Run.from_row(row))) for row in rows])
+        rows = self.controller.rows(run_ids)
+        self.view.show_runs([(row, self.controller.media(run_of(row))) for row in rows])
 
     def save(self, items: list[tuple[str, int | None, str | None]]) -> None:
         """Write each (run id, rating, note) the view sent, then show the history again."""
         for run_id, rating, note in items:
-            self.store.update(run_id, rating=rating, note=note)
+            self.controller.review(run_id, rating=rating, note=note)
         n = len(items)
         self.view.say(f"saved {n} run{'s' if n != 1 else ''}", "ok")
-        self._signature = _store_signature(self.store)
+        self._signature = self.controller.signature()
         self.refresh()
 
     def poll_once(self) -> bool:
         """Show the history again if it changed since the last look; True if the list of runs changed."""
-        signature = _store_signature(self.store)
+        signature = self.controller.signature()
         if signature is not None and signature == self._signature:
             return False
         changed = self.refresh()  # a changed row redraws the chosen runs too
@@ -502,20 +554,3 @@ def _set_choices(dropdown: W.Dropdown, values: Any) -> None:
     dropdown.value = current
 
 
-def _store_signature(store: Any) -> Any:
-    """A cheap fingerprint of the history: the store's ``change_token()``, else its SQLite files' size and time."""
-    # None when neither is known: then every look reloads the history.
-    token = getattr(store, "change_token", None)
-    if callable(token):
-        return ("token", token())
-    path = getattr(store, "path", None)
-    if path is None or not Path(path).is_file():
-        return None
-    out: list[tuple[int, int] | None] = []
-    for p in (Path(path), Path(f"{path}-wal")):
-        try:
-            st = os.stat(p)
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
-    return tuple(out)

@@ -6,12 +6,16 @@ import html
 import time
 from typing import Any
 
+from . import tables
+
 
 class KeyStatus:
     """A snapshot of the key's shared budget: where it lives, this process and the others on the key."""
 
-    def __init__(self, status: dict[str, Any], *, embedded: bool = False):
+    def __init__(self, status: dict[str, Any], *, embedded: bool = False, speed: float = 1.0, budget: Any = None):
         self.embedded = embedded  # this process talks to its own embedded simulator (its key is its own)
+        self.speed = speed  # the server's time factor: a simulator runs faster than the service
+        self.budget = budget  # a BudgetSnapshot of the client's ledger (the money side), or None
         self.backend: str = status["backend"]
         self.where: str = status["where"]
         self.rate: float = status["rate"]
@@ -35,7 +39,11 @@ class KeyStatus:
         return rows
 
     def _headline(self) -> str:
-        rate = f"Request budget {self.rate:.3g} requests/s"
+        if self.speed != 1:  # say it in the service's seconds, as the notebooks do, then in real ones
+            rate = (f"Request budget {self.rate / self.speed:.3g} requests per second of the service's time "
+                    f"({self.rate:.3g} per real second: the simulator runs {self.speed:g}× faster)")
+        else:
+            rate = f"Request budget {self.rate:.3g} requests/s"
         if self.backend == "process" and self.embedded:
             line = (f"{rate}, kept in process: this notebook talks to its own embedded simulator, whose key no "
                     "other process has, so there is nothing to share. With a real key or a shared simulator, every "
@@ -48,15 +56,22 @@ class KeyStatus:
             line = f"{rate}, shared through {self.backend} ({self.where}): {others} on this key."
         return line + (f" Now: {self.message}." if self.message else "")
 
+    def _money(self) -> str:
+        line = tables.ledger(self.budget)
+        return f"Money: {line}." if line else ""
+
     def __repr__(self) -> str:
         head = ("process", "host", "jobs", "waiting", "last seen")
         rows = [head] + self._rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
-        return f"{self._headline()}\n{table}"
+        money = self._money()
+        return f"{self._headline()}\n{money + chr(10) if money else ''}{table}"
 
     def _repr_html_(self) -> str:
         cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._rows())
-        return (f"<div class='grok-nb-status'><p>{html.escape(self._headline())}</p><table><thead><tr><th>process</th>"
+        money = f"<p class='grok-nb-money'>{html.escape(self._money())}</p>" if self._money() else ""
+        return (f"<div class='grok-nb-status'><p>{html.escape(self._headline())}</p>{money}"
+                "<div class='grok-table-wrap' style='overflow-x:auto;max-width:100%'><table><thead><tr><th>process</th>"
                 f"<th>host</th><th>jobs</th><th>waiting</th><th>last seen</th></tr></thead><tbody>{cells}</tbody>"
-                "</table></div>")
+                "</table></div></div>")

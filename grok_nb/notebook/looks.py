@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..jobs.lifecycle import Status
+from ..jobs.status import STATUSES, TONES, Status
+
+__all__ = ["LOOKS", "TONES", "Look", "colour", "look", "state_of", "tone", "word"]
 
 
 @dataclass(frozen=True)
@@ -25,26 +27,18 @@ class Look:
     reason: str = ""
 
 
-#: Every Status, plus the states only a view knows (a cell not sent, a file on its way, a job no one waits for).
-LOOKS: dict[str, Look] = {
+#: The states only a view knows: a cell not sent, a file on its way, a job no one waits for.
+VIEW_STATES: dict[str, Look] = {
     "queued": Look("not started", "idle", "○"),
-    "cancelled": Look("cancelled, not sent", "idle", "⊘"),
-    Status.SUBMITTING.value: Look("submitting", "busy", "↑"),
-    Status.PENDING.value: Look("rendering", "busy", "◔"),
+    "not_sent": Look("cancelled, not sent", "idle", "⊘"),
     "downloading": Look("downloading", "busy", "↓"),
-    Status.DONE.value: Look("done", "ok", "✓"),
-    Status.FAILED.value: Look("failed", "bad", "✗"),
-    Status.MODERATED.value: Look("moderated", "bad", "✗", "withheld by moderation"),
-    Status.EXPIRED.value: Look("expired", "bad", "✗", "the job expired before it finished"),
-    Status.REJECTED.value: Look("refused", "bad", "✗", "refused before any job started"),
-    Status.DOWNLOAD_FAILED.value: Look("not downloaded", "warn", "⚠",
-                                       "done at the server; the MP4 is not here yet (resume fetches it)"),
-    Status.UNCERTAIN.value: Look("submit uncertain", "warn", "⚠", "the submit may have reached the server; not resent"),
-    "stopped": Look("stopped (resumable)", "warn", "⏸", "no longer waited for; the job goes on at the server"),
+    "stopped": Look("stopped (resumable)", "warn", "‖", "no longer waited for; the job goes on at the server"),
 }
+#: Every Status as the status table says it, plus the view's own states.
+LOOKS: dict[str, Look] = {**{s.value: Look(i.word, i.tone, i.icon, i.reason) for s, i in STATUSES.items()},
+                          **VIEW_STATES}
 #: Other spellings of a state that tables carry (a grid row whose job was never sent).
-ALIASES = {"not started": "queued"}
-TONES = ("ok", "bad", "warn", "busy", "idle")
+ALIASES = {"not started": "queued"}  # the grid's table says a cell not sent this way
 
 #: Text colours per tone from JupyterLab's theme variables. Mixing the theme colour with
 #: ``--jp-ui-font-color0`` (black in light themes, white in dark ones) keeps text above 4.5:1 in both.
@@ -87,7 +81,7 @@ def colour(state: Any) -> str:
 def state_of(run: Any, cancelled: bool = False) -> str:
     """The one state a run reduces to for every view (a key of LOOKS); ``run`` None is a cell not yet sent."""
     if run is None:
-        return "cancelled" if cancelled else "queued"
+        return "not_sent" if cancelled else "queued"
     status = str(getattr(run.status, "value", run.status))
     if status == Status.DONE.value and run.error is not None:
         return Status.DOWNLOAD_FAILED.value  # done at the server, but the MP4 is not here

@@ -7,16 +7,19 @@ mid-grey text that reads on white and on near-black; ``"light"`` and ``"dark"`` 
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from ..api.pricing import usd_text
 from ..errors import ValidationError
 from . import looks
 from .looks import TONE_HEX
@@ -37,6 +40,10 @@ SLOT_COLOURS = (TONE_HEX["busy"], TONE_HEX["warn"])
 
 class PlotFigure(Figure):
     """A Figure that shows itself as a PNG in any notebook, without pyplot's inline backend."""
+
+    #: The numbers a plot of measures was drawn from (``measures_by``): its points and its means.
+    points: Any = None
+    means: Any = None
 
     def _repr_png_(self) -> bytes:
         buf = io.BytesIO()
@@ -93,6 +100,7 @@ def latency_by_resolution_and_duration(df: Any, theme: str = "auto") -> Any:
         means = group.groupby("video_duration")["latency_s"].mean()
         ax.plot(means.index, means.values, alpha=0.6, color=points.get_facecolor()[0])
     ax.set_xlabel("video length (s)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # lengths are whole seconds: no tick at 2.25 s
     ax.set_ylabel("latency (s)")
     ax.set_title("Latency by resolution and duration")
     if not done.empty:
@@ -165,7 +173,7 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=12))
         ax.set_xlim(0.4, max(len(cost), 1) + 0.6)
         ax.set_ylim(0, max(float(cost.max()) if len(cost) else 0.0, 0.01) * 1.5)  # room for the legend
-        ax.set_title(f"Cost by job: {len(cost)} jobs, ${float(cost.sum()):,.3f}")
+        ax.set_title(f"Cost by job: {len(cost)} jobs, {usd_text(float(cost.sum()))}")
     else:
         fig, ax, _ = _figure((6.5, 3.2), theme)
         times = np.array([t.tz_convert("UTC").tz_localize(None).to_datetime64() for t in when])
@@ -179,7 +187,7 @@ def cost_over_time(df: Any, theme: str = "auto") -> Any:
         ax.set_xlabel(f"submitted (UTC, {when[0]:%Y-%m-%d})" if one_day else "submitted (UTC)")
         ax.set_ylabel("cumulative cost")
         ax.set_ylim(bottom=0, top=max(float(running[-1]) * 1.15, 0.01))
-        ax.set_title(f"Cost over time: {len(cost)} jobs, ${float(cost.sum()):,.3f}")
+        ax.set_title(f"Cost over time: {len(cost)} jobs, {usd_text(float(cost.sum()))}")
     ax.yaxis.set_major_formatter(money)
     if 1 < len(batches) <= 10:  # more would be a list, not a legend
         ax.legend(title="batch (experiment · start)", fontsize=8, title_fontsize=8, loc="upper left")
@@ -249,4 +257,159 @@ def plot_timeline(timeline: Timeline, theme: str = "auto", width: float = 8.0) -
     ax.grid(True, axis="x", color=colours["grid"], linewidth=0.6)
     ax.grid(False, axis="y")
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))  # room for the legend below
+    return fig
+
+
+#: How far the takes of one x value spread sideways, as a share of the gap between neighbouring x values.
+JITTER = 0.36
+
+
+def measure_points(df: Any, x: str, y: str) -> tuple[Any, Any]:
+    """What ``measures_by`` draws: every row with a value of ``y`` as a point ``(x, y, at)`` (``at``: where it is
+    drawn, spread sideways within its x value) and per x value ``n``, ``mean`` and ``sd`` (the sample standard
+    deviation, n − 1; NaN for a single take), x values in their order (numbers ascending, else as first made)."""
+    missing = [c for c in (x, y) if c not in df.columns]
+    if missing:
+        raise ValidationError("x" if x in missing else "y", missing[0],
+                              f"a column of the history: {', '.join(map(str, df.columns))}")
+    data = df
+    if "created_at" in df.columns:  # as the runs were made (a history comes newest first)
+        data = df.sort_values("created_at", kind="stable")
+    data = data[[x, y]].copy()
+    data[y] = pd.to_numeric(data[y], errors="coerce")
+    data = data[data[y].notna() & data[x].notna()].reset_index(drop=True)
+    numeric = pd.api.types.is_numeric_dtype(data[x]) and not pd.api.types.is_bool_dtype(data[x])
+    keys = sorted(data[x].unique()) if numeric else list(dict.fromkeys(data[x].map(_key)))
+    data["_key"] = data[x] if numeric else data[x].map(_key)
+    base = {k: (float(k) if numeric else float(i)) for i, k in enumerate(keys)}
+    gaps = np.diff(sorted(base.values())) if len(base) > 1 else np.array([1.0])
+    width = JITTER * float(gaps.min()) if len(gaps) else JITTER
+    at = np.zeros(len(data))
+    for k in keys:
+        rows = np.flatnonzero((data["_key"] == k).to_numpy())
+        offsets = np.linspace(-width / 2, width / 2, len(rows)) if len(rows) > 1 else np.zeros(1)
+        at[rows] = base[k] + offsets
+    data["at"] = at
+    stats = data.groupby("_key", sort=False)[y].agg(n="count", mean="mean", sd="std")
+    means = stats.reindex(keys).reset_index(names=x)
+    means["at"] = [base[k] for k in keys]
+    points = data.drop(columns="_key")
+    return points, means
+
+
+def _key(value: Any) -> Any:
+    """A value as a group key (lists and other unhashable values by their text)."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def measures_by(df: Any, x: str, y: str, *, label: str | None = None, whole: bool = False,
+                theme: str = "auto") -> Any:
+    """Every take as a point (spread sideways within its x value) and, per x value, the mean with a bar of ± 1
+    sample standard deviation; ``label`` names ``y`` on the axis, ``whole``: y is a whole number."""
+    fig, ax, colours = _figure((6.5, 3.6), theme)
+    points, means = measure_points(df, x, y)
+    shown = label or y
+    ax.scatter(points["at"], points[y], s=22, alpha=0.75, color=TONE_HEX["busy"], linewidths=0, label="a take",
+               zorder=2)
+    spread = means["sd"].fillna(0.0)
+    ax.errorbar(means["at"], means["mean"], yerr=spread, fmt="_", markersize=22, markeredgewidth=2.2,
+                elinewidth=1.4, capsize=5, color=colours["fg"], label="mean ± 1 sd (sample)", zorder=3)
+    ax.set_xticks(list(means["at"]), labels=[_tick(v) for v in means[x]])
+    if len(means) > 4:  # many long labels: slanted, so that neighbours do not overlap
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(20)
+            tick.set_horizontalalignment("right")
+    ax.margins(x=0.15, y=0.15)  # room around the outermost takes (and for the legend)
+    if whole:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no tick at 1.5 cuts
+    ax.set_xlabel(x)
+    ax.set_ylabel(shown)
+    takes = len(points)
+    ax.set_title(f"{shown} by {x}: {takes} take{'s' if takes != 1 else ''}")
+    if len(points):
+        ax.legend(fontsize=8, loc="best")
+    _style(ax, colours)
+    fig.tight_layout()
+    fig.points, fig.means = points, means  # the numbers behind the picture
+    return fig
+
+
+def _tick(value: Any) -> str:
+    """An x value as a tick label: whole numbers whole (2, not 2.0), texts on at most two short lines."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    lines = textwrap.wrap(" ".join(str(value).split()), 22) or [""]
+    return "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
+
+
+#: Colours of voters on a ranking plot: people first, then judges (mid-saturation, legible on both themes).
+VOTER_COLOURS = (TONE_HEX["busy"], "#a855f7", TONE_HEX["warn"], TONE_HEX["ok"], TONE_HEX["bad"], "#14b8a6")
+
+
+def _label(option: Any, width: int = 40) -> str:
+    text = " ".join(str(option).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_ranking(frame: Any, theme: str = "auto", title: str | None = None) -> Any:
+    """A forest plot of a ranking: each option's strength (a dot) and its interval (a line), strongest on top; an
+    end no vote bounds (``lo = -inf`` or ``hi = inf``) is drawn as an arrow to the plot's edge. With a ``voter``
+    column, each voter's ranking is drawn side by side on each option's row (one colour per voter)."""
+    colours = _theme(theme)
+    fg = colours["fg"]
+    for column in ("option", "strength", "lo", "hi"):
+        if column not in frame.columns:
+            raise ValidationError("frame", list(frame.columns), "a ranking: option, strength, lo, hi (and voter)")
+    voters = list(dict.fromkeys(frame["voter"])) if "voter" in frame.columns else [None]
+    # Options ordered by their mean strength over the voters: the strongest on top.
+    means = frame.groupby("option", sort=False)["strength"].mean().sort_values(ascending=False, kind="stable")
+    options = list(means.index)
+    n = max(len(options), 1)
+    extra = 0.5 if len(voters) > 1 else 0.0  # room for the legend under the axis
+    fig, ax, _ = _figure((7.0, 1.6 + extra + 0.42 * n * (1 + 0.35 * (len(voters) - 1))), theme)
+    finite = [float(v) for c in ("strength", "lo", "hi") for v in frame[c] if np.isfinite(v)]
+    low, high = (min(finite), max(finite)) if finite else (-1.0, 1.0)
+    pad = max(0.25, 0.12 * (high - low))
+    left, right = low - pad, high + pad
+    spread = 0.6 if len(voters) > 1 else 0.0
+    for k, voter in enumerate(voters):
+        colour = VOTER_COLOURS[k % len(VOTER_COLOURS)]
+        rows = frame if voter is None else frame[frame["voter"] == voter]
+        offset = (k / max(len(voters) - 1, 1) - 0.5) * spread if len(voters) > 1 else 0.0
+        for option, s, lo, hi in zip(rows["option"], rows["strength"], rows["lo"], rows["hi"], strict=True):
+            y = options.index(option) + offset
+            if not (np.isnan(lo) and np.isnan(hi)):
+                a = left if np.isinf(lo) else float(lo)
+                b = right if np.isinf(hi) else float(hi)
+                ax.plot([a, b], [y, y], color=colour, linewidth=2, solid_capstyle="butt", alpha=0.85)
+                for end, is_open, towards in ((a, np.isinf(lo), -1), (b, np.isinf(hi), 1)):
+                    if is_open:  # unbounded: an arrow to the edge says "and beyond"
+                        ax.annotate("", xy=(end, y), xytext=(end - towards * 0.06 * (right - left), y),
+                                    arrowprops={"arrowstyle": "-|>", "color": colour, "linewidth": 2,
+                                                "shrinkA": 0, "shrinkB": 0})
+                    else:
+                        ax.plot([end, end], [y - 0.12, y + 0.12], color=colour, linewidth=1.5)
+            ax.plot([s], [y], "o", color=colour, markersize=7, zorder=3)
+    ax.axvline(0.0, color=fg, linewidth=0.8, linestyle="--", alpha=0.6)
+    ax.set_yticks(range(len(options)), labels=[_label(o) for o in options])
+    ax.set_ylim(n - 0.5, -0.5)  # the strongest on top
+    ax.set_xlim(left, right)
+    ax.set_xlabel("strength (log-odds; 0 = the average option)")
+    level = frame.attrs.get("level", 0.95)
+    by = frame.attrs.get("by")
+    ax.set_title(title or f"Ranking{' by ' + str(by) if by else ''}: strength, {level:.0%} interval\n"
+                          "(an arrow: no vote bounds that end)", fontsize=10)
+    if frame.empty:
+        ax.text(0.5, 0.5, "no votes yet", transform=ax.transAxes, ha="center", va="center", color=fg)
+    if len(voters) > 1:
+        ax.legend(handles=[Line2D([], [], marker="o", color=VOTER_COLOURS[k % len(VOTER_COLOURS)], label=str(v))
+                           for k, v in enumerate(voters)], title="voter", fontsize=8, title_fontsize=8,
+                  loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(voters), 3))
+    _style(ax, colours)
+    ax.grid(False, axis="y")
+    fig.tight_layout()
     return fig

@@ -26,8 +26,9 @@ _REQUEST_ID = re.compile(r"\s*\[request_id=[^\]]*\]")
 @dataclass(frozen=True)
 class Media:
     """What a view needs to show a finished video (found by the runtime, never by the view): where it loads live,
-    its shape and length, a poster thumbnail, and ``href``: a path relative to the notebook that outlives the
-    kernel (static copies play it from there; never a result URL, which expires)."""
+    its shape and length, a poster thumbnail, ``href``: a path relative to the notebook that outlives the
+    kernel (static copies play it from there; never a result URL, which expires), and ``where``: the file's
+    absolute path (a static copy opened elsewhere tries it, else shows the poster and says where the file is)."""
 
     src: str
     width: int
@@ -35,6 +36,7 @@ class Media:
     duration: float | None
     poster: str | None = None
     href: str | None = None
+    where: str | None = None
 
     @property
     def source(self) -> tuple[str, int, int, float | None]:

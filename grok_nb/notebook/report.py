@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..api.probe import probe
-from . import fallback, gridstate
+from . import assets, fallback, gridstate, metrics
 from .gridstate import short
 from .posters import poster_data_uri
+from .present import Media
 
-_STATIC = Path(__file__).resolve().parent / "static"
 _PAGE_STYLE = "body{font-family:system-ui,sans-serif;margin:24px;background:#fff;color:#212121} .sum{margin:8px 0 16px}"
 # The grid script asks its model for state and sends clicks back; a report's model is a fixed dict.
 _BOOT = """
@@ -47,34 +47,48 @@ def grid_report(grid: Any, out: Path, *, embed: bool = True, title: str = "grok_
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lay = gridstate.layout([c.label for c in grid.cells], grid.varying, short)
-    tiles = []
-    for i, cell in enumerate(grid.cells):
-        run = cell.run
-        source = None
-        if run is not None and run.ok and Path(run.path).is_file():
-            info = probe(run.path)
-            source = (_video_src(Path(run.path), out, embed), info.width, info.height, info.duration)
-        t = gridstate.tile(i, run, position=lay.positions[i], label=lay.cols[lay.positions[i][1]], source=source,
-                           poster=poster_data_uri(run.path) if source else None, prompt=cell.args.get("prompt"))
-        tiles.append({**t, "href": ""})  # the player is the link here; a second copy of the video would double the file
-    summary = gridstate.summary(tiles, grid.runs, estimate_usd=grid.estimate_usd, started=grid.started_at is not None,
+    takes = grid.takes
+    runs = list(grid.runs)
+    view = getattr(grid, "view", None)  # the notebook's grid: its reviews, chosen takes and picked metrics
+
+    def media(i: int, k: int) -> Media | None:
+        run = runs[i * takes + k]
+        if run is None or run.path is None or not Path(run.path).is_file():
+            return None
+        info = probe(run.path)
+        return Media(_video_src(Path(run.path), out, embed), info.width, info.height, info.duration,
+                     poster_data_uri(run.path))
+
+    reviews = ({"ratings": view.ratings, "notes": view.notes, "winners": view.winners, "chosen": view.chosen}
+               if view is not None else {})
+    found, names = gridstate.grid_tiles(runs, takes, lay, [c.args.get("prompt") for c in grid.cells],
+                                        media=media, **reviews)
+    # The player is the link here; a second copy of the video would double the file.
+    tiles = [{**t, "href": "", "takes": [{**k, "href": ""} for k in t["takes"]]} for t in found]
+    jobs = [k for t in tiles for k in (t["takes"] or [t])]
+    summary = gridstate.summary(jobs, runs, estimate_usd=grid.estimate_usd, started=grid.started_at is not None,
                                 wall_s=grid.wall_time_s)
-    axes = (f"rows: {lay.row_axis} · columns: {' · '.join(lay.col_axes)}" if lay.row_axis
-            else f"columns: {' · '.join(lay.col_axes)}" if lay.col_axes else "")
-    state = {"tiles": tiles, "rows": lay.rows, "row_titles": lay.row_titles, "cols": lay.cols,
-             "col_titles": lay.col_titles, "axes": axes, "summary": summary, "message": "", "interactive": False}
+    axes = gridstate.axes_line(grid, lay)
+    picked = list(view.widget.metrics_shown) if view is not None else list(metrics.DEFAULT_SHOWN)
+    shown = [n for n in picked if n in names]  # what the takes have
+    state = {"tiles": [gridstate.synced(t) for t in tiles], "rows": lay.rows, "row_titles": lay.row_titles,
+             "cols": lay.cols, "col_titles": lay.col_titles, "axes": axes, "summary": summary, "message": "",
+             "interactive": False, "metric_names": [[n, metrics.label(n)] for n in names], "metrics_shown": picked,
+             "metric_scale": list(metrics.SCALE)}
     fixed = {k: v for k, v in (grid.cells[0].args.items() if grid.cells else ()) if k not in grid.cells[0].label}
+    plan = grid.plan_text
     fixed_text = " · ".join(f"{k}={short(v, 80)}" for k, v in fixed.items())
-    still = fallback.grid_html(lay.rows, lay.cols, axes, tiles, summary["text"])
+    still = fallback.grid_html(lay.rows, lay.cols, axes, tiles, summary["text"],
+                               metrics=[(n, metrics.label(n)) for n in shown])
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_PAGE_STYLE}</style><style>{(_STATIC / "grid.css").read_text(encoding="utf-8")}</style></head><body>
+<style>{_PAGE_STYLE}</style><style>{assets.css("grid.css")}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<div class="sum">{len(grid.cells)} jobs · {html.escape(fixed_text)} · backend {html.escape(str(grid.client.backend))}
+<div class="sum">{html.escape(plan)} · {html.escape(fixed_text)} · backend {html.escape(str(grid.client.backend))}
  · written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</div>
 <div id="grok-grid"></div><noscript>{still}</noscript>
 <script type="application/json" id="grok-state">{_script_safe(json.dumps(state))}</script>
-<script type="module">{_script_safe((_STATIC / "grid.js").read_text(encoding="utf-8"))}
+<script type="module">{_script_safe(assets.esm("grid.js"))}
 {_BOOT}</script></body></html>"""
     out.write_text(doc, encoding="utf-8")
     return out

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..jobs.status import status_of
+
 #: Kinds of request, in the order a job makes them.
 KINDS = ("submit", "poll", "done", "download")
 
@@ -109,15 +111,15 @@ class Timeline:
 
 
 def classify(exchange: dict[str, Any]) -> str:
-    """submit (POST), poll (GET of a job), done (the poll that saw it finish), or download (GET of the MP4)."""
+    """submit (POST), poll (GET of a job), done (the poll whose answer said a final status), or download (GET of
+    the MP4)."""
     method = str(exchange.get("method", "")).upper()
     path = str(exchange.get("path", ""))
     if method == "POST":
         return "submit"
     if "/videos/" in path and not path.endswith(".mp4") and "/media/" not in path:
-        summary = str(exchange.get("summary") or "")
-        finished = any(f"status={s}" in summary for s in ("done", "failed", "expired"))
-        return "done" if finished else "poll"
+        said = exchange.get("job_status")  # the job's status as the poll's answer said it
+        return "done" if said and status_of(said).final else "poll"
     return "download"
 
 

@@ -10,16 +10,23 @@ from typing import Any
 import ipywidgets as W
 
 from ..jobs.results import Run
-from . import fallback, gridstate, looks, present
+from . import fallback, gridstate, looks, present, tables
 from .live import LiveDisplay
 from .present import Media
 from .redraw import MAX_REFRESH_PER_S, Redraw
 from .tables import MUTED_CSS
 
 #: ipywidgets draws an accordion's title in --jp-ui-font-color2 on --jp-layout-color2 (4.4:1 in the light
-#: theme); the card's own title colour keeps it above 4.5:1.
+#: theme); the card's own title colour keeps it above 4.5:1. A card is as wide as its cell allows (at most
+#: 560 px): its bar shrinks, its words wrap between figures, and the exchanges table scrolls inside the card.
 CARD_STYLE = ("<style>.grok-http .jupyter-widget-Collapse-header{color:var(--jp-ui-font-color1)}"
-              ".grok-http .jupyter-widget-Collapse-header:hover{color:var(--jp-ui-font-color0)}</style>")
+              ".grok-http .jupyter-widget-Collapse-header:hover{color:var(--jp-ui-font-color0)}"
+              ".grok-card{box-sizing:border-box;min-width:0}.grok-card>*{min-width:0;max-width:100%}"
+              ".grok-card .grok-progress{width:auto}"
+              ".grok-card .widget-html-content{overflow-wrap:anywhere}"
+              ".grok-http-scroll{overflow-x:auto;max-width:100%}</style>")
+#: A part of a card's stats line this short never wraps inside itself ("est. $0.20", "17 polls").
+_WHOLE_PART = 24
 
 
 class _View:
@@ -58,14 +65,15 @@ class JobCard(_View):
         self._run: Run | None = None
         self._compact = compact
         self._player_set = False
+        self._http_shown = -1  # how many exchanges the table shows
         self._static_shown: tuple[str, bool] | None = None  # the outcome the static shadow last showed, with media?
         self._key = fallback.new_key()
         self._shadow_key = self._key
         self.draws = 0  # how many times the widgets were refreshed (tests bound it)
         self.header = W.HTML()
-        self.state = W.HTML(layout=W.Layout(min_width="150px"))
+        self.state = W.HTML(layout=W.Layout(flex="0 0 auto", margin="0 8px 0 0"))
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=100.0, bar_style="info",
-                                   layout=W.Layout(flex="1 1 auto", min_width="120px"))
+                                   layout=W.Layout(flex="1 1 auto", width="auto", min_width="48px"))
         self.stats = W.HTML()
         self.player = W.HTML()
         self.http = W.HTML()
@@ -73,12 +81,18 @@ class JobCard(_View):
         details = W.Accordion(children=[self.http], titles=("HTTP exchanges",), selected_index=None)
         children = [self.header, row, self.stats, self.player] + ([] if compact else [details])
         self.widget = W.VBox(children, layout=W.Layout(border="1px solid var(--jp-border-color2, #e0e0e0)",
-                                                       padding="6px", margin="4px",
-                                                       width="100%" if compact else "560px"))
+                                                       padding="6px", margin="4px", width="auto",
+                                                       max_width="none" if compact else "560px"))
+        if hasattr(budget, "watch"):
+            budget.watch(self._on_budget)  # the ledger line follows every job on the client, not only this one
         for w, cls in ((self.widget, "grok-card"), (self.header, "grok-card-header"), (self.state, "grok-state"),
                        (self.bar, "grok-progress"), (self.stats, "grok-stats"), (self.player, "grok-player"),
                        (details, "grok-http")):
             w.add_class(cls)
+
+    def _on_budget(self, _snapshot: Any) -> None:
+        if self._run is not None:
+            self._redraw.request()
 
     def close(self) -> None:
         """Drop the card's widgets (a job that never started leaves no model behind)."""
@@ -98,7 +112,8 @@ class JobCard(_View):
         if run is None:
             return "<div><i>grok_nb job: not started</i></div>"
         media = self._media if run.ok else None
-        t = gridstate.tile(0, run, poster=media.poster if media else None, href=media.href if media else None)
+        t = gridstate.tile(0, run, poster=media.poster if media else None, href=media.href if media else None,
+                           where=media.where if media else None)
         return fallback.card_html(t, f"{run.kind} · {run.prompt or '(no prompt)'}")
 
     def _draw(self) -> None:
@@ -116,16 +131,17 @@ class JobCard(_View):
         stats = view.stats
         if run.waiting_note:  # another notebook shares the key's rate limit
             stats += f" · {run.waiting_note}"
-        if self._budget is not None and self._budget.limit_usd is not None:
-            stats += (f" · budget ${self._budget.spent_usd:.2f} spent, ${self._budget.remaining_usd:.2f} "
-                      f"of ${self._budget.limit_usd:.2f} left")
-        # A narrow card wraps between the parts, never inside a short one ("$19.95 of $20.00 left" stays whole);
-        # a long one (the rate-limit note) may wrap within itself.
-        parts = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' if len(p) <= 45
+        money = tables.ledger(self._budget.snapshot()) if hasattr(self._budget, "snapshot") else None
+        if money:
+            stats += f" · {money}"
+        # A narrow card wraps between the parts, never inside a short one ("est. $0.20" stays whole); a long one
+        # wraps between its figures (the budget line) or words (the rate-limit note).
+        parts = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' if len(p) <= _WHOLE_PART
                            else html.escape(p) for p in stats.split(" · "))
         self.stats.value = f'<span style="font-size:12px;color:{MUTED_CSS}">{parts}</span>'
-        if not self._compact:  # grid cells leave it out: twelve logs would bloat a saved notebook
-            self.http.value = present.exchanges_html(run.exchanges)
+        if not self._compact and len(run.exchanges) != self._http_shown:  # grid cells leave it out: twelve logs
+            self._http_shown = len(run.exchanges)  # would bloat a saved notebook; a redraw for money alone skips it
+            self.http.value = f'<div class="grok-http-scroll">{present.exchanges_html(run.exchanges)}</div>'
         # The player is set once: setting an HTML widget again rebuilds the <video> and restarts it.
         if not self._player_set and run.ok and self._media is not None:
             self.player.value = present.player_html(*self._media.source, run.request_id)
@@ -148,7 +164,9 @@ class ConfirmBar:
         self.go = W.Button(description="Run", button_style="warning", icon="play")
         self.cancel = W.Button(description="Cancel")
         self.text = W.HTML(text)
-        self.widget = W.HBox([self.text, self.go, self.cancel])
+        # A narrow cell puts the buttons under the question rather than past its edge.
+        self.widget = W.HBox([self.text, self.go, self.cancel], layout=W.Layout(flex_flow="row wrap",
+                                                                               align_items="center"))
         self.widget.add_class("grok-confirm")
         self.out = W.Output()
         self.answer: str | None = None

@@ -11,7 +11,7 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("grok_nb")
 
@@ -84,10 +84,33 @@ class Coalescer:
         self._thread.join(timeout)
 
 
+class HistoryStore(Protocol):
+    """What the runtime needs of the run history (``history.store.RunStore``, on SQLite or PostgreSQL)."""
+
+    def apply(self, batch: Any) -> None:
+        """Write a batch of inserts, updates and exchanges in one transaction."""
+
+    def update(self, run_id: str, /, **fields: Any) -> None:
+        """Write some columns of one run."""
+
+    def keep(self, ids: list[tuple[str, str]], exc: BaseException) -> Exception:
+        """Journal (run id, request id) pairs the history could not take; the error says where they are."""
+
+    def remember_file(self, *, file_id: str, base_url: str, sha256: str, size: int, filename: str | None,
+                      expires_at: str | None) -> None:
+        """Keep an upload's id by the hash of its bytes."""
+
+    def find_files(self, sha256: str, base_url: str) -> list[dict[str, Any]]:
+        """Earlier uploads of the same bytes to the same server."""
+
+    def forget_file(self, file_id: str, base_url: str) -> None:
+        """An upload the server no longer has."""
+
+
 class HistoryWriter(Coalescer):
     """Writes run rows and HTTP exchanges to the store, each batch in one transaction."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: HistoryStore):
         self.store = store
         self._exchange_key = 0
         super().__init__("grok-nb-history")
@@ -129,8 +152,7 @@ class HistoryWriter(Coalescer):
         op, data = item
         if op != "request_id" or getattr(exc, "request_id", None) == data[1]:
             return exc
-        keep = getattr(self.store, "keep", None)
-        return keep([data], exc) if keep is not None else exc
+        return self.store.keep([data], exc)
 
     def _write(self, items: list[Any]) -> None:
         # New rows first, then updates, then the exchange log, in one transaction.
@@ -147,8 +169,7 @@ class HistoryWriter(Coalescer):
                 batch.append(("update", {"run_id": run_id, "request_id": request_id, "status": "pending"}))
             else:
                 run_id, entry = data
-                batch.append(("add_exchange", {"run_id": run_id, **{k: entry.get(k) for k in (
-                    "at", "method", "path", "status", "elapsed_ms", "summary")}}))
+                batch.append(("add_exchange", {**entry, "run_id": run_id}))
         self.store.apply(batch)
 
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import functools
 import logging
-import os
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,27 +19,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..api.probe import mp4_problem
+from ..api.measure import measure
 from ..api.responses import JobStatus, parse_job_status, parse_poll_error
 from ..errors import (
     APIError,
     ClientClosedError,
     ConnectionFailed,
     DeadlineExceeded,
-    DownloadError,
     GrokError,
+    JobError,
     JobExpiredError,
     JobFailedError,
+    MeasureError,
     ModeratedError,
     NotFoundError,
     NoVideoError,
     RateLimitError,
     SubmitUncertainError,
     error_from_response,
-    parse_retry_after,
     redact,
 )
 from ..history.owners import owner_alive, process_owner
+from ..history.rows import row_of
 from ..jobs.budget import Budget, Reservation
 from ..jobs.lifecycle import (
     Created,
@@ -51,7 +49,7 @@ from ..jobs.lifecycle import (
     JobEvent,
     Progress,
     RequestIdKnown,
-    Status,
+    Saved,
     Stopped,
     Submitted,
     after_download,
@@ -59,63 +57,43 @@ from ..jobs.lifecycle import (
     count_cost,
     submit_status,
 )
-from ..jobs.policy import (
-    HttpProblem,
-    PollPolicy,
-    Problem,
-    Stop,
-    SubmitOutcome,
-    TransportProblem,
-    Unreadable,
-    Wait,
-    retry_step,
-)
+from ..jobs.policy import HttpProblem, PollPolicy, Problem, Stop, SubmitOutcome, TransportProblem, Unreadable, Wait
+from ..jobs.pollplan import Observation, PriorBook
 from ..jobs.results import Run
-from .background import HistoryWriter, ViewDispatcher
-from .cache import cached_problem, part_path
-from .scheduler import POLL, SUBMIT, Observation, PriorBook, Scheduler, plan_next_poll
-from .transport import VIDEO_TOO_LARGE, Answer, Api, path_of
+from ..jobs.status import Status
+from .background import HistoryStore, HistoryWriter, ViewDispatcher
+from .ratelimit import Limiter
+from .scheduler import POLL, SUBMIT, Scheduler
+from .sender import Fetched, Reading, Sender, Unattached
+from .transport import Answer, Api
 
 log = logging.getLogger("grok_nb")
 
 UpdateCallback = Callable[[Run], Any]
+#: How long whoever waits for a job waits for its video's measures after it is done (measuring a 10-s 720p clip
+#: takes a fraction of a second; a busy machine may take longer, and then the measures arrive after the wait).
+MEASURE_WAIT_S = 10.0
 #: A row left ``submitting`` by a process on another machine is taken as cut off after this long.
 FOREIGN_SUBMIT_GRACE_S = 10 * 60.0
+#: A job's first poll comes no later than this share of the time to its deadline.
+FIRST_LOOK_SHARE = 0.5
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class Reading:
-    """What one answer means to the request that got it: a value, or a problem (and the error it would end in)."""
-
-    value: Any = None
-    problem: Problem | None = None
-    error: GrokError | None = None
-    summary: str = ""  # one line for the history's log of exchanges
-
-
-@dataclass(frozen=True)
-class Reply:
-    """How one request ended under the retry rule: ``ok`` with a value, or the outcome that stopped it."""
-
-    answer: Answer | None  # None: the deadline came before it could be sent
-    value: Any = None
-    problem: Problem | None = None
-    error: GrokError | None = None
-    outcome: str = "ok"  # ok, or a Stop outcome: deadline, fatal, unreadable, uncertain, refused
-    attempts: int = 0
-
-
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """One job in this process: its run, its spec, its money, who listens."""
+    """One job in this process: its run, its spec, its money, who listens. The one request path logs its exchanges
+    and shows its waits through it (it is the ``Caller`` of ``sender.py``)."""
 
     run: Run
+    engine: Engine
     endpoint: str | None = None
     body: dict[str, Any] | None = None
+    #: Turns the body into what is sent, just before the submit (large inputs uploaded then, not before returning).
+    prepare: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
     reservation: Reservation | None = None
     listeners: list[UpdateCallback] = field(default_factory=list)
     submit_task: asyncio.Task[None] | None = None
@@ -126,35 +104,88 @@ class Job:
     # Attached by a request id the history did not know: no row until the server shows it knows the id.
     unrecorded: bool = False
     held_exchanges: list[dict[str, Any]] = field(default_factory=list)
+    timed: bool = False  # the server's end was seen and the latency measured
+    # The wait's last look (a caller's timeout is up): asked for, woken, answered.
+    look_wanted: bool = False
+    wake: asyncio.Event | None = None
+    answered: asyncio.Event | None = None
+    ended_at_server: bool = False  # an answer said it is over (done, failed, ...): the wait ends with the run
+    measuring: asyncio.Task[None] | None = None  # its video being measured (after done: it never delays it)
+    _ended: asyncio.Future[Run] | None = None
+
+    @property
+    def request_id(self) -> str | None:
+        """The job's request id, once the server accepted it."""
+        return self.run.request_id
+
+    async def exchanged(self, entry: dict[str, Any]) -> None:
+        """One of its requests was answered: into the run's log and the history."""
+        await self.engine.emit(self, Exchange(self.run, entry=entry))
+
+    def waiting(self, note: str | None) -> None:
+        """The key's shared budget keeps it waiting for other processes: its views say so."""
+        self.run.waiting_note = note
+        for callback in self.listeners:
+            self.engine.views.notify(callback, self.run)
+
+    def ended(self) -> asyncio.Future[Run]:
+        """Resolves with the run once the job is over for this process (batches wait on this): a final status, or
+        stopped (nobody follows it any more; it stays resumable)."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            if self.run.status.final or self.run.stopped:
+                self._ended.set_result(self.run)
+        return self._ended
+
+    def end(self) -> None:
+        """Hand the run to whoever waits on ``ended()``."""
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(self.run)
 
 
 class Engine:
-    """Runs jobs for one client: ``start`` a new one, ``attach`` to a known one."""
+    """Runs jobs for one client: ``start`` new ones, ``attach`` to known ones, and the services every driver of a
+    job (the poll loop, the batch follower) shares: the one request path, events, the one conclusion, downloads."""
 
-    def __init__(self, api: Api, *, store: Any, cache_dir: Path, policy: PollPolicy, limiter: Any, budget: Budget,
-                 backend: str, base_url: str, speed: float = 1.0, secret: str | None = None):
-        self.api = api
+    def __init__(self, api: Api, *, store: HistoryStore, cache_dir: Path, policy: PollPolicy, limiter: Limiter,
+                 budget: Budget, backend: str, base_url: str, speed: float = 1.0, secret: str | None = None):
         self.store = store
         self.cache_dir = cache_dir
-        self.policy = policy
-        self.scheduler = Scheduler(limiter)
+        self.sender = Sender(api, Scheduler(limiter), policy, secret=secret)
         self.budget = budget
         self.backend, self.base_url, self.secret = backend, base_url, secret
+        self.speed = speed
         self.priors = PriorBook(speed)
         self.writer = HistoryWriter(store)
         self.views = ViewDispatcher()
+        #: The caller of requests that belong to no run (a batch's own calls, uploads, model listings).
+        self.unattached = Unattached(self.writer)
         self.jobs: dict[str, Job] = {}  # run_id → job, while someone may still wait on it
         self.owner = process_owner()
         self.submit_slot = asyncio.Lock()
-        self._rng = random.Random()
-        self._paused = False  # this engine paused the key after a Retry-After
-        self._closing = False
+        self._measuring: set[asyncio.Task[None]] = set()
+
+    @property
+    def api(self) -> Api:
+        """The HTTP transport."""
+        return self.sender.api
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler that spends the key's request budget."""
+        return self.sender.scheduler
+
+    @property
+    def policy(self) -> PollPolicy:
+        """The timings of waiting."""
+        return self.sender.policy
 
     # -- events ----------------------------------------------------------------------------------
     def _row(self, run: Run) -> dict[str, Any]:
-        return run.to_row(self.base_url)
+        return row_of(run, self.base_url)
 
-    async def _emit(self, job: Job, event: JobEvent) -> None:
+    async def emit(self, job: Job, event: JobEvent) -> None:
+        """Tell the history, the views and the priors what happened; a durable event is on disk when this returns."""
         run = event.run
         future: concurrent.futures.Future[Any] | None = None
         if isinstance(event, Exchange):
@@ -172,9 +203,8 @@ class Engine:
         elif not job.unrecorded:
             future = self.writer.update(run.run_id, self._row(run))
         if isinstance(event, Finished) and run.status is Status.DONE:
-            self.priors.learn(job.prior_key, run.latency_s)
-        if hasattr(self.scheduler.limiter, "jobs"):  # other processes on the key see how busy this one is
-            self.scheduler.limiter.jobs = len(self.jobs)
+            self._learned(job.prior_key, self.priors.learn, job.prior_key, run.latency_s)
+        self.scheduler.limiter.jobs = len(self.jobs)  # other processes on the key see how busy this one is
         for callback in job.listeners:
             self.views.notify(callback, run)
         if event.durable and future is not None:
@@ -185,28 +215,39 @@ class Engine:
             # Whoever waits on the job sees its views already showing how it ended.
             await asyncio.shield(asyncio.to_thread(self.views.flush, 5.0))
 
-    async def _exchange(self, job: Job, method: str, url: str, answer: Answer, summary: str) -> None:
-        entry = {"at": _now().isoformat(), "method": method, "path": path_of(url), "status": answer.status_code,
-                 "elapsed_ms": answer.elapsed_ms, "summary": redact(summary, self.secret)[:200]}
-        await self._emit(job, Exchange(job.run, entry=entry))
-
     # -- starting --------------------------------------------------------------------------------
-    async def start(self, run: Run, endpoint: str, body: dict[str, Any], reservation: Reservation | None,
-                    on_update: UpdateCallback | None) -> Awaitable[Run]:
-        """Record the run, start its submit (which no waiter can cancel), return the wait."""
-        job = Job(run, endpoint, body, reservation, [on_update] if on_update else [],
-                  prior_key=PriorBook.key(run.model, run.kind, run.resolution, run.params.get("duration")))
+    def job(self, run: Run, *, endpoint: str | None = None, body: dict[str, Any] | None = None,
+            prepare: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+            reservation: Reservation | None = None, on_update: UpdateCallback | None = None) -> Job:
+        """A job of this engine for ``run`` (nothing recorded or sent yet)."""
+        return Job(run, self, endpoint, body, prepare, reservation, [on_update] if on_update else [],
+                   prior_key=PriorBook.key(run.model, run.kind, run.resolution, run.params.get("duration")))
+
+    async def record(self, jobs: Sequence[Job]) -> None:
+        """Write every job's row (in as few transactions as the writer batches them) and wait until all are on
+        disk; from then on the engine knows them. Their reservations are released if that fails."""
         try:
-            await self._emit(job, Created(run))  # the row exists before a byte is sent
+            await asyncio.gather(*(self.emit(job, Created(job.run)) for job in jobs))
         except BaseException:
-            if reservation is not None:
-                self.budget.release(reservation)
+            for job in jobs:
+                if job.reservation is not None:
+                    self.budget.release(job.reservation)
             raise
-        self.jobs[run.run_id] = job
-        job.submit_task = asyncio.get_running_loop().create_task(self._submit(job), name=f"grok-nb-submit-{run.run_id}")
-        # Its error reaches whoever waits; when nobody does any more, the history holds it.
-        job.submit_task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        return self._run(job)
+        for job in jobs:
+            self.jobs[job.run.run_id] = job
+
+    async def start(self, jobs: Sequence[Job]) -> list[Awaitable[Run]]:
+        """Record the jobs' rows, start their submits (which no waiter can cancel), return their waits at once.
+
+        Each submit waits its turn in the scheduler; the caller is not held while they go out.
+        """
+        await self.record(jobs)  # the rows exist before a byte is sent
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            job.submit_task = loop.create_task(self._submit(job), name=f"grok-nb-submit-{job.run.run_id}")
+            # Its error reaches whoever waits; when nobody does any more, the history holds it.
+            job.submit_task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return [self._run(job) for job in jobs]
 
     async def _run(self, job: Job) -> Run:
         assert job.submit_task is not None
@@ -218,7 +259,7 @@ class Engine:
             job.waiter_gone = True
             if job.submit_task.done() and not job.submit_task.cancelled() and job.submit_task.exception() is None:
                 if not job.run.stopped:
-                    await self._stop(job, "stopped waiting")
+                    await self.stop(job, "stopped waiting")
             elif job.run.request_id is not None:
                 # The POST is over and only its bookkeeping remains: let it finish, so that whoever
                 # cancelled finds the job marked stopped.
@@ -234,17 +275,23 @@ class Engine:
             if on_update is not None:
                 job.listeners.append(on_update)
             return self.follow(job)
-        job = Job(run, listeners=[on_update] if on_update else [],
-                  prior_key=PriorBook.key(run.model, run.kind, run.resolution, run.params.get("duration")))
-        if run.submitted_at is not None:  # only wall-clock times survive a restart
-            job.accepted_at = time.monotonic() - max(0.0, (_now() - run.submitted_at).total_seconds())
-        run.stopped, run.error = False, None
+        job = self.job(run, on_update=on_update)
+        self.resumed(job)
         self.jobs[run.run_id] = job
         if new:
             job.unrecorded = True  # its row is written once the server answers for the id (a 404 leaves none)
         else:
-            await self._emit(job, Progress(run))
+            await self.emit(job, Progress(run))
         return self._wait(job, at_once=True)
+
+    @staticmethod
+    def resumed(job: Job) -> None:
+        """A job picked up again (by another process, or after a restart): its clock from its submit time on disk
+        (only wall-clock times survive a restart), and no error or stop left from before."""
+        run = job.run
+        if run.submitted_at is not None:
+            job.accepted_at = time.monotonic() - max(0.0, (_now() - run.submitted_at).total_seconds())
+        run.stopped, run.error = False, None
 
     async def follow(self, job: Job) -> Run:
         """Wait again for a job of this process whose waiter went away (its submit may still be out)."""
@@ -264,121 +311,29 @@ class Engine:
         return await self._wait(job)
 
     async def settle_submits(self, timeout: float) -> None:
-        """Let POSTs still in flight finish (their request ids must reach the history)."""
+        """Closing: submits still waiting for their turn are not sent (their runs say so: nothing billed); POSTs in
+        flight finish (their request ids must reach the history)."""
         tasks = [j.submit_task for j in self.jobs.values() if j.submit_task is not None and not j.submit_task.done()]
+        for job in list(self.jobs.values()):
+            if job.submit_task is not None and not job.submit_task.done() and job.run.submitted_at is None:
+                job.submit_task.cancel()  # it has not left: it ends "rejected, not sent" (see _submit)
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
-
-    async def _turn(self, job: Job, kind: int, due: float | None = None, until: float | None = None,
-                    replan: Callable[[], float] | None = None) -> bool:
-        """Wait for the scheduler's go (False when ``until`` passes first); say so on the run when the key's
-        shared budget keeps it waiting for others. ``replan`` re-plans ``due`` when it comes (see Scheduler.turn)."""
-        if self._closing:
-            raise ClientClosedError(request_id=job.run.request_id, run=job.run)
-        turn = asyncio.ensure_future(self.scheduler.turn(kind, due, replan))
-        try:
-            slack = max(0.0, (due or 0.0) - time.monotonic()) + 5 * self.policy.interval
-            left = None if until is None else max(0.0, until - time.monotonic())
-            done, _ = await asyncio.wait({turn}, timeout=slack if left is None else min(slack, left))
-            if not done and (left is None or left > slack):
-                status = getattr(self.scheduler.limiter, "status", None)
-                note = status().get("message") if status is not None else None
-                if note:
-                    job.run.waiting_note = note
-                    for callback in job.listeners:
-                        self.views.notify(callback, job.run)
-                left = None if until is None else max(0.0, until - time.monotonic())
-                done, _ = await asyncio.wait({turn}, timeout=left)
-            if not done:
-                return False
-            if turn.cancelled() and self._closing:  # the scheduler was closed under this wait, not its caller
-                raise ClientClosedError(request_id=job.run.request_id, run=job.run)
-            turn.result()
-            return True
-        finally:
-            if not turn.done():
-                turn.cancel()
-            if job.run.waiting_note:
-                job.run.waiting_note = None
-
-    # -- the one retry loop ------------------------------------------------------------------------
-    async def _send(self, job: Job, method: str, url: str, read: Callable[[Answer], Reading], *,
-                    started: float, body: Any = None, turn: int | None = None, due: float | None = None,
-                    part: Path | None = None, before: Callable[[], Awaitable[None]] | None = None,
-                    after_problem: Callable[[], Awaitable[None]] | None = None,
-                    slot: asyncio.Lock | None = None,
-                    on_answer: Callable[[Reading], Awaitable[None]] | None = None,
-                    replan: Callable[[], float] | None = None) -> Reply:
-        """Send one request until it gets a usable answer or the policy's one retry rule says stop.
-
-        Submits, polls and downloads all come through here: ``read`` says what an answer means
-        (a value, or a problem and its error), :func:`retry_step` whether to try again and how long
-        to wait (a POST that may have reached the server is never resent), counting attempts the
-        same way for all three. ``turn`` asks the scheduler for a slot (downloads go to another host
-        and take none); ``started`` is when the wait began: the deadline counts from it. ``slot`` is
-        held from the turn until ``on_answer`` has run (submits: one POST at a time, so each request
-        id is durable before the next POST leaves). ``replan`` re-plans ``due`` when it comes (a poll planned
-        from progress: jobs that finished meanwhile may have taught the priors); a retry's wait is not re-planned.
-        """
-        deadline = started + self.policy.deadline
-        # A GET waits for its slot until the deadline (plus one shortest gap, for a last try at it);
-        # a submit waits in line for the key's budget however long the line is: nothing was sent.
-        turn_until = None if method == "POST" else deadline + self.policy.interval
-        attempt = 0
-        while True:
-            async with slot if slot is not None else contextlib.nullcontext():
-                if turn is not None:
-                    if not await self._turn(job, turn, due, turn_until, replan):
-                        return Reply(None, outcome="deadline", attempts=attempt)
-                elif due is not None and due > time.monotonic():
-                    await asyncio.sleep(due - time.monotonic())
-                if before is not None:
-                    await before()
-                # The deadline bounds a GET in flight too: an answer that trickles in is cut off at it. A submit is
-                # not cut: once it may have reached the server, cutting it makes a paid job uncertain.
-                until = None if method == "POST" else deadline
-                answer = await (self.api.download(url, part, until=until) if part is not None
-                                else self.api.request(method, url, body, until=until))
-                if self._closing and method == "GET":  # the answer (if any) came as the connections closed
-                    raise ClientClosedError(request_id=job.run.request_id, run=job.run)
-                reading = read(answer)
-                if on_answer is not None:
-                    await on_answer(reading)
-            await self._exchange(job, method, url, answer, reading.summary)
-            if reading.problem is None:
-                if turn is not None:
-                    self._lift_pause()
-                return Reply(answer, reading.value, None, reading.error, "ok", attempt + 1)
-            step = retry_step(self.policy, reading.problem, resend_safe=method == "GET", attempt=attempt,
-                              elapsed=time.monotonic() - started, rand=self._rng.random())
-            if isinstance(step, Stop):
-                return Reply(answer, reading.value, reading.problem, reading.error, step.outcome, attempt + 1)
-            if isinstance(reading.problem, HttpProblem) and self.policy.cap_retry_after(reading.problem.retry_after):
-                # The key's other requests wait too, as long as this one does: capped, never past the deadline.
-                self._paused = True
-                self.scheduler.limiter.pause(step.delay)
-            log.info("grok_nb: %s %s: %s; trying again in %.2f s", method, path_of(url), step.reason, step.delay)
-            if after_problem is not None:
-                await after_problem()
-            due, replan = time.monotonic() + step.delay, None
-            attempt += 1
-
-    def _lift_pause(self) -> None:
-        """A good answer from the API after a Retry-After pause: the pause has done its job, end it."""
-        if self._paused:
-            self._paused = False
-            lift = getattr(self.scheduler.limiter, "lift", None)
-            if lift is not None:
-                lift()
 
     # -- submit ----------------------------------------------------------------------------------
     async def _submit(self, job: Job) -> None:
         run = job.run
-        assert job.endpoint is not None
+        assert job.endpoint is not None and job.body is not None
+        if job.prepare is not None:
+            try:
+                job.body = await job.prepare(job.body)
+            except GrokError as exc:  # an input could not be uploaded: the video job was never sent
+                await self.conclude(job, Status.REJECTED, exc)
+                raise
 
         async def before() -> None:
             run.submitted_at = _now()
-            await self._emit(job, Submitted(run))
+            await self.emit(job, Submitted(run))
 
         async def durable(reading: Reading) -> None:
             # On disk before anyone sees it, and before the next POST leaves (the slot is held until then).
@@ -390,9 +345,15 @@ class Engine:
                     run.request_id = request_id  # not on disk: kept in memory, in the error and in the journal
                     raise
 
-        reply = await self._send(job, "POST", job.endpoint, functools.partial(self._read_submit, run),
-                                 started=time.monotonic(), body=job.body, turn=SUBMIT, before=before,
-                                 slot=self.submit_slot, on_answer=durable)
+        try:
+            reply = await self.sender.send(job, "POST", job.endpoint, functools.partial(self._read_submit, run),
+                                           started=time.monotonic(), body=job.body, turn=SUBMIT, before=before,
+                                           slot=self.submit_slot, on_answer=durable)
+        except asyncio.CancelledError:
+            if run.submitted_at is None:  # the client closed before its turn came: nothing left this machine
+                await asyncio.shield(self.conclude(job, Status.REJECTED, JobError(NOT_SENT_CLOSED, request_id=None),
+                                                   timed=False))
+            raise
         if reply.outcome == "ok":
             assert reply.answer is not None
             request_id = str(reply.value)
@@ -401,14 +362,13 @@ class Engine:
                 run.run_id, {**self._row(run), "request_id": request_id, "status": Status.PENDING.value})))
             run.request_id, run.status = request_id, Status.PENDING
             job.accepted_at = (reply.answer.sent_at + reply.answer.received_at) / 2
-            await self._emit(job, RequestIdKnown(run))
+            await self.emit(job, RequestIdKnown(run))
             if job.waiter_gone:
-                await self._stop(job, "stopped waiting")
+                await self.stop(job, "stopped waiting")
             return
         error = reply.error
         assert error is not None
-        run.status, run.error = submit_status(reply.outcome), error
-        await self._finish(job)
+        await self.conclude(job, submit_status(reply.outcome), error, timed=False)
         raise error
 
     def _read_submit(self, run: Run, answer: Answer) -> Reading:
@@ -448,17 +408,24 @@ class Engine:
         deadline = started + self.policy.deadline
         if job.accepted_at is None:
             job.accepted_at = started
+        accepted, key = job.accepted_at, job.prior_key
         observations: list[Observation] = []
         polls = 0
         warned: set[str] = set()
         rtt = 0.0
-        accepted = job.accepted_at
+        # The last look leaves at the deadline and its answer may take ``lead`` more: a job done by then is returned
+        # done. The first comes while there is time for more (a service far faster than documented is not first
+        # polled at its deadline).
+        lead = self._look_lead()
 
         def plan(now: float, seen: tuple[Observation, ...] = (), rtt: float = 0.0) -> Callable[[], float]:
-            # Asked again when the poll comes due: jobs that finished meanwhile may have taught the priors.
+            # Asked again when the poll comes due, and when finished jobs taught something meanwhile.
             def ask() -> float:
-                at = accepted + plan_next_poll(seen, self.priors.prior(job.prior_key), self.policy, now - accepted, rtt)
-                return min(at, deadline)
+                at = accepted + float(self._learned(key, self.priors.plan, run.run_id, key, seen, self.policy,
+                                                    now - accepted, delay=self._poll_delay(rtt)))
+                if not seen:
+                    at = min(at, started + FIRST_LOOK_SHARE * (deadline - started))
+                return max(now, min(at, deadline))
             return ask
 
         replan: Callable[[], float] | None = None if at_once else plan(started)
@@ -469,53 +436,126 @@ class Engine:
             run.polls += 1
 
         async def show_progress() -> None:
-            await self._emit(job, Progress(run))
+            await self.emit(job, Progress(run))
 
-        job.polling = True
+        job.polling, job.look_wanted, job.ended_at_server = True, False, False
+        job.wake, job.answered = asyncio.Event(), asyncio.Event()
         try:
             while True:
-                reply = await self._send(job, "GET", path, functools.partial(self._read_poll, run), started=started,
-                                         turn=POLL, due=due, before=count_poll, after_problem=show_progress,
-                                         replan=replan)
+                due, replan = await self._until(job, due, replan)
+                reply = await self.sender.send(job, "GET", path, functools.partial(self._read_poll, run),
+                                              started=started, deadline=deadline + lead,
+                                              turn=POLL, due=due, before=count_poll,
+                                              after_problem=show_progress, replan=replan)
                 polls += reply.attempts
                 if reply.outcome != "ok":
+                    self._answered(job, ended=False)
                     return await self._conclude(job, Stop(reply.outcome), None, None, reply.error, started)
                 answer, observation = reply.answer, reply.value
                 assert answer is not None and isinstance(observation, JobStatus)
                 if job.unrecorded:  # the server knows the id: from now on the history does too
-                    await self._emit(job, Created(run))
+                    await self.emit(job, Created(run))
                 rtt = answer.received_at - answer.sent_at
                 self._apply(run, observation, warned)
-                # Dated within half its round trip: a slow answer widens the window instead of contradicting it.
+                # Dated within half its round trip: a slow answer widens the estimate instead of contradicting it.
                 observations.append(Observation((answer.sent_at + answer.received_at) / 2 - accepted,
                                                 observation.progress, rtt / 2))
                 now = time.monotonic()
                 later = plan(now, tuple(observations), rtt)
-                planned = later() - now
                 step, status = after_poll(self.policy, observation, elapsed=now - started, polls=polls,
-                                          errors_in_a_row=0, planned=planned)
+                                          errors_in_a_row=0, planned=max(0.0, later() - now))
+                if isinstance(step, Wait) and answer.sent_at >= deadline - 1e-6:
+                    step = Stop("deadline")  # the last look found it still running: say so, keep the request id
+                self._answered(job, ended=not isinstance(step, Wait) and step.outcome != "deadline")
                 if isinstance(step, Wait):
-                    await self._emit(job, Progress(run))
+                    await self.emit(job, Progress(run))
                     due, replan = now + step.delay, later
                     continue
-                if step.outcome == "done":  # how its end followed its progress teaches the tail at 99 %
-                    self.priors.learn_end(job.prior_key, observations)
-                return await self._conclude(job, step, status, observation, None, started)
+                if step.outcome == "done":  # how its progress ran up to the end teaches the pace
+                    self._learned(key, self.priors.learn_pace, key, observations)
+                concluded = await self._conclude(job, step, status, observation, None, started)
+                await self.measured(job)
+                return concluded
         except asyncio.CancelledError:
-            await asyncio.shield(self._stop(job, "stopped waiting"))
+            await asyncio.shield(self.stop(job, "stopped waiting"))
             raise
         except ClientClosedError as exc:
-            run.error = exc
-            await asyncio.shield(self._stop(job, "the client was closed"))
+            exc.run, run.error = run, exc
+            await asyncio.shield(self.stop(job, "the client was closed"))
             raise
         finally:
             job.polling = False
+            self.priors.forget(run.run_id)
+            self._answered(job, ended=job.ended_at_server)
+
+    def _learned(self, key: Any, learn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one of the prior book's methods; when what it knows of ``key``'s (model, kind) moved, the waits
+        of that (model, kind) plan their next poll again (earlier too)."""
+        before = self.priors.version(key)
+        result = learn(*args, **kwargs)
+        if self.priors.version(key) != before:
+            for other in list(self.jobs.values()):
+                if other.wake is not None and other.prior_key[:2] == key[:2]:
+                    other.wake.set()
+        return result
+
+    async def _until(self, job: Job, due: float, replan: Callable[[], float] | None
+                     ) -> tuple[float, Callable[[], float] | None]:
+        """Sleep until the poll's ``due`` time: what finished jobs teach meanwhile may bring it forward, and a last
+        look (``look``) sends it at once, as planned no more."""
+        assert job.wake is not None
+        version = self.priors.version(job.prior_key)
+        while not job.look_wanted:
+            left = due - time.monotonic()
+            if left <= 0:
+                return due, replan
+            job.wake.clear()
+            try:
+                await asyncio.wait_for(job.wake.wait(), left)
+            except asyncio.TimeoutError:
+                return due, replan
+            if replan is not None and self.priors.version(job.prior_key) != version:
+                version = self.priors.version(job.prior_key)
+                due = min(due, replan())
+        return time.monotonic(), None
+
+    @staticmethod
+    def _answered(job: Job, *, ended: bool) -> None:
+        """An answer came (or the wait is over): whoever asked for a look hears it."""
+        job.ended_at_server = job.ended_at_server or ended
+        job.look_wanted = False
+        if job.answered is not None:
+            job.answered.set()
+            job.answered = asyncio.Event()
+
+    async def look(self, run_id: str) -> bool:
+        """Poll a waiting job once more, now (its caller's timeout is up); True when the answer said it is over at
+        the server (done, failed, ...): its wait then ends with the run. False when it is still running."""
+        job = self.jobs.get(run_id)
+        if job is None:
+            return True  # its wait is over already
+        if not job.polling or job.answered is None or job.wake is None:
+            return False  # its submit is still out, or nobody waits for it
+        answered = job.answered
+        job.look_wanted = True
+        job.wake.set()
+        await answered.wait()
+        return job.ended_at_server
+
+    def _look_lead(self) -> float:
+        """How long a deadline's last look may take past it: a slot of the key's budget (at the pace kept after
+        429s) and two shortest gaps."""
+        return 2.0 * self.policy.interval + self.scheduler.gap()
+
+    def _poll_delay(self, rtt: float) -> float:
+        """From the moment a poll is due to the server's moment it answers for: half a slot and half a round trip."""
+        return 0.5 * rtt + 0.5 * self.scheduler.gap()
 
     def _read_poll(self, run: Run, answer: Answer) -> Reading:
         observation, error = self._classify_poll(run, answer)
         summary = _poll_summary(observation, error, answer)
         if isinstance(observation, JobStatus):
-            return Reading(observation, None, None, summary)
+            return Reading(observation, None, None, summary, job_status=observation.status)
         return Reading(None, observation, error, summary)
 
     def _classify_poll(self, run: Run, answer: Answer) -> tuple[JobStatus | Problem, APIError | None]:
@@ -551,65 +591,75 @@ class Engine:
             warned.add(status.status)
             log.warning("grok_nb: request %s has status %r, not one of xAI's documented statuses; "
                         "treating it as still running", run.request_id, status.status)
-        run.take(progress=status.progress, url=status.url, duration=status.duration, cost_usd=status.cost_usd,
+        run.receive(progress=status.progress, url=status.url, duration=status.duration, cost_usd=status.cost_usd,
                  cost_reported=status.cost_reported, model=status.model)
 
     async def _conclude(self, job: Job, step: Stop, status: Status | None, observation: JobStatus | None,
                         error: GrokError | None, started: float) -> Run:
+        """The end of a wait: a poll's final answer becomes the run's status and error (or the wait stops)."""
         run = job.run
         waited = time.monotonic() - started
         if step.outcome == "deadline":
             run.error = DeadlineExceeded(waited, request_id=run.request_id, run=run)
-            await self._stop(job, "deadline")
+            await self.stop(job, "deadline")
             raise run.error
         if step.outcome in ("fatal", "unreadable"):
             assert error is not None
             if isinstance(error, NotFoundError):
                 # The server does not know this id: nothing will ever come of waiting.
-                run.status, run.error = Status.FAILED, error
                 if job.unrecorded:  # attached by an id the history never had: it keeps nothing of it
                     self.jobs.pop(run.run_id, None)
+                    run.status, run.error = Status.FAILED, error
                     raise error
-                await self._finish(job)
+                await self.conclude(job, Status.FAILED, error, timed=False)
                 raise error
             # A 400/401/403 on a poll, or answers that cannot be read: say so and keep the request id;
             # the job may still be fine.
             run.error = error
             reason = ("the answers could not be read" if step.outcome == "unreadable" else
                       f"the poll was answered {error.status_code}" if isinstance(error, APIError) else str(error))
-            await self._stop(job, reason)
+            await self.stop(job, reason)
             raise error
-        self._finish_timing(job)
+        self.mark_finished(job)
         if step.outcome == "done":
-            run.error = None
-            await self._download(job)
-        elif status is Status.MODERATED:
-            run.status, run.error = status, ModeratedError(request_id=run.request_id, run=run)
+            return await self.deliver(job)
+        final: GrokError
+        if status is Status.MODERATED:
+            final = ModeratedError(request_id=run.request_id, run=run)
         elif status is Status.EXPIRED:
-            run.status, run.error = status, JobExpiredError(request_id=run.request_id, run=run)
+            final = JobExpiredError(request_id=run.request_id, run=run)
         elif step.outcome == "no_video":
             assert observation is not None
-            run.status = Status.FAILED
-            run.error = NoVideoError(observation.no_video_reason, request_id=run.request_id, run=run)
+            final = NoVideoError(observation.no_video_reason, request_id=run.request_id, run=run)
         else:
             assert observation is not None
-            run.status = Status.FAILED
-            run.error = JobFailedError(observation.error_code, observation.error_message,
-                                       request_id=run.request_id, run=run)
-        await self._finish(job)
-        if run.error is not None and not job.listeners:  # a view shows it already: said once, not twice
-            log.warning("grok_nb: %s", run.error)
-        return run
+            final = JobFailedError(observation.error_code, observation.error_message,
+                                   request_id=run.request_id, run=run)
+        return await self.conclude(job, status or Status.FAILED, final)
 
-    def _finish_timing(self, job: Job) -> None:
+    # -- the one conclusion ------------------------------------------------------------------------
+    @staticmethod
+    def mark_finished(job: Job) -> None:
+        """The server says the job is over: its latency is measured now, on the monotonic clock, before any
+        download (a batch result and a poll answer alike)."""
+        if job.timed:
+            return
+        job.timed = True
         run = job.run
         run.finished_at = _now()
         if job.accepted_at is not None:
             run.latency_s = round(time.monotonic() - job.accepted_at, 3)
 
-    async def _finish(self, job: Job) -> None:
+    async def conclude(self, job: Job, status: Status, error: GrokError | None, *, timed: bool = True) -> Run:
+        """End a job in a final status (every driver ends its jobs here): what the budget counts, the history's
+        final row (on disk when this returns), the views, the priors, whoever waits. ``timed`` False: the job
+        never ran at the server (nothing to time)."""
         run = job.run
-        run.stopped = False
+        if timed:
+            self.mark_finished(job)
+        run.status, run.error, run.stopped = status, error, False
+        if isinstance(error, JobError) and error.run is None:
+            error.run = run
         estimate = run.estimate.usd if run.estimate else 0.0
         # A server's figure counts only when it can be right (a negative one would refill the budget).
         counted = count_cost(run.status, estimate, run.cost_actual_usd, run.cost_reported)
@@ -617,113 +667,84 @@ class Engine:
         if job.reservation is not None:
             self.budget.settle(job.reservation, counted.usd)
         self.jobs.pop(run.run_id, None)
-        await self._emit(job, Finished(run))
+        await self.emit(job, Finished(run))
+        if run.error is not None and not job.listeners:  # a view shows it already: said once, not twice
+            log.warning("grok_nb: %s", run.error)
+        job.end()
+        return run
 
-    async def _stop(self, job: Job, reason: str) -> None:
+    async def stop(self, job: Job, reason: str) -> None:
+        """Nobody waits for the job any more; it stays resumable (the row says how, on disk first)."""
         run = job.run
         self.jobs.pop(run.run_id, None)
         # On disk before this process shows it: whoever sees run.stopped finds the resume note in the history.
         if not job.unrecorded:
-            row = replace(run, stopped=True).to_row(self.base_url)
+            row = row_of(replace(run, stopped=True), self.base_url)
             await asyncio.shield(asyncio.wrap_future(self.writer.update(run.run_id, row)))
         run.stopped = True
-        await self._emit(job, Stopped(run, reason=reason))
+        await self.emit(job, Stopped(run, reason=reason))
+        job.end()
+
+    async def save(self, job: Job) -> None:
+        """Write the run's state now and wait until it is on disk (a batch request added, say)."""
+        await self.emit(job, Saved(job.run))
 
     # -- download --------------------------------------------------------------------------------
-    async def _download(self, job: Job) -> None:
-        """Stream the MP4 to a temporary file, check it, rename it into the cache: done or download_failed."""
+    async def deliver(self, job: Job, *, lifetime: str = "minutes to hours") -> Run:
+        """A job done at the server: fetch its MP4 (checked whole) and conclude it done, download_failed or expired
+        (a URL that answers gone)."""
         run = job.run
-        error = await self._fetch(job)
-        run.status = after_download(error is None, gone=getattr(error, "gone", False))
-        run.error = error
+        run.error = None
+        name = run.request_id or f"batch-{run.run_id}"
+        dest = self.cache_dir / f"{_safe_name(name)}.mp4"
+        got = await self.sender.download(job, run.url, dest, known_bytes=run.video_bytes, lifetime=lifetime)
+        if isinstance(got, Fetched):
+            run.path, run.video_bytes = got.path, got.size
+            await self.conclude(job, after_download(True), None)
+            job.measuring = asyncio.get_running_loop().create_task(self._measure(job))
+            self._measuring.add(job.measuring)
+            job.measuring.add_done_callback(self._measuring.discard)
+            return run
+        run.path = None
+        return await self.conclude(job, after_download(False, gone=got.gone), got)
 
-    async def _fetch(self, job: Job) -> DownloadError | None:
+    async def _measure(self, job: Job) -> None:
+        """Measure the downloaded video in a worker thread (the run is done already) and keep the measures with the
+        run and in the history; a file that cannot be measured marks the run (``m_error``), never the job."""
         run = job.run
-        url = run.url
-        assert run.request_id
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            return DownloadError(f"the server said the video is done but gave no usable URL ({url!r}); "
-                                 "nothing to download", request_id=run.request_id, run=run)
-        dest = self.cache_dir / f"{_safe_name(run.request_id)}.mp4"
-        damaged = None
-        if dest.exists():  # already fetched (resumed, or asked for twice): handed back only if whole
-            damaged = await asyncio.to_thread(cached_problem, dest, run.video_bytes)
-            if damaged is None:
-                run.path = dest
-                return None
-            log.warning("grok_nb: the cached video %s is damaged (%s); downloading it again", dest, damaged)
-            dest.unlink(missing_ok=True)
-            run.path = None
-        part = part_path(dest)
+        assert run.path is not None
         try:
-            try:
-                # A done video gets a whole deadline of its own: its URL expires, the job is paid for.
-                reply = await self._send(job, "GET", url, functools.partial(self._read_download, run, url),
-                                         started=time.monotonic(), part=part)
-            except OSError as exc:
-                return DownloadError(f"could not write the video to {self.cache_dir} ({exc.strerror or exc}). "
-                                     f"Free some space or fix GROK_NB_HOME, then call client.resume() soon: the "
-                                     "URL is ephemeral (minutes to hours)", request_id=run.request_id, run=run)
-            if reply.outcome != "ok":
-                error = reply.error
-                assert isinstance(error, DownloadError)
-                if damaged is not None:
-                    text = str(error.args[0]) if error.args else str(error)
-                    gone = getattr(error, "gone", False)
-                    error = DownloadError(f"the cached copy is damaged ({damaged}) and {text[:1].lower()}{text[1:]}",
-                                          request_id=run.request_id, run=run)
-                    error.gone = gone  # type: ignore[attr-defined]
-                return error
-            assert reply.answer is not None
-            broken = await asyncio.to_thread(mp4_problem, part, reply.answer.body)
-            if broken is not None:
-                return DownloadError(f"the download is not a whole MP4 file: {broken}",
-                                     request_id=run.request_id, run=run)
-            os.replace(part, dest)
-            run.path, run.video_bytes = dest, reply.answer.body
-            return None
-        finally:
-            part.unlink(missing_ok=True)
+            run.measures = await asyncio.to_thread(measure, run.path)
+            fields: dict[str, Any] = {**run.measures.as_columns(), "m_error": None}
+        except MeasureError as exc:
+            fields = {"m_error": str(exc)[:500]}
+        except Exception as exc:  # a bug in measuring must never cost the video: say it, keep the run done
+            log.warning("grok_nb: measuring %s failed (%s: %s)", run.path, type(exc).__name__, exc)
+            fields = {"m_error": f"measuring failed ({type(exc).__name__}: {exc})"[:500]}
+        run.extra.update(fields)
+        self.writer.update(run.run_id, fields)
+        for callback in job.listeners:
+            self.views.notify(callback, run)
 
-    def _read_download(self, run: Run, url: str, answer: Answer) -> Reading:
-        if answer.status_code == 200 and answer.problem is None:
-            return Reading(answer.body, None, None, f"{answer.body} bytes")
-        summary = answer.problem or f"download refused ({answer.status_code})"
-        problem: Problem
-        if answer.problem == "UnsupportedProtocol" or answer.status_code in (401, 403, 404, 410):
-            why = ("its URL scheme is not supported" if answer.problem == "UnsupportedProtocol" else
-                   f"the video's URL answered {answer.status_code}: it has expired or is gone. Result URLs "
-                   "are ephemeral (minutes to hours, 1 hour for batches); generate the video again")
-            error = DownloadError(why, request_id=run.request_id, run=run)
-            error.gone = answer.problem != "UnsupportedProtocol"  # type: ignore[attr-defined]
-            problem = (TransportProblem(summary, final=True) if answer.status_code is None
-                       else HttpProblem(answer.status_code))
-            return Reading(None, problem, error, summary)
-        if answer.status_code is None:
-            problem = TransportProblem(summary, never_sent=answer.never_sent)
-        elif answer.status_code == 200:  # cut short, or too large to keep
-            problem = TransportProblem(summary, final=answer.problem == VIDEO_TOO_LARGE)
-        else:
-            retry_after = parse_retry_after(answer.headers.get("retry-after")) if answer.headers is not None else None
-            problem = HttpProblem(answer.status_code, retry_after)
-        error = DownloadError(f"could not download the video ({answer.problem or answer.status_code}); "
-                              f"its URL is {url}, ephemeral (minutes to hours): client.resume() tries again soon",
-                              request_id=run.request_id, run=run)
-        return Reading(None, problem, error, summary)
+    async def measured(self, job: Job, timeout: float = MEASURE_WAIT_S) -> None:
+        """Wait (at most ``timeout``) for the job's video to be measured: whoever waited for the job finds
+        ``run.measures`` filled in. The job is done already; its views showed it without waiting."""
+        if job.measuring is not None:
+            await asyncio.wait({asyncio.shield(job.measuring)}, timeout=timeout)
 
     async def aclose(self) -> None:
         """Stop scheduling, end the waits still polling (their jobs stay resumable), write what is waiting, close
         the connections."""
-        self._closing = True
+        self.sender.closing = True
         polling = [job for job in self.jobs.values() if job.polling]
         await self.scheduler.aclose()
         for _ in range(500):  # each wait still polling ends in ClientClosedError once its stop note is written
             if not any(job.polling for job in polling):
                 break
             await asyncio.sleep(0.01)
-        close = getattr(self.scheduler.limiter, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
+        await asyncio.to_thread(self.scheduler.limiter.close)
+        if self._measuring:  # measures of videos just downloaded reach the history before it closes
+            await asyncio.wait(set(self._measuring), timeout=MEASURE_WAIT_S)
         await asyncio.to_thread(self.writer.close)
         await asyncio.to_thread(self.views.close)
         await self.api.aclose()
@@ -775,6 +796,8 @@ def reconcile_orphans(rows: Sequence[dict[str, Any]], active: set[str], me: str
     return attach, lost, unsent
 
 
+NOT_SENT_CLOSED = ("The client was closed before this submit's turn came: nothing was sent and nothing was billed. "
+                   "Submit it again if you still want it.")
 UNCERTAIN_AFTER_CRASH = (
     "The process that sent this submit ended before a request id came back, so the submit may or may not have "
     "started a paid job. Nothing was resent, to avoid paying twice. Check your xAI console "

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..api.files import (
     FILES_PATH,
@@ -33,12 +33,13 @@ from ..api.files import (
 from ..api.media import sniff_image_type
 from ..api.probe import is_mp4
 from ..api.validation import JobSpec
-from ..errors import APIError, ConnectionFailed, ValidationError, error_from_response, parse_retry_after
+from ..errors import APIError, ConnectionFailed, GrokError, NotFoundError, ValidationError, error_from_response
 from .scheduler import POLL, SUBMIT
+from .sender import Reading, problem_of
 from .transport import Answer
 
-#: Uploads refused with 429/5xx or never sent are tried this many times (a repeated upload bills nothing).
-UPLOAD_ATTEMPTS = 3
+if TYPE_CHECKING:  # uploads use the engine's request path and history; the engine knows nothing of uploads
+    from .engine import Engine
 _ALLOWED = "a file path, bytes or a PIL image (JPEG, PNG or WebP images; MP4 videos)"
 
 
@@ -89,9 +90,10 @@ def _epoch(iso: str | None) -> int | None:
 
 
 class Uploads:
-    """Uploads for one client: through its scheduler (an upload is an API request), into its history."""
+    """Uploads for one client: through its one request path (an upload takes a slot of the key's budget), into its
+    history."""
 
-    def __init__(self, engine: Any, base_url: str, speed: float = 1.0):
+    def __init__(self, engine: Engine, base_url: str, speed: float = 1.0):
         self.engine = engine
         self.base_url = base_url  # without a password: the key of the files table
         self.margin_s = REUSE_MARGIN_S / max(1e-9, speed)  # a simulator's clock runs faster
@@ -113,16 +115,39 @@ class Uploads:
             return known
         fields = {"expires_after": str(expires_after)} if expires_after is not None else {}
         part = (filename_for(data, mime, filename), data, mime or "application/octet-stream")
-        answer = await self._send(fields, part)
+        reply = await self.engine.sender.send(self.engine.unattached, "POST", FILES_PATH, self._read_upload,
+                                              started=time.monotonic(), form=fields, file=part, turn=SUBMIT)
+        if reply.outcome != "ok":
+            assert reply.error is not None
+            raise reply.error
+        assert reply.answer is not None
         try:
-            info = parse_file(answer.body)
+            info = parse_file(reply.value)
         except ValueError as exc:
-            raise APIError(f"the upload was answered {answer.status_code} without a usable file id ({exc})",
-                           status_code=answer.status_code or 0) from None
+            raise APIError(f"the upload was answered {reply.answer.status_code} without a usable file id ({exc})",
+                           status_code=reply.answer.status_code or 0) from None
         self.sent += 1
         await asyncio.to_thread(self.engine.store.remember_file, file_id=info.id, base_url=self.base_url,
                                 sha256=digest, size=len(data), filename=part[0], expires_at=_iso(info.expires_at))
         return info
+
+    def _read_upload(self, answer: Answer) -> Reading:
+        problem = problem_of(answer)
+        summary = f"{answer.status_code}" if answer.status_code is not None else f"no answer ({answer.problem})"
+        if problem is None:
+            return Reading(answer.body, None, None, summary)
+        error: GrokError
+        if answer.status_code is None or answer.status_code < 400:
+            sent = "nothing was sent" if answer.never_sent else "it may have arrived"
+            error = ConnectionFailed(f"the upload got no usable answer ({answer.problem}; {sent}). It was not resent: "
+                                     "call client.upload() again (an upload bills nothing but a little storage)")
+        elif answer.status_code == 413:
+            error = ValidationError("file", "<upload>", f"a file of at most {MAX_UPLOAD_BYTES // 10**6} MB "
+                                                        "(the server said 413)")
+        else:
+            error = error_from_response(answer.status_code, answer.body, headers=answer.headers,
+                                        secret=self.engine.secret)
+        return Reading(None, problem, error, summary)
 
     async def _reusable(self, digest: str) -> FileInfo | None:
         rows = await asyncio.to_thread(self.engine.store.find_files, digest, self.base_url)
@@ -130,52 +155,25 @@ class Uploads:
             info = FileInfo(row["file_id"], row["bytes"], None, row.get("filename"), _epoch(row.get("expires_at")))
             if not info.alive_at(time.time(), self.margin_s):
                 continue
-            await self.engine.scheduler.turn(POLL)
-            answer = await self.engine.api.request("GET", f"{FILES_PATH}/{info.id}")
-            self._log("GET", f"{FILES_PATH}/{info.id}", answer, "reuse check")
-            if answer.ok:
+            reply = await self.engine.sender.send(self.engine.unattached, "GET", f"{FILES_PATH}/{info.id}",
+                                                  self._read_upload, started=time.monotonic(), turn=POLL)
+            if reply.outcome == "ok":
                 return info
-            if answer.status_code == 404:
+            if isinstance(reply.error, NotFoundError):
                 await asyncio.to_thread(self.engine.store.forget_file, info.id, self.base_url)
         return None
 
-    async def _send(self, fields: dict[str, str], part: tuple[str, bytes, str]) -> Answer:
-        secret = getattr(self.engine, "secret", None)
-        for attempt in range(UPLOAD_ATTEMPTS):
-            await self.engine.scheduler.turn(SUBMIT)
-            answer = await self.engine.api.upload(FILES_PATH, fields, part)
-            self._log("POST", FILES_PATH, answer, f"{len(part[1])} bytes")
-            if answer.ok:
-                return answer  # type: ignore[no-any-return]  # the engine is duck-typed
-            retry = answer.status_code is None or answer.status_code == 429 or answer.status_code >= 500
-            if not retry or attempt == UPLOAD_ATTEMPTS - 1:
-                if answer.status_code is None:
-                    raise ConnectionFailed(f"the upload got no answer ({answer.problem}); try client.upload() again "
-                                           "(an upload bills nothing)")
-                if answer.status_code == 413:
-                    raise ValidationError("file", f"<{len(part[1])} bytes>",
-                                          f"a file of at most {MAX_UPLOAD_BYTES // 10**6} MB (the server said 413)")
-                raise error_from_response(answer.status_code, answer.body, headers=answer.headers, secret=secret)
-            wait = parse_retry_after(answer.headers.get("retry-after")) if answer.headers is not None else None
-            await asyncio.sleep(min(30.0, wait if wait is not None else 0.5 * 2**attempt))
-        raise AssertionError("unreachable")
-
-    def _log(self, method: str, path: str, answer: Answer, summary: str) -> None:
-        self.engine.writer.exchange(None, {"at": datetime.now(timezone.utc).isoformat(), "method": method,
-                                           "path": path, "status": answer.status_code,
-                                           "elapsed_ms": answer.elapsed_ms, "summary": summary})
-
     async def externalize(self, spec: JobSpec) -> JobSpec:
         """The spec with every inline input over 10 MiB uploaded and sent as ``{"file_id": ...}``."""
-        found = large_inline_inputs(spec.body)
-        if not found:
-            return spec
-        body = spec.body
-        for path, payload in found:
+        return replace(spec, body=await self.externalize_body(spec.body))
+
+    async def externalize_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A request body with every inline input over 10 MiB uploaded and sent as ``{"file_id": ...}``."""
+        for path, payload in large_inline_inputs(body):
             decoded = inline_data(payload)
             if decoded is None:
                 continue
             data, mime = decoded
             info = await self.upload_bytes(data, mime)
             body = replace_at(body, path, {"file_id": info.id})
-        return replace(spec, body=body)
+        return body

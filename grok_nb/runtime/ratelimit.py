@@ -15,9 +15,11 @@ the same place as the budget (a table in the same SQLite file, two Redis keys, t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import os
+import re
 import socket
 import sqlite3
 import threading
@@ -54,10 +56,34 @@ HEARTBEAT_S = 2.0
 LEAK_EVERY_S = 10.0
 
 
+class Limiter(Protocol):
+    """A key's request budget, as the scheduler and the request path use it (this process's, or shared)."""
+
+    rate: float
+    jobs: int  # how many jobs this process has going (shown to other processes on the key)
+
+    async def acquire(self) -> None:
+        """Wait for one request slot."""
+
+    def pause(self, seconds: float, everyone: bool = True) -> None:
+        """Hold every request on the key back ``seconds`` from now (a 429 with Retry-After); with ``everyone``
+        False, this process's requests only."""
+
+    def lift(self) -> None:
+        """End a pause early (a later answer was good)."""
+
+    def status(self) -> dict[str, Any]:
+        """Where the budget lives, who shares it, and a message when others keep this process waiting."""
+
+    def close(self) -> None:
+        """Release what the budget holds."""
+
+
 class RateLimiter:
     """Spaces requests at least ``1/rate`` seconds apart, first come first served (one process)."""
 
     waiting_for_others = False
+    jobs = 0  # nobody else sees it
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
         if rate <= 0:
@@ -75,8 +101,8 @@ class RateLimiter:
         self._next = slot + self.interval
         return slot - now
 
-    def pause(self, seconds: float, now: float | None = None) -> None:
-        """Hold every request back ``seconds`` from now (after a 429 with Retry-After)."""
+    def pause(self, seconds: float, everyone: bool = True, now: float | None = None) -> None:
+        """Hold every request back ``seconds`` from now (after a 429; this process is everyone here)."""
         now = self._clock() if now is None else now
         self._paused_until = max(self._paused_until, now + seconds)
 
@@ -339,13 +365,14 @@ class SharedLimiter:
         wait_s = (wait_ms if isinstance(wait_ms, (int, float)) and wait_ms > 0 else 0) / 1000.0
         return min(max(wait_s + 0.001, self._interval / 8), self._interval, 0.5)
 
-    def pause(self, seconds: float) -> None:
-        """Hold back every process on this key ``seconds`` from now (after a 429 with Retry-After)."""
+    def pause(self, seconds: float, everyone: bool = True) -> None:
+        """Hold back every process on this key ``seconds`` from now (after a 429 with Retry-After); with
+        ``everyone`` False, this process alone (a good answer lifts it)."""
         if seconds <= 0:
             return
         until = time.time() + seconds
         self._local_pause = max(self._local_pause, until)  # this process at once; the others via the store
-        if not self._closed:
+        if everyone and not self._closed:
             self._side.submit(self._state.pause_until, until)
 
     def lift(self) -> None:
@@ -495,19 +522,35 @@ def _postgres_limiter(fingerprint: str, rate: float, location: Location) -> Shar
                          on_close=pool.close)
 
 
-def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str | None = None) -> Any:
+def bucket_name(api_key: str, bucket: str | None = None) -> str:
+    """The name a key's shared budget is kept under (a file, Redis keys, a table): never the key itself.
+
+    ``bucket`` names another budget of the same key (a judge model's: xAI limits each model on its own).
+    """
+    fingerprint = key_fingerprint(api_key)
+    if bucket is None:
+        return fingerprint
+    # Letters, digits and underscores only (a file name, a Redis key and a PostgreSQL table name alike), with a hash
+    # of the exact name so that two names that read alike once cleaned stay two budgets.
+    cleaned = re.sub(r"[^a-z0-9]+", "_", bucket.lower()).strip("_")[:20]
+    return f"{fingerprint}_{cleaned}_{hashlib.sha256(bucket.encode()).hexdigest()[:8]}"
+
+
+def make_limiter(api_key: str | None, rate: float, home: Path, shared_url: str | None = None, *,
+                 bucket: str | None = None) -> Limiter:
     """The limiter for a key: shared by every process on it (SQLite under ``home``, or ``shared_url``).
 
     ``shared_url`` (default ``GROK_NB_SHARED_URL``) is ``redis://…`` or ``postgresql://…``;
     ``"local"`` keeps the budget in this process. Without a key there is nothing to share
-    (each process has its own embedded simulator), so the limiter is per process.
+    (each process has its own embedded simulator), so the limiter is per process. ``bucket`` names a budget of
+    the key apart from the video models' one (a judge model's: ``bucket="grok-4.3"``), shared the same way.
     """
     if rate <= 0:
         raise ValueError(f"rate must be positive requests per second, not {rate!r}")
     where = (shared_url.strip() or None) if shared_url is not None else settings.shared_url()
     if not api_key or where == "local":
         return RateLimiter(rate)
-    fingerprint = key_fingerprint(api_key)
+    fingerprint = bucket_name(api_key, bucket)
     if where is None:
         return _sqlite_limiter(fingerprint, rate, Path(home))
     location = parse_location(where, setting=ENV_SHARED_URL, kinds=(REDIS, POSTGRESQL), error=SharedServiceError,

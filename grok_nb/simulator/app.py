@@ -1,4 +1,4 @@
-"""The simulator's HTTP layer: the xAI video REST contract as a Starlette (ASGI) app."""
+"""The simulator's HTTP layer: the xAI video REST contract, and the vision judge's call, as a Starlette (ASGI) app."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
-from ..api import models
-from .batch import batch_routes
+from .._version import __version__
+from ..api import models, pricing
+from .batch import batch_routes, json_body
 from .files import FileRefusal, file_routes, file_store
+from .judge import answer as judge_answer
+from .judge import read_request as read_judge_request
 from .state import ApiRefusal, Simulator
 
 _KINDS = {"generations": "generate", "edits": "edit", "extensions": "extend"}
@@ -57,11 +59,13 @@ def create_app(sim: Simulator) -> ASGIApp:
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
-    async def api(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def api(request: Request, handler: Callable[[Request], Awaitable[Response]], *,
+                  rate_limited: bool = True) -> Response:
         token = None
         try:
             token = sim.check_auth(request.headers.get("authorization"))
-            sim.check_rate(token)
+            if rate_limited:  # else the handler checks its own bucket (the judge: per key and model)
+                sim.check_rate(token)
             request.state.token = token
             response = await handler(request)
         except ApiRefusal as refusal:
@@ -71,13 +75,7 @@ def create_app(sim: Simulator) -> ASGIApp:
 
     async def submit(request: Request) -> Response:
         async def handle(request: Request) -> Response:
-            raw = await request.body()
-            if not raw:
-                raise ApiRefusal(415, "invalid-argument", "Empty body: send a JSON object.")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                raise ApiRefusal(422, "invalid-argument", "The body is not valid JSON.") from None
+            body = await json_body(request)
             kind = _KINDS.get(request.path_params["kind"])
             if kind is None:
                 raise ApiRefusal(404, "not-found", f"No such endpoint: POST {request.url.path}.")
@@ -90,6 +88,25 @@ def create_app(sim: Simulator) -> ASGIApp:
                 await asyncio.sleep(sim.config.submit_delay_s)
             return JSONResponse({"request_id": request_id})
         return await api(request, handle)
+
+    async def respond(request: Request) -> Response:
+        """A vision judge's call (POST /v1/responses), rate-limited per key and model, answered from its frames."""
+        async def handle(request: Request) -> Response:
+            body = await json_body(request)
+            call = await asyncio.to_thread(read_judge_request, body)
+            cfg = sim.config
+            if cfg.judge_burst_429 > 0:
+                cfg.judge_burst_429 -= 1
+                raise ApiRefusal(429, "resource-exhausted", f"Too many requests for model {call.model} "
+                                 "(injected burst).", retry_after=1.0 / max(1e-9, cfg.speed))
+            sim.check_rate(request.state.token, bucket=f"{request.state.token}\n{call.model}",
+                           limit=cfg.judge_rate_limit)
+            sim.check_credits()
+            malformed = cfg.judge_answer if cfg.judge_answer != "valid" else None
+            answer = await asyncio.to_thread(judge_answer, call, malformed, cfg.judge_reasoning_item)
+            sim.charge(answer["usage"]["cost_in_usd_ticks"] / pricing.TICKS_PER_USD)
+            return JSONResponse(answer)
+        return await api(request, handle, rate_limited=False)
 
     async def poll(request: Request) -> Response:
         async def handle(request: Request) -> Response:
@@ -155,6 +172,7 @@ def create_app(sim: Simulator) -> ASGIApp:
         Route("/", root),
         Route("/v1/videos/{kind:str}", submit, methods=["POST"]),
         Route("/v1/videos/{request_id:str}", poll, methods=["GET"]),
+        Route("/v1/responses", respond, methods=["POST"]),
         Route("/v1/video-generation-models", models, methods=["GET"]),
         Route("/v1/video-generation-models/{model:str}", models, methods=["GET"]),
         Route("/media/{name:str}", media, methods=["GET", "HEAD"]),

@@ -312,6 +312,17 @@ def batch_book(sim: Simulator) -> BatchBook:
     return book  # type: ignore[no-any-return]
 
 
+async def json_body(request: Request) -> Any:
+    """A POST's JSON body, or the service's refusal of an empty (415) or unreadable (422) one."""
+    raw = await request.body()
+    if not raw:
+        raise ApiRefusal(415, "invalid-argument", "Empty body: send a JSON object.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiRefusal(422, "invalid-argument", "The body is not valid JSON.") from None
+
+
 def batch_routes(sim: Simulator, error_response: Callable[[ApiRefusal], Response]) -> list[Route]:
     """The Batch endpoints: authenticated like the rest, but outside the key's rate limit."""
     book = batch_book(sim)
@@ -326,15 +337,6 @@ def batch_routes(sim: Simulator, error_response: Callable[[ApiRefusal], Response
             sim.requests.append((request.method, request.url.path, response.status_code))
             return response
         return serve
-
-    async def json_body(request: Request) -> Any:
-        raw = await request.body()
-        if not raw:
-            raise ApiRefusal(415, "invalid-argument", "Empty body: send a JSON object.")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise ApiRefusal(422, "invalid-argument", "The body is not valid JSON.") from None
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")

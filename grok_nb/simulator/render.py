@@ -1,16 +1,36 @@
 """Real, playable MP4s for the simulator (PyAV: H.264 yuv420p, 24 fps, AAC stereo).
 
 Runs in worker processes, so the server keeps answering while a video encodes. Every
-picture is derived from the request (same prompt, same video), and frames are streamed
-to the encoder, so memory stays flat however long the clip.
+picture is derived from the request: its prompt and its take (the simulator passes the
+job's request id), so the same request always renders the same video. Frames are
+streamed to the encoder, so memory stays flat however long the clip.
 
 Every frame after an input image says what it is: a "SIMULATED" label, the job's
-parameters, a seconds counter and the prompt are drawn once per clip (Pillow) and
-blended onto each frame with integer numpy arithmetic; the motion (shapes, paths,
-directions, speeds) is derived from a hash of the prompt, so three prompts side by
-side never look alike.
-"""
+parameters, a seconds counter and the prompt are drawn once per clip (Pillow) in one band
+along the top (the bottom is left to a player's controls) and blended onto each frame
+with integer numpy arithmetic; the motion (shapes, paths, directions, speeds) is derived
+from a hash of the prompt, so three prompts side by side never look alike.
 
+What the prompt and the parameters change, so that ``grok_nb.measure`` finds it offline
+(every word matched whole, in any case; ``look_for`` and ``motion_for`` are pure):
+
+- Light: a dark word (``DARK_WORDS``: "night", "dark", "midnight", "moonlit"...) multiplies
+  the scene's and the shapes' colours by 0.3; a bright one (``BRIGHT_WORDS``: "sunny",
+  "bright", "daylight"...) moves the scene 35 % of the way to white. Both kinds: neither.
+- Pace: a fast word (``FAST_WORDS``: "storm", "running", "race", "chase", "fast"...)
+  multiplies the shapes' speed and spin by 3 and adds two shapes; a calm one
+  (``CALM_WORDS``: "still", "calm", "quiet", "serene", "slow"...) multiplies them by 0.15
+  and the camera's drift too. Both kinds: neither.
+- Cuts: "cut to", "cuts to", "then cut", "hard cut", "jump cut" or "smash cut" makes a hard
+  cut halfway through a text→video clip, to a second scene with the opposite hues and
+  lightness, other scenery and other shapes.
+- ``generate_audio: false``: the MP4 has no audio track at all (``measure`` then reports
+  its audio fields as None); otherwise a soft chord chosen by the prompt.
+- Takes: two jobs of one prompt are two takes (``Take``): the same scene and shapes, the
+  shapes 0.1-0.4 s further along their paths, the palette's red, green and blue each within
+  3 % and the camera's start within 5 % of the spare canvas. Two takes differ a little;
+  two prompts differ entirely. ``RenderSpec.take == ""`` is the prompt's own video.
+"""
 from __future__ import annotations
 
 import base64
@@ -19,6 +39,7 @@ import hashlib
 import io
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -39,7 +60,9 @@ _X264_OPTIONS = {"preset": "ultrafast", "crf": "28", "tune": "fastdecode"}
 MARK = "SIMULATED"
 #: The label's colours: black on amber, like a warning sticker, whatever the picture behind it.
 MARK_FG, MARK_BG = (0, 0, 0), (255, 196, 0)
-_BAND_ALPHA = 215  # bands hide what an edit or extension inherited from its input
+#: The band is opaque: it hides what an edit or extension inherited, and where one part of a clip hands over to
+#: the next only the text changes, not the picture showing through (which measures would count as a cut).
+_BAND_RGBA = (12, 12, 16, 255)
 _COUNTER_CHARS = "0123456789. /s"
 
 
@@ -57,6 +80,7 @@ class RenderSpec:
     reference_images: list[bytes] = field(default_factory=list)
     input_video: str | None = None  # a local path (edit, extend)
     model: str = ""  # shown in the frames only
+    take: str = ""  # which take of the prompt (the simulator passes the job's request id); "" its own video
 
 
 def _seed(text: str) -> np.random.Generator:
@@ -133,8 +157,9 @@ class _Layer:
 class Layout:
     """Where the overlay goes in a frame of ``width`` × ``height`` (pure: no drawing).
 
-    Top band: the "SIMULATED" label and the seconds counter, then the parameters. Bottom
-    band: the prompt, up to ``prompt_lines`` lines.
+    One band along the top: the "SIMULATED" label and the seconds counter, the parameters, then
+    the prompt, up to ``prompt_lines`` lines. Nothing is written along the bottom, where a
+    player's controls sit (JupyterLab's cover about 40 CSS pixels, a fifth of a small tile).
     """
 
     width: int
@@ -159,7 +184,8 @@ class Layout:
         return round(self.unit * 1.05)
 
     @property
-    def top_h(self) -> int:
+    def head_h(self) -> int:
+        """The label's row and the parameters' line."""
         return self.row_h + self.params_h + self.pad // 2
 
     @property
@@ -174,9 +200,18 @@ class Layout:
     def prompt_lines(self) -> int:
         return 4 if self.height > self.width else 3
 
-    def bottom_h(self, lines: int | None = None) -> int:
-        """The prompt band's height for ``lines`` lines (all of them by default)."""
+    def prompt_h(self, lines: int | None = None) -> int:
+        """The prompt's part of the band for ``lines`` lines (all of them by default)."""
         return (lines or self.prompt_lines) * self.line_h + self.pad
+
+    def band_h(self, lines: int | None = None) -> int:
+        """The whole top band with ``lines`` lines of prompt (all of them by default)."""
+        return self.head_h + self.prompt_h(lines)
+
+    @property
+    def top_h(self) -> int:
+        """The top band at its tallest: the picture below it is never written on."""
+        return self.band_h()
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float, lines: int) -> list[str]:
@@ -245,18 +280,20 @@ def _fitting_font(text: str, size: int, room: float) -> ImageFont.FreeTypeFont |
 class Overlay:
     """The clip's overlay: the label, the parameters, the prompt and a seconds counter; drawn once.
 
-    ``full_bottom`` keeps the prompt band at its full height, so that it covers the band an
-    edited or extended input already carries, and makes both bands opaque, so no inherited
-    text shows through.
+    ``full_band`` keeps the band at its full height, so that it covers the band an edited or
+    extended input already carries, whatever the length of either prompt.
     """
 
     def __init__(self, width: int, height: int, *, kind: str, model: str, prompt: str, total_seconds: float,
-                 prompt_prefix: str = "", full_bottom: bool = False):
+                 prompt_prefix: str = "", full_band: bool = False):
         self.layout = lay = Layout(width, height)
         self.total = total_seconds
         self.width = width
-        band_alpha = 255 if full_bottom else _BAND_ALPHA
-        top = Image.new("RGBA", (width, lay.top_h), (12, 12, 16, band_alpha))
+        font = _font(lay.prompt_size)
+        lines = _wrap(prompt_prefix + (f"“{prompt}”" if prompt else "(no prompt)"), font, width - 2 * lay.pad,
+                      lay.prompt_lines)
+        self.band_h = band_h = lay.band_h(None if full_band else len(lines))
+        top = Image.new("RGBA", (width, band_h), _BAND_RGBA)
         draw = ImageDraw.Draw(top)
         x0, y0, x1, y1 = mark_box(width, height)
         top.paste(Image.fromarray(mark_image(width, height)).convert("RGBA"), (x0, y0))
@@ -264,28 +301,22 @@ class Overlay:
         small = _fitting_font(params, round(lay.unit * 0.8), width - 2 * lay.pad)
         draw.text((lay.pad, lay.row_h + lay.params_h / 2), _wrap(params, small, width - 2 * lay.pad, 1)[0],
                   font=small, fill=(235, 235, 235, 255), anchor="lm")
+        # The prompt under the parameters, high in the frame: readable while a player shows its controls.
+        first = lay.head_h + lay.line_h / 2
+        for i, line in enumerate(lines):
+            draw.text((lay.pad, first + i * lay.line_h), line, font=font, fill=(255, 255, 255, 255), anchor="lm")
         self._top = _Layer.of(top, 0, 0)
         # The counter sits at the right end of the label's row, composed per frame from pre-drawn glyphs.
         counter_font = _font(round(lay.unit * 0.85))
         self._glyphs = self._glyph_atlas(counter_font)
         self._counter_y = round((y0 + y1) / 2 - next(iter(self._glyphs.values())).shape[0] / 2)
         self._counter_right = width - lay.pad
-        self._bar_y = lay.top_h - max(2, lay.unit // 8)
+        self._bar_y = band_h - max(2, lay.unit // 8)
         self._counters: dict[str, _Layer] = {}
         # Every tenth of a second composed from the glyphs now, not mid-clip: small arrays made between
         # frame-sized ones pin glibc's heap, and a worker's memory then grows by hundreds of MiB.
         for tenth in range(int(total_seconds * 10) + 2):
             self._counter_layer(self.counter(tenth / 10))
-        font = _font(lay.prompt_size)
-        lines = _wrap(prompt_prefix + (f"“{prompt}”" if prompt else "(no prompt)"), font, width - 2 * lay.pad,
-                      lay.prompt_lines)
-        band_h = lay.bottom_h(None if full_bottom else len(lines))
-        bottom = Image.new("RGBA", (width, band_h), (12, 12, 16, band_alpha))
-        draw = ImageDraw.Draw(bottom)
-        first = (band_h - lay.line_h * len(lines)) / 2 + lay.line_h / 2
-        for i, line in enumerate(lines):
-            draw.text((lay.pad, first + i * lay.line_h), line, font=font, fill=(255, 255, 255, 255), anchor="lm")
-        self._bottom = _Layer.of(bottom, 0, height - band_h)
 
     @staticmethod
     def _glyph_atlas(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> dict[str, np.ndarray]:
@@ -315,11 +346,10 @@ class Overlay:
     def apply(self, frame: np.ndarray, t: float) -> np.ndarray:
         """Draw the overlay at ``t`` seconds onto ``frame`` (in place) and return it."""
         self._top.blend(frame)
-        self._bottom.blend(frame)
         self._counter_layer(self.counter(t)).blend(frame)
-        # A thin time bar along the top band: progress is visible without reading.
+        # A thin time bar along the band's lower edge: progress is visible without reading.
         done = int(self.width * min(1.0, t / max(self.total, 1e-9)))
-        frame[self._bar_y:self.layout.top_h, :done] = MARK_BG
+        frame[self._bar_y:self.band_h, :done] = MARK_BG
         return frame
 
 
@@ -341,16 +371,69 @@ class Motion:
     spin: float  # turns per second of each shape
     pan: tuple[float, float]  # the camera's drift over the background, in (-1..1, -1..1)
     hue: float
+    light: float = 1.0  # the shapes' brightness: below 1 at night
 
 
 def motion_for(prompt: str) -> Motion:
-    """The motion a prompt draws: a pure function of its hash (same prompt, same motion)."""
+    """The motion a prompt draws: a pure function of its hash (same prompt, same motion), at its words' pace."""
     rng = _seed("motion:" + prompt)
     angle = float(rng.uniform(0, 2 * math.pi))
+    look = look_for(prompt)
+    drift = min(1.0, look.pace)  # the camera drifts less over a calm scene; it already crosses it once
     return Motion(shape=SHAPES[int(rng.integers(len(SHAPES)))], path=PATHS[int(rng.integers(len(PATHS)))],
-                  count=int(rng.integers(3, 8)), speed=float(rng.uniform(0.12, 0.4)), direction=angle,
-                  clockwise=bool(rng.integers(2)), spin=float(rng.uniform(-0.5, 0.5)),
-                  pan=(math.cos(angle + 1.0), math.sin(angle + 1.0)), hue=float(rng.random()))
+                  count=int(rng.integers(3, 8)) + (2 if look.pace > 1 else 0),
+                  speed=float(rng.uniform(0.12, 0.4)) * look.pace, direction=angle,
+                  clockwise=bool(rng.integers(2)), spin=float(rng.uniform(-0.5, 0.5)) * look.pace,
+                  pan=(drift * math.cos(angle + 1.0), drift * math.sin(angle + 1.0)), hue=float(rng.random()),
+                  light=min(1.0, look.light))
+
+
+# -- what the prompt's words ask for -------------------------------------------------------------------
+#: Words that darken the scene (matched whole, in any case).
+DARK_WORDS = frozenset({"night", "nighttime", "dark", "darkness", "midnight", "moonlit", "moonlight", "gloomy",
+                        "shadowy", "unlit"})
+#: Words that brighten it.
+BRIGHT_WORDS = frozenset({"sunny", "sunlit", "sunshine", "bright", "daylight", "noon", "midday", "dazzling"})
+#: Words that speed up the shapes (and add two) and the camera's drift.
+FAST_WORDS = frozenset({"storm", "stormy", "hurricane", "running", "run", "runs", "race", "racing", "chase",
+                        "chasing", "gallop", "galloping", "fast", "rushing", "sprint", "sprinting", "frantic",
+                        "explosion", "stampede"})
+#: Words that slow them almost to a stop.
+CALM_WORDS = frozenset({"still", "calm", "quiet", "serene", "slow", "slowly", "peaceful", "tranquil",
+                        "motionless", "static", "gentle"})
+#: Phrases that ask for a hard cut.
+CUT_PHRASES = re.compile(r"\b(cut to|cuts to|then cut|hard cut|jump cut|smash cut)\b", re.IGNORECASE)
+_WORD = re.compile(r"[a-z]+")
+#: What each kind of word does: the scene's light (dark, bright) and the shapes' pace (fast, calm).
+DARK_LIGHT, BRIGHT_LIGHT, FAST_PACE, CALM_PACE = 0.3, 1.35, 3.0, 0.15
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a prompt's words ask of the picture (pure: a function of the prompt's words)."""
+
+    light: float  # 1 as drawn; below 1 darker (× the colours), above 1 lighter (toward white by light − 1)
+    pace: float  # × the shapes' speed and spin; the camera drifts × min(1, pace)
+    cut: bool  # a hard cut halfway: a second scene with the opposite colours and its own shapes
+
+
+def look_for(prompt: str) -> Look:
+    """The look a prompt's words ask for: words of both kinds (dark and bright, fast and calm) cancel out."""
+    words = set(_WORD.findall((prompt or "").lower()))
+    dark, bright = bool(words & DARK_WORDS), bool(words & BRIGHT_WORDS)
+    fast, calm = bool(words & FAST_WORDS), bool(words & CALM_WORDS)
+    light = DARK_LIGHT if dark and not bright else BRIGHT_LIGHT if bright and not dark else 1.0
+    pace = FAST_PACE if fast and not calm else CALM_PACE if calm and not fast else 1.0
+    return Look(light=light, pace=pace, cut=bool(CUT_PHRASES.search(prompt or "")))
+
+
+def _lit(image: np.ndarray, light: float) -> np.ndarray:
+    """``image`` (uint8 RGB) in the look's light: scaled down below 1, moved toward white above it."""
+    if light == 1.0:
+        return image
+    img = image.astype(np.float32)
+    img = img * light if light < 1 else img + (255 - img) * (light - 1)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _tri(x: float) -> float:
@@ -395,13 +478,14 @@ def positions(motion: Motion, t: float, box: tuple[float, float, float, float]) 
     return out
 
 
-def _shape_image(shape: str, size: int, colour: tuple[int, int, int], angle: float) -> Image.Image:
-    """One shape, outlined so it reads on any background, drawn at 4× and scaled down (smooth edges)."""
+def _shape_image(shape: str, size: int, colour: tuple[int, int, int], angle: float,
+                 outline: int = 255) -> Image.Image:
+    """One shape, outlined (grey level ``outline``) so it reads on any background, drawn at 4× and scaled down."""
     big = size * 4
     img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     c, r, line = big / 2, big * 0.42, max(4, big // 14)
-    fill, outline = colour + (255,), (255, 255, 255, 235)
+    fill, outline_rgba = colour + (255,), (outline, outline, outline, 235)
 
     def poly(n: int, inner: float | None = None) -> list[tuple[float, float]]:
         pts = []
@@ -412,17 +496,17 @@ def _shape_image(shape: str, size: int, colour: tuple[int, int, int], angle: flo
         return pts
 
     if shape == "circle":
-        draw.ellipse((c - r, c - r, c + r, c + r), fill=fill, outline=outline, width=line)
+        draw.ellipse((c - r, c - r, c + r, c + r), fill=fill, outline=outline_rgba, width=line)
     elif shape == "ring":
         draw.ellipse((c - r, c - r, c + r, c + r), outline=fill, width=line * 3)
-        draw.ellipse((c - r, c - r, c + r, c + r), outline=outline, width=line // 2)
+        draw.ellipse((c - r, c - r, c + r, c + r), outline=outline_rgba, width=line // 2)
     else:
         pts = {"square": lambda: poly(4), "triangle": lambda: poly(3), "diamond": lambda: poly(4),
                "star": lambda: poly(5, 0.45)}[shape]()
         if shape == "square":  # a square sits flat; a diamond stands on its corner
             pts = [(c + (x - c) * math.cos(math.pi / 4) - (y - c) * math.sin(math.pi / 4),
                     c + (x - c) * math.sin(math.pi / 4) + (y - c) * math.cos(math.pi / 4)) for x, y in pts]
-        draw.polygon(pts, fill=fill, outline=outline, width=line)
+        draw.polygon(pts, fill=fill, outline=outline_rgba, width=line)
     return img.reduce(4)
 
 
@@ -433,25 +517,28 @@ class Sprites:
     #: The turn after which each shape looks the same again.
     PERIOD = {"square": 0.25, "diamond": 0.5, "triangle": 1 / 3, "star": 0.2}
 
-    def __init__(self, motion: Motion, width: int, height: int):
+    def __init__(self, motion: Motion, width: int, height: int, offset: float = 0.0):
         lay = Layout(width, height)
         self.motion = motion
-        self.box = (0.08 * width, lay.top_h + 0.05 * height, 0.92 * width, height - lay.bottom_h(2) - 0.05 * height)
+        self.offset = offset  # seconds the shapes are ahead on their paths (a take of the same prompt)
+        self.box = (0.08 * width, lay.top_h + 0.05 * height, 0.92 * width, 0.95 * height)
         base = min(width, height)
         symmetric = motion.shape in ("circle", "ring")
         self._frames: list[list[_Layer]] = []
         for k in range(motion.count):
             size = max(10, round(base * (0.09 + 0.05 * ((k * 7) % 3))))
-            rgb = colorsys.hsv_to_rgb((motion.hue + k / (motion.count * 3)) % 1.0, 0.85, 1.0)
+            rgb = colorsys.hsv_to_rgb((motion.hue + k / (motion.count * 3)) % 1.0, 0.85, motion.light)
             colour = (int(255 * rgb[0]), int(255 * rgb[1]), int(255 * rgb[2]))
             steps = 1 if symmetric or motion.spin == 0 else self.STEPS
             period = self.PERIOD.get(motion.shape, 1.0)
-            self._frames.append([_Layer.of(_shape_image(motion.shape, size, colour, 2 * math.pi * period * s / steps),
-                                           0, 0) for s in range(steps)])
+            self._frames.append([_Layer.of(_shape_image(motion.shape, size, colour, 2 * math.pi * period * s / steps,
+                                                        outline=round(255 * motion.light)), 0, 0)
+                                 for s in range(steps)])
         self._period = self.PERIOD.get(motion.shape, 1.0)
 
     def apply(self, frame: np.ndarray, t: float) -> np.ndarray:
-        """Draw every shape where the motion puts it at ``t`` seconds."""
+        """Draw every shape where the motion puts it at ``t`` seconds (plus the take's offset)."""
+        t += self.offset
         for k, (x, y) in enumerate(positions(self.motion, t, self.box)):
             steps = self._frames[k]
             layer = steps[int(round(self.motion.spin * t / self._period * self.STEPS)) % len(steps)]
@@ -522,27 +609,73 @@ def _background(spec: RenderSpec, colours: np.ndarray, rng: np.random.Generator,
     return np.asarray(img)
 
 
+def _opposite(colours: np.ndarray) -> np.ndarray:
+    """A palette unlike ``colours`` (RGB rows): each hue turned half-way round, a light palette made dark and a
+    dark one light, so that a cut between them changes every part of the picture."""
+    light = float(colours.mean()) >= 110
+    out = []
+    for r, g, b in colours / 255:
+        hue, sat, _ = colorsys.rgb_to_hsv(float(r), float(g), float(b))
+        out.append(colorsys.hsv_to_rgb((hue + 0.5) % 1.0, max(sat, 0.5), 0.25 if light else 1.0))
+    rgb = np.array(out, dtype=np.float32) * 255
+    return rgb if light else rgb + (255 - rgb) * 0.45
+
+
+@dataclass(frozen=True)
+class Take:
+    """How one take of a prompt differs from another: a little (the service's takes differ too)."""
+
+    gains: tuple[float, float, float] = (1.0, 1.0, 1.0)  # × the palette's red, green, blue
+    offset: float = 0.0  # seconds the shapes are ahead on their paths
+    nudge: tuple[float, float] = (0.0, 0.0)  # the camera's start, as a share of the spare canvas
+
+    @classmethod
+    def of(cls, take: str) -> Take:
+        """The take named ``take`` (a job's request id); the empty name is the prompt's own video."""
+        if not take:
+            return cls()
+        rng = _seed("take:" + take)
+        gains = rng.uniform(0.97, 1.03, 3)
+        return cls(gains=(float(gains[0]), float(gains[1]), float(gains[2])), offset=float(rng.uniform(0.1, 0.4)),
+                   nudge=(float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))))
+
+
 def _scene_frames(spec: RenderSpec, n: int) -> Iterator[np.ndarray]:
-    """Text→video: a scene from the prompt, a camera drifting over it, the prompt's shapes moving."""
+    """Text→video: a scene from the prompt, a camera drifting over it, the prompt's shapes moving.
+
+    The prompt's words set the look (``look_for``): its light, its pace, a hard cut halfway to a
+    second scene. The take moves the shapes along their paths and shifts the colours a little.
+    """
     w, h = spec.width, spec.height
     rng = _seed(spec.prompt)
+    look, take = look_for(spec.prompt), Take.of(spec.take)
     colours = _palette(rng)
     if spec.reference_images:  # style guidance: the palette comes from the references
         colours = np.array([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize((8, 8))).reshape(-1, 3).mean(0)
                             for b in spec.reference_images[:3]], dtype=np.float32)
         while len(colours) < 3:
             colours = np.vstack([colours, colours[-1] * 0.6])
-    motion = motion_for(spec.prompt)
+    colours = np.clip(colours * np.asarray(take.gains, dtype=np.float32), 0, 255)
     cw, ch = int(w * 1.3), int(h * 1.3)
-    canvas = _background(spec, colours, rng, cw, ch)
-    sprites = Sprites(motion, w, h)
+    motion = motion_for(spec.prompt)
+    scenes = [(_lit(_background(spec, colours, rng, cw, ch), look.light), Sprites(motion, w, h, take.offset),
+               motion.pan)]
+    cut_at = n
+    if look.cut and n >= 2:
+        # After the cut: the opposite hues and lightness, the gradient upside down, other scenery and shapes.
+        second = "cut:" + spec.prompt
+        motion = motion_for(second)
+        scenes.append((_lit(_background(spec, _opposite(colours)[::-1], _seed(second), cw, ch), look.light),
+                       Sprites(motion, w, h, take.offset), motion.pan))
+        cut_at = n // 2
     overlay = Overlay(w, h, kind="generate", model=spec.model, prompt=spec.prompt, total_seconds=n / FPS)
-    px, py = motion.pan
+    nx, ny = take.nudge
     for i in range(n):
         t = i / FPS
+        canvas, sprites, (px, py) = scenes[0] if i < cut_at else scenes[1]
         s = i / max(1, n - 1)  # the camera crosses the spare canvas once, in the prompt's direction
-        x0 = int((cw - w) * (0.5 + 0.5 * px * (2 * s - 1)))
-        y0 = int((ch - h) * (0.5 + 0.5 * py * (2 * s - 1)))
+        x0 = int((cw - w) * min(1.0, max(0.0, 0.5 + nx + 0.5 * px * (2 * s - 1))))
+        y0 = int((ch - h) * min(1.0, max(0.0, 0.5 + ny + 0.5 * py * (2 * s - 1))))
         frame = canvas[y0:y0 + h, x0:x0 + w].copy()
         sprites.apply(frame, t)
         yield overlay.apply(frame, t)
@@ -567,7 +700,7 @@ def _edit_frames(spec: RenderSpec, input_seconds: float) -> Iterator[np.ndarray]
     """An edit: the input's frames recoloured by the prompt, with the edit's own shapes and overlay."""
     mix = _tint(spec.prompt).T.copy()
     overlay = Overlay(spec.width, spec.height, kind="edit", model=spec.model, prompt=spec.prompt,
-                      total_seconds=input_seconds, prompt_prefix="edit: ", full_bottom=True)
+                      total_seconds=input_seconds, prompt_prefix="edit: ", full_band=True)
     motion = motion_for(spec.prompt)
     sprites = Sprites(replace(motion, count=min(motion.count, 3)), spec.width, spec.height)
     for i, frame in enumerate(_input_frames(spec.input_video, spec.width, spec.height)):  # type: ignore[arg-type]
@@ -589,7 +722,7 @@ def _extend_frames(spec: RenderSpec, n_new: int) -> Iterator[np.ndarray]:
         raise ValueError("the input video has no frames")
     motion = motion_for("extend:" + spec.prompt)
     overlay = Overlay(spec.width, spec.height, kind="extend", model=spec.model, prompt=spec.prompt,
-                      total_seconds=(count + n_new) / FPS, prompt_prefix="next: ", full_bottom=True)
+                      total_seconds=(count + n_new) / FPS, prompt_prefix="next: ", full_band=True)
     sprites = Sprites(replace(motion, count=min(motion.count, 4)), spec.width, spec.height)
     drift = (0.05 * motion.pan[0], 0.03 * motion.pan[1])
     # Start the motion at its second step, so no frame repeats the input's last one.
@@ -695,7 +828,7 @@ def execute(job: dict[str, Any]) -> dict[str, Any]:
     kind = job["kind"]
     spec = RenderSpec(kind=kind, prompt=job.get("prompt") or "", width=job["width"], height=job["height"],
                       seconds=job["seconds"], generate_audio=job.get("generate_audio", True),
-                      model=job.get("model") or "")
+                      model=job.get("model") or "", take=job.get("take") or "")
     if job.get("image_url"):
         spec.image = _fetch(job["image_url"], media_dir, "image")
     spec.reference_images = [_fetch(u, media_dir, "reference image") for u in job.get("reference_urls", [])]

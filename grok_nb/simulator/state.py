@@ -61,6 +61,13 @@ class SimulatorConfig:
     #: The share of each job's latency spent at 99 % before it is done (the service's last stretch):
     #: progress runs to 99 over the rest, then holds. Benchmarks of waiting strategies set it.
     progress_tail: float = 0.0
+    #: Progress as a real service may report it: each job's readings run up to this many points ahead of or
+    #: behind its true share, for the whole job (drawn per job, uniform)...
+    progress_bias: float = 0.0
+    #: ...and each answer's reading is off by up to this many points more (uniform, drawn per answer).
+    progress_jitter: float = 0.0
+    #: Every job takes this multiple of its modelled latency (a service faster or slower than documented).
+    latency_factor: float = 1.0
     error_shape: str = "flat"  # flat {"code","error"}, legacy, nested {"error": {...}}
     submit_delay_s: float = 0.0  # wall seconds a submit waits after creating its job (read-timeout tests)
     # Answers seen from the live service beyond the spec
@@ -85,6 +92,14 @@ class SimulatorConfig:
     #: waits for the render): on a busy machine latency still follows resolution and duration, not the
     #: render queue. False: done only once rendered, as for every job with inputs to fetch.
     done_at_latency: bool = True
+    # The vision judge (POST /v1/responses)
+    #: Judge requests per second per key and model (simulated seconds): a judge model's limit is its own.
+    judge_rate_limit: float = 5.0
+    judge_burst_429: int = 0  # the next N judge requests are answered 429 with Retry-After
+    #: "valid", or a malformed answer for fail-closed tests: not_json, score_out_of_range, missing_field,
+    #: extra_key, no_output, refusal (a prompt can ask for one with [sim:judge=<name>]).
+    judge_answer: str = "valid"
+    judge_reasoning_item: bool = False  # a reasoning item before the message, as reasoning models send
 
     def update(self, **changes: Any) -> None:
         """Change knobs by name; unknown names are an error."""
@@ -97,6 +112,12 @@ class SimulatorConfig:
             if key == "latency_ranges" and value is not None:
                 value = {str(res): (float(lo), float(hi)) for res, (lo, hi) in dict(value).items()}
             setattr(self, key, value)
+
+
+def _seconds(value: Any) -> Any:
+    """A duration as the service takes it: a text of digits ("8") is read as the number (the client refuses text,
+    to say how to write it; the service is lenient)."""
+    return int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
 
 
 def real_latency_s(kind: str, seconds: float, resolution: str, *, has_image: bool = False,
@@ -139,6 +160,7 @@ class Job:
     owner: str | None = None  # the API key that submitted it (per-key counts)
     rendered_at: float | None = None  # monotonic time its render finished
     done_at_latency: bool = False  # answered done once its latency is over, rendered or not (text→video)
+    progress_bias: float = 0.0  # points its progress runs ahead of (+) or behind its true share
 
     @property
     def ready_at(self) -> float | None:
@@ -217,8 +239,9 @@ class Simulator:
                              "from https://console.x.ai.")
         return token
 
-    def check_rate(self, token: str) -> None:
-        """A token bucket per key; 429 when empty, and the injected faults."""
+    def check_rate(self, token: str, bucket: str | None = None, limit: float | None = None) -> None:
+        """A token bucket per key (or per ``bucket``, at ``limit`` requests a second); 429 when empty, and the
+        injected faults."""
         cfg = self.config
         with self._lock:
             if cfg.burst_429 > 0:
@@ -231,27 +254,40 @@ class Simulator:
                                  "The service had a problem (injected fault).")
             if not cfg.enforce_rate_limit:
                 return
-            rate = cfg.rate_limit * cfg.speed
+            per_s = cfg.rate_limit if limit is None else limit
+            rate = per_s * cfg.speed
             capacity = max(2.0, rate)
             now = self.clock()
-            tokens, last = self._buckets.get(token, (capacity, now))
+            key = token if bucket is None else bucket
+            tokens, last = self._buckets.get(key, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * rate)
             if tokens < 1.0:
-                self._buckets[token] = (tokens, now)
+                self._buckets[key] = (tokens, now)
                 raise ApiRefusal(429, "resource-exhausted",
-                                 f"Too many requests: the limit is {cfg.rate_limit:g} request(s) per second.",
+                                 f"Too many requests: the limit is {per_s:g} request(s) per second.",
                                  retry_after=(1.0 - tokens) / rate)
-            self._buckets[token] = (tokens - 1.0, now)
+            self._buckets[key] = (tokens - 1.0, now)
 
     # -- submissions -----------------------------------------------------------------------------
     def record(self, token: str | None, method: str, path: str, status: int) -> None:
         """Log one API request, and count it for its key."""
         self.requests.append((method, path, status))
         if token is not None:
-            kind = "submit" if method == "POST" else "poll" if path.count("/") == 3 and path.startswith("/v1/videos/") \
-                else "other"
+            kind = "judge" if path == "/v1/responses" else "submit" if method == "POST" \
+                else "poll" if path.count("/") == 3 and path.startswith("/v1/videos/") else "other"
             with self._lock:
                 self.by_key.setdefault(token, Counter())[(kind, status)] += 1
+
+    def check_credits(self) -> None:
+        """A 429 "out of credits" once the team's credits are spent."""
+        if self.config.credits_usd is not None and self.spent_usd >= self.config.credits_usd:
+            raise ApiRefusal(429, "resource-exhausted", "Your team has run out of credits or reached its "
+                             "spending limit. Purchase more credits at https://console.x.ai.")
+
+    def charge(self, usd: float) -> None:
+        """Bill ``usd`` to the team (what the credits are checked against)."""
+        with self._lock:
+            self.spent_usd += usd
 
     def submit(self, kind: str, body: Any, owner: str | None = None) -> str:
         """Validate a POST body like the service does, start the job, return its request id."""
@@ -261,11 +297,10 @@ class Simulator:
             job = self._job_from_body(kind, body)
         except ValidationError as exc:
             raise ApiRefusal(400 if exc.field != "model" else 404, "invalid-argument", str(exc)) from None
-        if self.config.credits_usd is not None and self.spent_usd >= self.config.credits_usd:
-            raise ApiRefusal(429, "resource-exhausted", "Your team has run out of credits or reached its "
-                             "spending limit. Purchase more credits at https://console.x.ai.")
+        self.check_credits()
+        # The take is the request id: the same request renders the same video, two jobs of one prompt differ a little.
         job.render_payload.update(media_dir=str(self.media_dir),
-                                  out_path=str(self.media_dir / f"xai-video-{job.id}.mp4"))
+                                  out_path=str(self.media_dir / f"xai-video-{job.id}.mp4"), take=job.id)
         if self.config.render_scale != 1.0 and job.kind == "generate":
             scale = self.config.render_scale
             payload = job.render_payload
@@ -341,7 +376,7 @@ class Simulator:
                 keyframes=[{**k, "image": _image_of(k.get("image"), f"keyframes[{i}].image")} if isinstance(k, dict)
                            else k for i, k in enumerate(keyframes)] if isinstance(keyframes, list) else keyframes,
                 reference_audios=get("reference_audios"),
-                duration=get("duration", get("seconds")), resolution=get("resolution"),
+                duration=_seconds(get("duration", get("seconds"))), resolution=get("resolution"),
                 aspect_ratio=get("aspect_ratio"), generate_audio=get("generate_audio"), user=get("user"),
                 _warn_now=False)
             seconds, resolution = spec.body["duration"], spec.body["resolution"]
@@ -381,7 +416,7 @@ class Simulator:
             else:
                 if get("user") is not None:
                     raise ValidationError("user", get("user"), "not a field of the extension body")
-                options["duration"] = get("duration", get("seconds"))
+                options["duration"] = _seconds(get("duration", get("seconds")))
             spec = builder(prompt, ref, **options)
             video_url = _url_of(spec.body["video"], "video")
             if kind == "edit":
@@ -402,8 +437,10 @@ class Simulator:
         else:
             scaled = self._scaled(latency) * (1 + self._rng.uniform(-self.config.latency_jitter,
                                                                     self.config.latency_jitter))
+        bias = self.config.progress_bias
         job = Job(id=str(uuid.uuid4()), kind=kind, model=family, prompt=prompt or "", resolution=resolution,
-                  created=self.clock(), latency=scaled, render_payload=payload, n_images=n_images)
+                  created=self.clock(), latency=scaled * self.config.latency_factor, render_payload=payload,
+                  n_images=n_images, progress_bias=self._rng.uniform(-bias, bias) if bias else 0.0)
         for marker in _MARKER.finditer(prompt or ""):
             what, value = marker.group(1), marker.group(2)
             if what in ("fail", "moderate"):
@@ -481,7 +518,10 @@ class Simulator:
         body: dict[str, Any] = {"status": self.config.pending_status}
         if not self.config.omit_progress:
             span = job.latency * (1.0 - min(0.9, max(0.0, self.config.progress_tail)))
-            body["progress"] = min(99, int(100 * elapsed / max(span, 1e-9)))
+            jitter = self.config.progress_jitter
+            reading = 100 * elapsed / max(span, 1e-9) + job.progress_bias + (
+                self._rng.uniform(-jitter, jitter) if jitter else 0.0)
+            body["progress"] = min(99, max(0, int(reading)))
         return self.config.pending_http_status, body
 
     def _finish(self, job: Job, now: float, answer: dict[str, Any] | None = None) -> None:

@@ -1,25 +1,11 @@
 // grok_nb video grid (anywidget ESM). The view draws the Python state (tiles, rows, cols, summary) and
 // sends clicks back as messages; the only state of its own is playback, which must not round-trip.
-const MIN_TILE_PX = 260; // below this a 720p clip stops being watchable: wrap the columns instead
+const MIN_TILE_PX = 160; // below this a clip stops being watchable: the grid scrolls sideways instead
 const MAX_TILE_PX = 560;
+const WHOLE_PART = 28; // a summary part this short never wraps inside itself ("12 of 12 done", "ETA 4.0 s")
 const GAP_PX = 8;
 const DRIFT_S = 0.1; // nudge a video back to the clock when it drifts further than this
 const TICK_MS = 100;
-
-function h(tag, cls, attrs = {}, text = "") {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue;
-    el.setAttribute(k, v === true ? "" : String(v));
-  }
-  if (text) el.textContent = text;
-  return el;
-}
-
-function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
-}
 
 function setAttr(el, name, value) {
   const v = value === null || value === undefined || value === false ? null : String(value);
@@ -167,7 +153,15 @@ function render({ model, el }) {
   const muteBtn = h("button", "grok-vbtn grok-mute", { type: "button", "aria-pressed": "true", hidden: true }, "Muted");
   const abBtn = h("button", "grok-vbtn grok-ab-toggle", { type: "button", "aria-expanded": "false" }, "A/B");
   const stopBtn = h("button", "grok-vbtn grok-stop-all", { type: "button" }, "■ Stop all");
-  buttons.append(playBtn, loopBtn, muteBtn, abBtn, stopBtn);
+  // Which measures the tiles show: a list of checkboxes, and the colour scale's key (low → high across the grid).
+  const pick = h("details", "grok-vpick", { hidden: true });
+  const pickHead = h("summary", "grok-vbtn grok-vpick-head", { title: "measures shown under each tile" }, "Measures");
+  const pickList = h("span", "grok-vpick-list", { role: "group", "aria-label": "measures shown under each tile" });
+  const legend = h("span", "grok-vlegend", { hidden: true, title: "each value is tinted by where it sits between the grid's lowest and highest" });
+  const legendBar = h("span", "grok-vlegend-bar", { "aria-hidden": "true" });
+  legend.append(h("span", "", {}, "low"), legendBar, h("span", "", {}, "high"));
+  pick.append(pickHead, pickList);
+  buttons.append(playBtn, loopBtn, muteBtn, abBtn, stopBtn, pick, legend);
   const message = h("span", "grok-vmsg", { role: "status" });
   bar.append(meter, summary, buttons, message);
   const axes = h("div", "grok-vaxes");
@@ -193,9 +187,25 @@ function render({ model, el }) {
   ab.append(abControls, abStage);
   let flicker = null;
 
+  // Rows × columns always: tiles shrink to MIN_TILE_PX, then the body scrolls sideways. The column headers sit
+  // outside the scroller (so they stay at the top of the notebook's view) and follow its scroll; each row's
+  // header sticks to the left edge.
+  const headWrap = h("div", "grok-vheadwrap");
   const head = h("div", "grok-vhead");
+  headWrap.append(head);
+  const scroller = h("div", "grok-vscroll");
   const body = h("div", "grok-vbody");
-  root.append(bar, axes, ab, head, body);
+  scroller.append(body);
+  root.append(bar, axes, ab, headWrap, scroller);
+  let syncing = false;
+  const follow = (from, to) => () => {
+    if (syncing) return;
+    syncing = true;
+    to.scrollLeft = from.scrollLeft;
+    requestAnimationFrame(() => (syncing = false));
+  };
+  scroller.addEventListener("scroll", follow(scroller, headWrap), { passive: true });
+  headWrap.addEventListener("scroll", follow(headWrap, scroller), { passive: true });
 
   const sync = new SyncGroup(root, () => {
     setText(playBtn, sync.playing ? "❚❚ Pause all" : "▶ Play all");
@@ -211,8 +221,49 @@ function render({ model, el }) {
 
   const rowEls = [];
   const tileEls = new Map();
-  let cols = 1;
-  let wrapped = false;
+  // A cell's take and the measures shown are chosen here, at once (a report has no kernel to ask); the kernel is
+  // told, so that reviews reach the shown take's run and a saved copy shows the same.
+  const chosenTakes = new Map();
+  let shownMetrics = (model.get("metrics_shown") || []).slice();
+  const takeOf = (t) => {
+    const n = (t.takes || []).length;
+    if (!n) return 0;
+    const k = chosenTakes.has(t.index) ? chosenTakes.get(t.index) : t.take || 0;
+    return Math.min(Math.max(k, 0), n - 1);
+  };
+  // What a tile shows: its chosen take's state, with the cell's own place and label.
+  const shownOf = (t) => (t.takes && t.takes.length ? { ...t, ...t.takes[takeOf(t)] } : t);
+  const mix = (colour) => `color-mix(in srgb, ${colour} 35%, var(--grok-bg))`;
+
+  function drawPicker() {
+    const names = model.get("metric_names") || [];
+    pick.hidden = names.length === 0;
+    legend.hidden = pick.hidden || !shownMetrics.some((n) => names.some((m) => m[0] === n));
+    const scale = model.get("metric_scale") || [];
+    if (scale.length) legendBar.style.background = `linear-gradient(to right, ${scale.map(mix).join(", ")})`;
+    const key = names.map((n) => n[0]).join(",") + "|" + shownMetrics.join(",");
+    if (pickList.dataset.key === key) return;
+    pickList.dataset.key = key;
+    pickList.replaceChildren(...names.map(([name, label]) => {
+      const box = h("input", "grok-vpick-box", { type: "checkbox", value: name });
+      box.checked = shownMetrics.includes(name);
+      box.addEventListener("change", () => {
+        const on = new Set(shownMetrics);
+        box.checked ? on.add(name) : on.delete(name);
+        // Known ones in the grid's order; picks the grid does not have (yet) are kept.
+        shownMetrics = [...names.map((n) => n[0]).filter((n) => on.has(n)), ...shownMetrics.filter((n) => on.has(n) && !names.some((m) => m[0] === n))];
+        if (interactive()) {
+          model.set("metrics_shown", shownMetrics);
+          model.save_changes();
+        }
+        drawPicker();
+        drawTiles();
+      });
+      const item = h("label", "grok-vpick-item");
+      item.append(box, document.createTextNode(" " + label));
+      return item;
+    }));
+  }
 
   function drawHeaders() {
     const colLabels = model.get("cols") || [];
@@ -238,7 +289,6 @@ function render({ model, el }) {
 
   function makeTile(t) {
     const fig = h("figure", "grok-vtile", { "data-index": t.index });
-    const cap = h("div", "grok-vcap");
     const media = h("div", "grok-vmedia");
     const video = h("video", "grok-vvideo", { muted: true, playsinline: true, preload: "metadata", tabindex: 0 });
     video.muted = true;
@@ -257,13 +307,13 @@ function render({ model, el }) {
     const rate = h("span", "grok-vrate", { role: "group", "aria-label": "rating" });
     const starBtns = [1, 2, 3, 4, 5].map((n) => {
       const b = h("button", "grok-star", { type: "button", "aria-label": `rate ${n} of 5`, "aria-pressed": "false" }, "☆");
-      b.addEventListener("click", () => send({ type: "rate", index: +fig.dataset.index, value: tileRating(fig) === n ? 0 : n }));
+      b.addEventListener("click", () => send({ type: "rate", index: +fig.dataset.index, take: +fig.dataset.take, value: tileRating(fig) === n ? 0 : n }));
       rate.append(b);
       return b;
     });
     const staticStars = h("span", "grok-vstars");
     const win = h("button", "grok-vbtn-small grok-vwin", { type: "button", "aria-pressed": "false", "aria-label": "winner of this row", title: "winner of this row" }, "♛ best");
-    win.addEventListener("click", () => send({ type: "winner", index: +fig.dataset.index }));
+    win.addEventListener("click", () => send({ type: "winner", index: +fig.dataset.index, take: +fig.dataset.take }));
     const noteBtn = h("button", "grok-vbtn-small grok-vnote-btn", { type: "button", "aria-expanded": "false", "aria-label": "note", title: "note" }, "✎");
     const stop = h("button", "grok-vbtn-small grok-vstop", { type: "button", "aria-label": "stop waiting", title: "stop waiting (the job goes on; resumable)" }, "■");
     stop.addEventListener("click", () => send({ type: "stop", index: +fig.dataset.index }));
@@ -281,7 +331,7 @@ function render({ model, el }) {
       noteBtn.setAttribute("aria-expanded", String(!note.hidden));
       if (!note.hidden) note.focus();
     });
-    const saveNote = () => send({ type: "note", index: +fig.dataset.index, value: note.value });
+    const saveNote = () => send({ type: "note", index: +fig.dataset.index, take: +fig.dataset.take, value: note.value });
     note.addEventListener("keydown", (e) => {
       if (e.key === "Enter") {
         saveNote();
@@ -292,7 +342,11 @@ function render({ model, el }) {
       e.stopPropagation(); // keep JupyterLab's shortcuts out of the text box
     });
     note.addEventListener("change", saveNote);
-    fig.append(cap, media, foot, note, noteText);
+    const meta = h("div", "grok-vmeta");
+    const strip = h("span", "grok-vtakes", { role: "group", "aria-label": "takes of this cell" });
+    const chips = h("span", "grok-vmetrics");
+    meta.append(strip, chips);
+    fig.append(media, foot, meta, note, noteText);
     // Native controls only while the pointer or the keyboard is on the tile: the video stays clear.
     const show = () => (video.controls = !!video.getAttribute("src"));
     const hide = () => {
@@ -302,7 +356,7 @@ function render({ model, el }) {
     fig.addEventListener("mouseleave", () => (video.controls = false));
     fig.addEventListener("focusin", show);
     fig.addEventListener("focusout", () => setTimeout(hide, 0));
-    const parts = { fig, cap, media, video, state, prog, progFill, status, statusText, cost, latency, starBtns, staticStars, win, noteBtn, stop, note, noteText, rate };
+    const parts = { fig, media, video, state, prog, progFill, status, statusText, cost, latency, starBtns, staticStars, win, noteBtn, stop, note, noteText, rate, meta, strip, chips, t: null };
     return parts;
   }
 
@@ -310,45 +364,93 @@ function render({ model, el }) {
     return +(fig.dataset.rating || 0);
   }
 
-  function drawTile(p, t) {
-    const fig = p.fig;
-    fig.className = `grok-vtile grok-tone-${t.tone} grok-kind-${t.kind}` + (t.winner ? " grok-winner" : "");
-    fig.dataset.rating = t.rating;
-    setAttr(fig, "title", t.title);
-    setText(p.cap, t.label);
-    p.media.style.aspectRatio = `${t.width || 16} / ${t.height || 9}`;
-    if (t.poster) setAttr(p.video, "poster", t.poster);
-    if (t.src && p.video.getAttribute("src") !== t.src) {
-      p.video.setAttribute("src", t.src); // set once: setting it again would restart playback
-      sync.setup(p.video);
+  function drawTakes(p, t, k) {
+    const takes = t.takes || [];
+    p.strip.hidden = takes.length < 2;
+    if (p.strip.children.length !== takes.length) {
+      p.strip.replaceChildren(...takes.map((_, j) => {
+        const b = h("button", "grok-vtake", { type: "button" }, String(j + 1));
+        b.addEventListener("click", () => {
+          const index = +p.fig.dataset.index;
+          chosenTakes.set(index, j);
+          send({ type: "take", index, take: j });
+          drawTile(p, p.t);
+          drawAbChoices(model.get("tiles") || []);
+        });
+        return b;
+      }));
     }
-    setAttr(p.video, "aria-label", `${t.prompt} (${t.label})`);
-    const hasVideo = !!t.src || !!t.poster;
+    takes.forEach((take, j) => {
+      const b = p.strip.children[j];
+      b.className = `grok-vtake grok-tone-${take.tone}`;
+      b.setAttribute("aria-pressed", String(j === k));
+      b.setAttribute("aria-label", `take ${j + 1} of ${takes.length}: ${take.state}`);
+      b.title = `take ${j + 1} of ${takes.length}: ${take.state}`;
+    });
+  }
+
+  function drawMetrics(p, s) {
+    const values = s.metrics || {};
+    const names = (model.get("metric_names") || []).filter(([n]) => shownMetrics.includes(n));
+    const key = JSON.stringify(names.map(([n, l]) => [l, values[n] || null]));
+    if (p.chips.dataset.key === key) return;
+    p.chips.dataset.key = key;
+    p.chips.replaceChildren(...names.map(([name, label]) => {
+      const [text, colour] = values[name] || ["—", null];
+      const chip = h("span", "grok-vmetric", { "data-metric": name, title: `${label}: ${text}` + (colour ? " (tinted from the grid's lowest to its highest)" : "") }, `${label} ${text}`);
+      if (colour) chip.style.background = mix(colour);
+      return chip;
+    }));
+  }
+
+  function drawTile(p, t) {
+    p.t = t;
+    const k = takeOf(t);
+    const s = shownOf(t);
+    const fig = p.fig;
+    fig.className = `grok-vtile grok-tone-${s.tone} grok-kind-${s.kind}` + (s.winner ? " grok-winner" : "");
+    fig.dataset.rating = s.rating;
+    fig.dataset.take = k;
+    setAttr(fig, "title", s.title);
+    p.media.style.aspectRatio = `${s.width || 16} / ${s.height || 9}`;
+    setAttr(p.video, "poster", s.poster || null);
+    if (s.src && p.video.getAttribute("src") !== s.src) {
+      p.video.setAttribute("src", s.src); // only when it changes: setting it again would restart playback
+      sync.setup(p.video);
+    } else if (!s.src && p.video.getAttribute("src")) {
+      p.video.removeAttribute("src"); // a take that has no video (yet): its state shows instead
+      p.video.load();
+    }
+    setAttr(p.video, "aria-label", `${s.prompt} (${s.label}${t.takes && t.takes.length ? `, take ${k + 1}` : ""})`);
+    const hasVideo = !!s.src || !!s.poster;
     p.video.hidden = !hasVideo;
     // The state is said once: failures explain themselves in the media area, the footer names the state.
     // Red and amber tiles say why (and amber ones that the video may still be had); grey ones say their state.
-    setText(p.state, t.tone === "bad" || t.tone === "warn" ? t.detail || t.state : t.tone === "idle" ? t.state : "");
+    setText(p.state, s.tone === "bad" || s.tone === "warn" ? s.detail || s.state : s.tone === "idle" ? s.state : "");
     p.state.hidden = hasVideo;
-    p.prog.hidden = t.tone !== "busy";
-    p.progFill.style.width = t.progress === null || t.progress === undefined ? "100%" : `${t.progress}%`;
-    p.prog.classList.toggle("grok-indeterminate", t.progress === null || t.progress === undefined);
-    setText(p.statusText, t.state);
-    setText(p.cost, t.cost);
-    setText(p.latency, t.latency);
+    p.prog.hidden = s.tone !== "busy";
+    p.progFill.style.width = s.progress === null || s.progress === undefined ? "100%" : `${s.progress}%`;
+    p.prog.classList.toggle("grok-indeterminate", s.progress === null || s.progress === undefined);
+    setText(p.statusText, s.state);
+    setText(p.cost, s.cost);
+    setText(p.latency, s.latency);
     const live = interactive();
-    p.rate.hidden = !live || t.kind !== "done";
+    p.rate.hidden = !live || s.kind !== "done";
     p.starBtns.forEach((b, i) => {
-      setText(b, i < t.rating ? "★" : "☆");
-      b.setAttribute("aria-pressed", String(i < t.rating));
+      setText(b, i < s.rating ? "★" : "☆");
+      b.setAttribute("aria-pressed", String(i < s.rating));
     });
-    setText(p.staticStars, live ? "" : stars(t.rating));
-    p.win.hidden = !(t.winner || (live && t.kind === "done"));
+    setText(p.staticStars, live ? "" : stars(s.rating));
+    p.win.hidden = !(s.winner || (live && s.kind === "done"));
     p.win.disabled = !live;
-    p.win.setAttribute("aria-pressed", String(!!t.winner));
-    p.noteBtn.hidden = !live || !t.run_id;
-    p.stop.hidden = !live || !t.can_stop;
-    if (document.activeElement !== p.note) p.note.value = t.note || "";
-    setText(p.noteText, t.note ? `“${t.note}”` : "");
+    p.win.setAttribute("aria-pressed", String(!!s.winner));
+    p.noteBtn.hidden = !live || !s.run_id;
+    p.stop.hidden = !live || !s.can_stop;
+    if (document.activeElement !== p.note) p.note.value = s.note || "";
+    setText(p.noteText, s.note ? `“${s.note}”` : "");
+    drawTakes(p, t, k);
+    drawMetrics(p, s);
+    p.meta.hidden = p.strip.hidden && !p.chips.children.length;
   }
 
   function drawTiles() {
@@ -361,7 +463,7 @@ function render({ model, el }) {
       }
       const row = rowEls[t.row];
       if (row && p.fig.parentNode !== row.tiles) row.tiles.append(p.fig);
-      p.fig.style.gridColumn = wrapped ? "" : String(t.col + 1);
+      p.fig.style.gridColumn = String(t.col + 1);
       drawTile(p, t);
     }
     drawAbChoices(tiles);
@@ -370,7 +472,15 @@ function render({ model, el }) {
   function drawSummary() {
     const s = model.get("summary") || {};
     const total = s.total || 0;
-    setText(summary, s.text || "");
+    if (summary.dataset.text !== (s.text || "")) {
+      summary.dataset.text = s.text || "";
+      // Wraps between parts, never inside a short one; a long one (the budget line) between its figures.
+      const parts = s.parts || (s.text ? [s.text] : []);
+      summary.replaceChildren(...parts.flatMap((p, i) => [
+        ...(i ? [document.createTextNode(" · ")] : []),
+        h("span", p.length <= WHOLE_PART ? "grok-vpart grok-vwhole" : "grok-vpart", {}, p),
+      ]));
+    }
     const ok = total ? (100 * (s.done || 0)) / total : 0;
     const bad = total ? (100 * (s.failed || 0)) / total : 0;
     const warn = total ? (100 * (s.warned || 0)) / total : 0; // stopped, not downloaded: may still be had
@@ -386,28 +496,34 @@ function render({ model, el }) {
   // An A/B choice names what differs between tiles: its column (the short values) first, then its row.
   function choiceText(t) {
     const rows = model.get("rows") || [];
-    return [t.label, rows[t.row]].filter((x) => x && x !== "result").join(" · ") || t.prompt.slice(0, 60);
+    const take = t.takes && t.takes.length ? `take ${takeOf(t) + 1}` : "";
+    return [t.label, take, rows[t.row]].filter((x) => x && x !== "result").join(" · ") || t.prompt.slice(0, 60);
   }
 
-  function drawAbChoices(tiles) {
+  function drawAbChoices(cells) {
+    const tiles = cells.map(shownOf);
     const done = tiles.filter((t) => t.src);
     // Playback controls only once there is something to play (not while the grid waits for confirmation).
     for (const b of [playBtn, loopBtn, muteBtn]) b.hidden = done.length === 0;
-    const key = done.map((t) => t.index).join(",");
+    const key = done.map((t) => `${t.index}:${t.src}`).join(",");
     if (selA.dataset.key === key) return;
     selA.dataset.key = key;
     for (const sel of [selA, selB]) {
       const keep = sel.value;
       sel.replaceChildren(...done.map((t) => h("option", "", { value: t.index, title: t.title }, choiceText(t))));
-      if (keep && done.some((t) => String(t.index) === keep)) sel.value = keep;
+      if (sel.dataset.chosen && keep && done.some((t) => String(t.index) === keep)) sel.value = keep;
     }
-    if (!selB.dataset.chosen && done.length > 1) selB.value = String(done[1].index);
+    // Until a person picks, A is the first finished tile and B the next one: never the same tile twice (tiles
+    // finish in any order).
+    if (!selA.dataset.chosen && done.length) selA.value = String(done[0].index);
+    const other = done.find((t) => String(t.index) !== selA.value);
+    if (!selB.dataset.chosen && other) selB.value = String(other.index);
     abBtn.hidden = done.length < 2;
     if (!ab.hidden) drawAb();
   }
 
   function drawAb() {
-    const tiles = model.get("tiles") || [];
+    const tiles = (model.get("tiles") || []).map(shownOf);
     const a = tiles.find((t) => String(t.index) === selA.value);
     const b = tiles.find((t) => String(t.index) === selB.value);
     for (const [v, t] of [[abA, a], [abB, b]]) {
@@ -450,7 +566,10 @@ function render({ model, el }) {
       }
     } else drawAb();
   });
-  selA.addEventListener("change", drawAb);
+  selA.addEventListener("change", () => {
+    selA.dataset.chosen = "1";
+    drawAb();
+  });
   selB.addEventListener("change", () => {
     selB.dataset.chosen = "1";
     drawAb();
@@ -458,36 +577,39 @@ function render({ model, el }) {
   mode.addEventListener("change", drawAb);
   wipe.addEventListener("input", drawAb);
 
-  // -- responsive columns: as many as fit at MIN_TILE_PX, the rest wrap (and then label themselves) ----
+  // -- responsive tiles: as wide as the view allows (MIN_TILE_PX to MAX_TILE_PX); the grid never wraps a row ------
   function relayout() {
     const n = Math.max(1, (model.get("cols") || []).length);
-    const width = root.clientWidth || 800;
-    const fit = Math.max(1, Math.floor((width + GAP_PX) / (MIN_TILE_PX + GAP_PX)));
-    const k = Math.min(n, fit);
-    const nowWrapped = k < n;
-    if (k === cols && nowWrapped === wrapped && root.dataset.laidOut) return;
-    root.dataset.laidOut = "1";
-    cols = k;
-    wrapped = nowWrapped;
-    root.style.setProperty("--grok-cols", String(k));
-    root.style.setProperty("--grok-max-tile", `${MAX_TILE_PX}px`);
-    root.classList.toggle("grok-wrapped", wrapped);
-    head.hidden = wrapped;
-    for (const p of tileEls.values()) {
-      const t = (model.get("tiles") || []).find((x) => x.index === +p.fig.dataset.index);
-      p.fig.style.gridColumn = wrapped || !t ? "" : String(t.col + 1);
-    }
+    const view = root.clientWidth || 800;
+    const fit = Math.floor((view - (n - 1) * GAP_PX) / n);
+    const tile = Math.max(MIN_TILE_PX, Math.min(MAX_TILE_PX, fit));
+    const scrolls = fit < MIN_TILE_PX;
+    root.style.setProperty("--grok-cols", String(n));
+    root.style.setProperty("--grok-tile-w", `${tile}px`);
+    root.style.setProperty("--grok-view-w", `${view}px`);
+    root.classList.toggle("grok-scrolls", scrolls);
+    if (!scrolls && scroller.scrollLeft) scroller.scrollLeft = headWrap.scrollLeft = 0;
   }
-  const headSize = new ResizeObserver(() => root.style.setProperty("--grok-head-h", `${head.offsetHeight}px`));
-  headSize.observe(head);
+  const headSize = new ResizeObserver(() => root.style.setProperty("--grok-head-h", `${headWrap.offsetHeight}px`));
+  headSize.observe(headWrap);
   const resize = new ResizeObserver(() => relayout());
   resize.observe(root);
 
   drawHeaders();
   relayout();
+  drawPicker();
   drawTiles();
   drawSummary();
   sync.onchange();
+  const onMetrics = () => {
+    shownMetrics = (model.get("metrics_shown") || []).slice();
+    drawPicker();
+    drawTiles();
+  };
+  const onNames = () => {
+    drawPicker();
+    drawTiles();
+  };
   const onTiles = () => drawTiles();
   const onHeaders = () => {
     drawHeaders();
@@ -500,6 +622,8 @@ function render({ model, el }) {
   model.on("change:cols", onHeaders);
   model.on("change:summary", onSummary);
   model.on("change:message", onSummary);
+  model.on("change:metrics_shown", onMetrics);
+  model.on("change:metric_names", onNames);
   return () => {
     resize.disconnect();
     headSize.disconnect();
@@ -510,6 +634,8 @@ function render({ model, el }) {
     model.off("change:cols", onHeaders);
     model.off("change:summary", onSummary);
     model.off("change:message", onSummary);
+    model.off("change:metrics_shown", onMetrics);
+    model.off("change:metric_names", onNames);
   };
 }
 
