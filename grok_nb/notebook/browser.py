@@ -384,8 +384,9 @@ class HistoryBrowser:
         keep = tuple(v for v in self.runs.value if v in {value for _, value in options})
         self._quiet = True
         try:
-            self.runs.options = options
-            self.runs.value = keep  # a new option list must not drop what the user chose
+            with self.runs.hold_sync():  # the page gets the new list and the kept choice in one message
+                self.runs.options = options
+                self.runs.value = keep  # a new option list must not drop what the user chose
         finally:
             self._quiet = False
         self._show(keep)
