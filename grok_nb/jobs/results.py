@@ -217,6 +217,20 @@ class JobHandle:
         self._task = task
         self._loop = loop
         self._look = look
+        self._on_result: list[Callable[[Run], Any]] = []
+
+    def on_result(self, fn: Callable[[Run], Any]) -> None:
+        """Call ``fn(run)`` in the waiting thread each time ``result()`` or ``await`` hands the run back.
+
+        A notebook view draws its final state again there: filed under the cell that waits, it is saved by
+        nbclient even when the job ended between two cells (messages filed under no running cell are dropped).
+        """
+        self._on_result.append(fn)
+
+    def _handed(self, run: Run) -> Run:
+        for fn in self._on_result:
+            fn(run)
+        return run
 
     @property
     def request_id(self) -> str | None:
@@ -244,6 +258,9 @@ class JobHandle:
 
         When the time is up, the job is polled once more: one done at the server is returned done.
         """
+        return self._handed(self._result(timeout))
+
+    def _result(self, timeout: float | None) -> Run:
         if self._on_loop_thread():
             # Blocking inside the loop that runs the job (AsyncClient in a notebook cell):
             # only a re-entrant loop can make progress here.
@@ -296,8 +313,11 @@ class JobHandle:
 
     def __await__(self) -> Generator[Any, None, Run]:
         if self._on_loop_thread():
-            return asyncio.shield(self._task).__await__()
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()
+            run = yield from asyncio.shield(self._task).__await__()
+        else:
+            run = yield from asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self._shielded(), self._loop)).__await__()
+        return self._handed(run)
 
     def add_done_callback(self, fn: Callable[[JobHandle], Any]) -> None:
         """Call ``fn(handle)`` once waiting is over (on the client's loop thread)."""

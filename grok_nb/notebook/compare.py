@@ -119,6 +119,7 @@ class Grid:
         self.finished_at: float | None = None
         self._done = threading.Event()
         self._listeners: list[Callable[[Grid], Any]] = []
+        self._waited: list[Callable[[Grid], Any]] = []
 
     @property
     def columns(self) -> list[str]:
@@ -202,6 +203,11 @@ class Grid:
                 if not handle.done():
                     handle.stop_waiting()
 
+    def on_result(self, fn: Callable[[Grid], Any]) -> None:
+        """Call ``fn(grid)`` in the waiting thread each time ``wait()`` returns (a view draws its final state again
+        there, under the cell that waits: see ``JobHandle.on_result``)."""
+        self._waited.append(fn)
+
     def on_finished(self, fn: Callable[[Grid], Any]) -> None:
         """Call ``fn(grid)`` once every job is finished."""
         self._listeners.append(fn)
@@ -227,6 +233,8 @@ class Grid:
                 pass
         if all(handle.done() for handle in handles):
             self._done.wait(5)  # the last job's listeners (the view's final draw) run on the loop thread
+        for fn in self._waited:
+            fn(self)
         return self.table()
 
     @property

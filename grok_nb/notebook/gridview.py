@@ -85,6 +85,7 @@ class VideoGrid:
         self._metric_names: list[list[str]] = []
         self._draw()
         grid.on_finished(lambda _g: self._finished())
+        grid.on_result(lambda _g: self.settle())
         watch = getattr(self.budget, "watch", None)
         if callable(watch):
             watch(self._on_budget)  # spending elsewhere (another grid, a card) moves this line too
@@ -151,6 +152,12 @@ class VideoGrid:
             self.update(force=True)
             self._display.refresh()
         return on_update
+
+    def settle(self) -> None:
+        """Send the grid's state and its static shadow again, under the cell running now (one that waits for the
+        grid): nbclient saves them even when the jobs ended between two cells."""
+        self.widget.send_state()
+        self._display.refresh()
 
     def _finished(self) -> None:
         self.update(force=True)

@@ -170,6 +170,7 @@ class Studio:
             raise
         self._feed(card)(handle.run)
         handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
+        handle.on_result(card.settle)
         if display:
             _display(card)
         return handle
@@ -192,6 +193,7 @@ class Studio:
             card = cards.get(handle.run.run_id) or JobCard(budget=self.client.budget)
             self._feed(card)(handle.run)
             handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
+            handle.on_result(card.settle)
             if display:
                 _display(card)
         return handles

@@ -106,6 +106,14 @@ class JobCard(_View):
             self._media = media
         self._redraw.request(force=run.finished or run.stopped or run.request_id is None)
 
+    def settle(self, _run: Any = None) -> None:
+        """Send the card's state and its static shadow again, under the cell running now (one that waits for the
+        job): nbclient saves them even when the job ended between two cells."""
+        for w in (self.header, self.state, self.bar, self.stats, self.player, self.http):
+            w.send_state()
+        if self._live is not None:
+            self._live.refresh()
+
     def static_html(self) -> str:
         """The card as static HTML: what was asked, a poster thumbnail, state, cost, latency, a link."""
         run = self._run

@@ -122,7 +122,8 @@ def test_studio_generate_returns_at_once_and_the_card_finishes(studio):
     run = handle.result(timeout=60)
     # The card's last draw is flushed before result() returns, within 5 s: a loaded machine may take longer.
     deadline = time.monotonic() + 20
-    while handle.card.bar.value != 100 and time.monotonic() < deadline:
+    while (handle.card.bar.value, handle.card.bar.bar_style) != (100, "success") and time.monotonic() < deadline:
+        # (the job's thread sets the value, then the style: read both)
         time.sleep(0.05)
     assert run.ok and handle.card.bar.value == 100 and handle.card.bar.bar_style == "success"
     assert "grok-video" in handle.card.player.value and "/videos/" in handle.card.player.value

@@ -233,3 +233,77 @@ def test_which_prompt_wins(tmp_path):
     assert votes["text/html"].count("<tr>") == 16 and "judge:grok-4.3" in votes["text/html"]
     assert "Error" not in text and "Traceback" not in text
     assert out.stat().st_size < 700_000 and "data:video" not in out.read_text()
+
+
+def _run_cell(kc, code: str) -> list[dict]:
+    """Execute ``code`` and return the iopub messages filed under it (what nbclient keeps), until it is idle."""
+    msg_id = kc.execute(code)
+    kept = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue  # nbclient drops these too: they belong to another cell
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return kept
+        kept.append(msg)
+
+
+def test_jobs_that_end_between_cells_are_saved_in_their_final_state_by_the_cell_that_waits(tmp_path):
+    """nbclient keeps only the messages filed under the cell it is running. Jobs that finish after one cell
+    returned and before the next one started (their last draws are filed under the cell that started them) are
+    drawn again by ``result()``, ``await`` and ``grid.wait()``, under the cell that waits: a notebook run by
+    nbconvert or nbclient is saved with its final cards and grids, however the timing fell."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "GROK_NB_HOME": str(tmp_path / "home")}
+    km, kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        started = _run_cell(kc, (
+            "import grok_nb\nstudio = grok_nb.Studio(simulator_speed=300)\n"
+            "h = studio.generate('between cells', duration=1)\n"
+            "a = studio.generate('awaited between cells', duration=1)\n"
+            "grid = studio.compare(prompt=['one', 'two [sim:fail=internal_error]'], duration=1)\n"
+            "print('IDS', h.card.bar.model_id, a.card.bar.model_id, grid.view.widget.model_id)"))
+        [ids] = [m["content"]["text"] for m in started if m["msg_type"] == "stream" and "IDS" in m["content"]["text"]]
+        bar, awaited_bar, grid_id = ids.split()[1:4]
+        # The gap between the cells: every job ends here, drawn under the first cell.
+        deadline = time.monotonic() + 60
+        ended: set[str] = set()
+        while time.monotonic() < deadline and len(ended) < 3:
+            try:
+                msg = kc.get_iopub_msg(timeout=1)
+            except Exception:
+                continue
+            state = msg["content"].get("data", {}).get("state", {}) if msg["msg_type"] == "comm_msg" else {}
+            if state.get("bar_style") == "success":
+                ended.add(msg["content"]["comm_id"])
+            if "done" in str(state.get("summary", {}).get("text", "")) and "1 of 2 done" in state["summary"]["text"]:
+                ended.add(msg["content"]["comm_id"])
+        assert ended == {bar, awaited_bar, grid_id}, ended
+        time.sleep(0.5)
+
+        def final_states(msgs: list[dict]) -> dict[str, dict]:
+            states: dict[str, dict] = {}
+            for m in msgs:
+                if m["msg_type"] == "comm_msg":
+                    states.setdefault(m["content"]["comm_id"], {}).update(m["content"]["data"].get("state", {}))
+            return states
+
+        def shadows(msgs: list[dict]) -> list[str]:
+            return [m["content"]["data"].get("text/html", "") for m in msgs if m["msg_type"] == "update_display_data"]
+
+        waited = _run_cell(kc, "h.result()\ngrid.wait();")
+        states = final_states(waited)
+        assert (states.get(bar, {}).get("value"), states.get(bar, {}).get("bar_style")) == (100, "success"), states
+        assert "1 of 2 done" in states.get(grid_id, {}).get("summary", {}).get("text", ""), states.get(grid_id)
+        html = shadows(waited)
+        assert any("grok-static-card" in s and "between cells" in s and "done" in s for s in html), html
+        assert any("grok-static-grid" in s and "1 of 2 done" in s and "failed" in s for s in html), html
+
+        awaited = _run_cell(kc, "await a")
+        states = final_states(awaited)
+        assert states.get(awaited_bar, {}).get("bar_style") == "success", states
+        assert any("grok-static-card" in s and "awaited between cells" in s for s in shadows(awaited))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
