@@ -161,6 +161,15 @@ class Studio:
             card.update(run, self.controller.media(run))
         return on_update
 
+    def _carded(self, handle: JobHandle, card: JobCard, display: bool) -> JobHandle:
+        """Give ``handle`` its card: drawn from the run now, sent again whenever the job's result is waited for."""
+        self._feed(card)(handle.run)
+        handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
+        handle.on_result(lambda _run: card.settle())
+        if display:
+            _display(card)
+        return handle
+
     def _job(self, method: Any, *args: Any, display: bool = True, **kwargs: Any) -> JobHandle:
         card = JobCard(budget=self.client.budget)
         try:
@@ -168,12 +177,7 @@ class Studio:
         except BaseException:
             card.close()
             raise
-        self._feed(card)(handle.run)
-        handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
-        handle.on_result(card.settle)
-        if display:
-            _display(card)
-        return handle
+        return self._carded(handle, card, display)
 
     generate = _with_card(Client.generate)
     edit = _with_card(Client.edit)
@@ -190,12 +194,7 @@ class Studio:
 
         handles: list[JobHandle] = self._core.resume(on_update=card_for)
         for handle in handles:
-            card = cards.get(handle.run.run_id) or JobCard(budget=self.client.budget)
-            self._feed(card)(handle.run)
-            handle.card = card  # type: ignore[attr-defined]  # the card rides on its handle
-            handle.on_result(card.settle)
-            if display:
-                _display(card)
+            self._carded(handle, cards.get(handle.run.run_id) or JobCard(budget=self.client.budget), display)
         return handles
 
     def estimate_cost(self, *args: Any, **kwargs: Any) -> CostEstimate:

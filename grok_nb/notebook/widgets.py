@@ -77,6 +77,8 @@ class JobCard(_View):
         self.stats = W.HTML()
         self.player = W.HTML()
         self.http = W.HTML()
+        #: The widgets a draw changes (the boxes around them never change).
+        self._parts: tuple[W.Widget, ...] = (self.header, self.state, self.bar, self.stats, self.player, self.http)
         row = W.HBox([self.state, self.bar], layout=W.Layout(align_items="center"))
         details = W.Accordion(children=[self.http], titles=("HTTP exchanges",), selected_index=None)
         children = [self.header, row, self.stats, self.player] + ([] if compact else [details])
@@ -96,7 +98,7 @@ class JobCard(_View):
 
     def close(self) -> None:
         """Drop the card's widgets (a job that never started leaves no model behind)."""
-        for w in (self.header, self.state, self.bar, self.stats, self.player, self.http, self.widget):
+        for w in (*self._parts, self.widget):
             w.close()
 
     def update(self, run: Run, media: Media | None = None) -> None:
@@ -106,10 +108,10 @@ class JobCard(_View):
             self._media = media
         self._redraw.request(force=run.finished or run.stopped or run.request_id is None)
 
-    def settle(self, _run: Any = None) -> None:
+    def settle(self) -> None:
         """Send the card's state and its static shadow again, under the cell running now (one that waits for the
         job): nbclient saves them even when the job ended between two cells."""
-        for w in (self.header, self.state, self.bar, self.stats, self.player, self.http):
+        for w in self._parts:
             w.send_state()
         if self._live is not None:
             self._live.refresh()
